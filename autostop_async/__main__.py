@@ -1,0 +1,134 @@
+"""Command line: parse the settings, build the daemon, run once or until the app is deleted.
+
+Exit codes: 0 the check ran (active, or idle and handled); 1 idle but DeleteApp failed;
+2 bad configuration or input, with one line on stderr naming the setting or file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import json
+import logging
+import os
+import stat
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from . import __version__
+from .changes import WorkspaceScanner, WorkspaceSignal
+from .config import Config, ConfigError, format_duration, load_config
+from .daemon import Daemon
+from .sagemaker import AppRef, MetadataError, SageMakerClient, read_app_ref
+
+__all__ = ["main"]
+
+log = logging.getLogger("autostop_async")
+
+EXIT_OK, EXIT_DELETE_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+
+
+class _UTCFormatter(logging.Formatter):
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(record.created))
+
+
+def setup_logging(config: Config) -> None:
+    """One line per record, UTC timestamps, to ``--log-file`` (appended) or stderr."""
+    handler: logging.Handler
+    if config.log_file is not None:
+        config.log_file.parent.mkdir(parents=True, exist_ok=True)
+        handler = logging.FileHandler(config.log_file, encoding="utf-8")
+    else:
+        handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(
+        _UTCFormatter("%(asctime)s autostop-async[%(process)d] %(levelname)s %(message)s")
+    )
+    log.handlers[:] = [handler]
+    log.setLevel(os.environ.get("AUTOSTOP_LOG_LEVEL", "INFO").upper())
+    log.propagate = False
+
+
+def own_output_files(config: Config) -> list[Path]:
+    """The daemon's own files, which must never count as activity: state, log, redirected output."""
+    paths = [config.state_dir]
+    if config.log_file is not None:
+        paths.append(config.log_file)
+    for fd in (1, 2):
+        try:
+            if stat.S_ISREG(os.fstat(fd).st_mode):
+                paths.append(Path(os.readlink(f"/proc/self/fd/{fd}")))
+        except OSError:
+            continue
+    return [Path(os.path.abspath(p)) for p in paths]
+
+
+def check_watch_roots(config: Config) -> None:
+    """At least one watch folder must exist, or nothing could ever count as activity."""
+    if not any(root.is_dir() for root in config.watch):
+        names = ", ".join(str(r) for r in config.watch)
+        raise ConfigError(f"--watch: none of the watch folders exists or is a folder: {names}")
+
+
+async def _load_app(config: Config) -> AppRef | None:
+    try:
+        return await read_app_ref(config.metadata_file)
+    except MetadataError:
+        if config.dry_run and not config.metadata_file.exists():
+            log.info("dry run without metadata file %s", config.metadata_file)
+            return None
+        raise
+
+
+async def _run(config: Config) -> int:
+    app = await _load_app(config)
+    if not config.dry_run and importlib.util.find_spec("aioboto3") is None:
+        raise ConfigError(
+            "aioboto3 is not installed: reinstall autostop-async with its dependencies"
+        )
+    scanner = WorkspaceScanner(
+        config.watch,
+        exclude=config.exclude,
+        excluded_paths=own_output_files(config),
+        concurrency=config.concurrency,
+    )
+    signals = [WorkspaceSignal(scanner)]
+    client = SageMakerClient(region=config.region, endpoint_url=config.endpoint_url)
+    daemon = Daemon(config, signals, app, None if config.dry_run else client.delete_app)
+    if not config.once:
+        log.info(
+            "autostop-async %s started: app %s; idle time %s; watching %s%s",
+            __version__,
+            app if app is not None else "(none: dry run)",
+            format_duration(config.idle_time),
+            ", ".join(str(r) for r in config.watch),
+            "; dry run" if config.dry_run else "",
+        )
+        return await daemon.run()
+    result = await daemon.once()
+    if config.json:
+        print(json.dumps(result.to_json()))
+    return EXIT_DELETE_FAILED if result.error is not None else EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``python -m autostop_async`` and ``autostop-async``."""
+    try:
+        config = load_config(argv)
+        check_watch_roots(config)
+        try:
+            setup_logging(config)
+        except OSError as exc:
+            raise ConfigError(f"--log-file {config.log_file}: {exc.strerror or exc}") from None
+        return asyncio.run(_run(config))
+    except (ConfigError, MetadataError) as exc:
+        print(f"autostop-async: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

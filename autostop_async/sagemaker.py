@@ -1,0 +1,224 @@
+"""The app this daemon runs in (from the metadata file) and ``DeleteApp`` through aioboto3.
+
+aioboto3 is imported only when an app is actually deleted: botocore's models are large, and the
+daemon should not carry them in memory for the hours it spends watching.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiofiles
+
+__all__ = [
+    "AppRef",
+    "DeleteAppError",
+    "DeleteOutcome",
+    "MetadataError",
+    "SageMakerClient",
+    "parse_app_ref",
+    "read_app_ref",
+]
+
+log = logging.getLogger("autostop_async")
+
+#: Total attempts per call, first one included (botocore ``standard`` retry mode).
+TOTAL_MAX_ATTEMPTS = 5
+#: App statuses that mean nobody has to delete the app any more.
+GONE_STATUSES = frozenset({"Deleting", "Deleted"})
+
+
+class MetadataError(ValueError):
+    """The metadata file is missing, not JSON, or lacks a key; the message names file and key."""
+
+
+class DeleteAppError(RuntimeError):
+    """``DeleteApp`` failed after the SDK's retries; ``code`` is the AWS error code if any."""
+
+    def __init__(self, message: str, code: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+
+    @property
+    def access_denied(self) -> bool:
+        """True when the execution role lacks the permission (retrying needs an admin)."""
+        return self.code in {"AccessDeniedException", "AccessDenied", "UnauthorizedOperation"}
+
+
+class DeleteOutcome(enum.Enum):
+    """What a successful ``delete_app`` call achieved."""
+
+    DELETED = "deleted"
+    ALREADY_GONE = "already-gone"
+
+
+@dataclass(frozen=True)
+class AppRef:
+    """Which app to delete: exactly one of ``space_name`` and ``user_profile_name`` is set."""
+
+    domain_id: str
+    app_type: str
+    app_name: str
+    space_name: str | None = None
+    user_profile_name: str | None = None
+    region: str | None = None
+    arn: str | None = None
+
+    def api_params(self) -> dict[str, str]:
+        """The identifying parameters of ``DeleteApp`` / ``DescribeApp``."""
+        params = {"DomainId": self.domain_id, "AppType": self.app_type, "AppName": self.app_name}
+        if self.space_name:
+            params["SpaceName"] = self.space_name
+        else:
+            params["UserProfileName"] = self.user_profile_name or ""
+        return params
+
+    def __str__(self) -> str:
+        if self.arn:
+            return self.arn
+        owner = f"space {self.space_name}" if self.space_name else f"user {self.user_profile_name}"
+        return f"{self.app_type} app {self.app_name} of {owner} in domain {self.domain_id}"
+
+
+def _region_from_arn(arn: str) -> str | None:
+    parts = arn.split(":")
+    if len(parts) >= 6 and parts[0] == "arn" and parts[2] == "sagemaker" and parts[3]:
+        return parts[3]
+    return None
+
+
+def parse_app_ref(text: str, path: Path) -> AppRef:
+    """Read the app reference out of the metadata file's text; ``path`` is for messages."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise MetadataError(
+            f"metadata file {path} is not JSON: line {exc.lineno} column {exc.colno}: {exc.msg}"
+        ) from None
+    if not isinstance(data, dict):
+        raise MetadataError(f"metadata file {path} is not a JSON object")
+
+    def text_key(key: str, *, required: bool) -> str | None:
+        value = data.get(key)
+        if value is None or value == "":
+            if required:
+                raise MetadataError(f"metadata file {path} has no {key}")
+            return None
+        if not isinstance(value, str):
+            raise MetadataError(f"metadata file {path}: {key} is not a string")
+        return value
+
+    domain_id = text_key("DomainId", required=True)
+    app_type = text_key("AppType", required=True)
+    app_name = text_key("ResourceName", required=True)
+    space = text_key("SpaceName", required=False)
+    user = text_key("UserProfileName", required=False)
+    if not space and not user:
+        raise MetadataError(f"metadata file {path} has neither SpaceName nor UserProfileName")
+    arn = text_key("ResourceArn", required=False)
+    region = _region_from_arn(arn) if arn else None
+    if arn and region is None:
+        log.warning("metadata file %s: ResourceArn %r has no region; using the SDK's", path, arn)
+    return AppRef(
+        domain_id=str(domain_id),
+        app_type=str(app_type),
+        app_name=str(app_name),
+        space_name=space,
+        user_profile_name=None if space else user,
+        region=region,
+        arn=arn,
+    )
+
+
+async def read_app_ref(path: Path) -> AppRef:
+    """Read and parse the metadata file; every problem becomes a MetadataError naming the file."""
+    try:
+        async with aiofiles.open(path, encoding="utf-8") as f:
+            text = await f.read()
+    except FileNotFoundError:
+        raise MetadataError(
+            f"metadata file {path} does not exist (is this a SageMaker Studio app? "
+            "set --metadata-file, or use --dry-run)"
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise MetadataError(f"metadata file {path} cannot be read: {exc}") from None
+    return parse_app_ref(text, path)
+
+
+class SageMakerClient:
+    """Deletes one app, mapping the API's answers to outcomes a decision can use."""
+
+    def __init__(self, *, region: str | None = None, endpoint_url: str | None = None) -> None:
+        self.region = region
+        self.endpoint_url = endpoint_url
+
+    async def delete_app(self, app: AppRef) -> DeleteOutcome:
+        """Call ``DeleteApp``; an app already deleted or being deleted counts as success."""
+        import aioboto3
+        from aiobotocore.config import AioConfig
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        config = AioConfig(
+            retries={"mode": "standard", "total_max_attempts": TOTAL_MAX_ATTEMPTS},
+            connect_timeout=10,
+            read_timeout=30,
+            user_agent_extra="autostop-async",
+        )
+        session = aioboto3.Session()
+        try:
+            async with session.client(
+                "sagemaker",
+                region_name=self.region or app.region,
+                endpoint_url=self.endpoint_url,
+                config=config,
+            ) as client:
+                try:
+                    await client.delete_app(**app.api_params())
+                    return DeleteOutcome.DELETED
+                except ClientError as exc:
+                    return await self._classify(client, app, exc)
+        except ClientError as exc:
+            raise _client_error(app, exc) from None
+        except BotoCoreError as exc:  # no credentials, no region, endpoint unreachable
+            raise DeleteAppError(f"DeleteApp on {app} failed: {exc}") from None
+
+    async def _classify(self, client: Any, app: AppRef, exc: Any) -> DeleteOutcome:
+        """Decide what a DeleteApp error means: already gone, or a real failure (raised)."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        code = exc.response.get("Error", {}).get("Code")
+        message = exc.response.get("Error", {}).get("Message", "")
+        if code == "ResourceNotFound":
+            log.info("app %s does not exist any more: %s", app, message)
+            return DeleteOutcome.ALREADY_GONE
+        if code == "ResourceInUse":
+            # Most often: a deletion is already under way. Ask, and fall back to the message.
+            try:
+                described = await client.describe_app(**app.api_params())
+                status = described.get("Status")
+            except (ClientError, BotoCoreError) as describe_exc:
+                log.debug("DescribeApp after ResourceInUse failed: %s", describe_exc)
+                status = "Deleting" if "delet" in message.lower() else None
+            if status in GONE_STATUSES:
+                log.info("app %s is already %s", app, status.lower())
+                return DeleteOutcome.ALREADY_GONE
+        raise _client_error(app, exc)
+
+
+def _client_error(app: AppRef, exc: Any) -> DeleteAppError:
+    code = exc.response.get("Error", {}).get("Code")
+    message = exc.response.get("Error", {}).get("Message", "") or str(exc)
+    err = DeleteAppError(f"DeleteApp on {app} failed: {code}: {message}", code)
+    if err.access_denied:
+        target = app.arn or str(app)
+        err = DeleteAppError(
+            f"access denied: the execution role needs permission sagemaker:DeleteApp on "
+            f"{target} ({message})",
+            code,
+        )
+    return err
