@@ -1,0 +1,32 @@
+"""Sessions: ``nox`` runs lint, typecheck and tests; ``nox -s e2e`` and ``nox -s bench`` on demand."""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.sessions = ["lint", "typecheck", "tests"]
+nox.options.error_on_missing_interpreters = True
+
+LINT_PATHS = ["autostop_async", "tests", "noxfile.py"]
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff: lint rules and formatting."""
+    session.install("ruff")
+    session.run("ruff", "check", *LINT_PATHS)
+    session.run("ruff", "format", "--check", *LINT_PATHS)
+
+
+@nox.session
+def typecheck(session: nox.Session) -> None:
+    """mypy --strict on the package."""
+    session.install("-e", ".", "mypy", "types-aiofiles")
+    session.run("mypy")
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """Unit and integration tests (the daemon as a subprocess against moto's server)."""
+    session.install("-e", ".[test]")
+    session.run("pytest", "-q", "-ra", *session.posargs)
