@@ -1,4 +1,4 @@
-"""Sessions: ``nox`` runs lint, typecheck and tests; ``nox -s e2e`` and ``nox -s bench`` on demand."""
+"""Sessions: plain ``nox`` runs lint, typecheck and tests; e2e and bench run on demand."""
 
 from __future__ import annotations
 

@@ -327,12 +327,16 @@ class WorkspaceSignal:
         self.hints: list[str] = list(hints)[:MAX_HINTS]
         self.last_stats: ScanStats | None = None
         self.repos: set[str] = set()
+        #: The newest change seen by any scan so far (a full walk sees the true newest).
+        self.latest: Activity | None = None
 
     async def newer_than(self, t: float) -> Activity | None:
         """The first change newer than ``t`` (hot folders first), or None after a full walk."""
         result = await self.scanner.scan(t, first=self.hints)
         self.last_stats = result.stats
         self.repos |= result.repos
+        if result.newest is not None and (self.latest is None or result.newest > self.latest):
+            self.latest = result.newest
         found = result.newer_than(t)
         if found is not None:
             self._remember(found.source.removeprefix("workspace:"))

@@ -170,13 +170,13 @@ class Daemon:
         """Ask the cheap signals for activity newer than ``last``."""
         for sig in self.signals:
             if sig.cheap:
-                found = await self._ask(sig)
+                found = await self._ask(sig, self.last.at)
                 if found is not None and self._see(found):
                     log.debug("activity: %s", found.describe())
 
-    async def _ask(self, sig: Signal) -> Activity | None:
+    async def _ask(self, sig: Signal, t: float) -> Activity | None:
         try:
-            return await sig.newer_than(self.last.at)
+            return await sig.newer_than(t)
         except (asyncio.CancelledError, _Stopped):
             raise
         except Exception as exc:  # one broken signal must not stop the others
@@ -189,14 +189,23 @@ class Daemon:
         now = self.clock()
         if now < self.deadline:
             return self._result(now, idle=False, action="none")
+        # Only activity within the last idle_time can keep the app: with an old `last` (a first
+        # --once from cron) there is no need to find everything since, just anything recent.
+        threshold = max(self.last.at, now - self.config.idle_time)
         for sig in self.signals:
             if not sig.cheap:
-                found = await self._ask(sig)
+                found = await self._ask(sig, threshold)
                 if found is not None and self._see(found):
                     return self._result(self.clock(), idle=False, action="none")
         now = self.clock()
         if now < self.deadline:  # a slow scan: the clock moved while it ran
             return self._result(now, idle=False, action="none")
+        for sig in self.signals:
+            # Nothing recent; a signal that walked everything knows the true last activity,
+            # older than the threshold: report that rather than the start of the clock.
+            latest = getattr(sig, "latest", None)
+            if isinstance(latest, Activity) and latest.at <= threshold:
+                self._see(latest)
         return await self._delete(now)
 
     async def _delete(self, now: float) -> CheckResult:

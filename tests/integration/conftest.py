@@ -1,0 +1,166 @@
+"""The real daemon as a subprocess against the fake SageMaker (moto's server) over real HTTP."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support.fake_sagemaker import FakeSageMaker
+
+DOMAIN, SPACE, REGION = "d-integration1", "space-1", "us-east-1"
+ARN = f"arn:aws:sagemaker:{REGION}:123456789012:app/{DOMAIN}/{SPACE}/codeeditor/default"
+
+
+@pytest.fixture(scope="session")
+def fake_server() -> Iterator[FakeSageMaker]:
+    with FakeSageMaker() as fake:
+        yield fake
+
+
+@pytest.fixture
+def fake(fake_server: FakeSageMaker) -> FakeSageMaker:
+    """The fake, reset, with this test's app InService and deletions settling fast."""
+    fake_server.reset()
+    fake_server.add_app(DOMAIN, space_name=SPACE, region=REGION)
+    return fake_server
+
+
+@pytest.fixture
+def metadata(tmp_path: Path) -> Path:
+    path = tmp_path / "resource-metadata.json"
+    path.write_text(
+        json.dumps(
+            {
+                "AppType": "CodeEditor",
+                "DomainId": DOMAIN,
+                "SpaceName": SPACE,
+                "UserProfileName": "",
+                "ResourceName": "default",
+                "ResourceArn": ARN,
+            }
+        )
+    )
+    return path
+
+
+@pytest.fixture
+def workspace(tmp_path: Path) -> Path:
+    root = tmp_path / "home"
+    (root / "proj").mkdir(parents=True)
+    (root / "proj" / "train.py").write_text("print('hi')\n")
+    return root
+
+
+def aws_env(endpoint: str | None) -> dict[str, str]:
+    """A clean SDK environment: dummy credentials, no profile files, the fake as endpoint."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "AUTOSTOP_"))}
+    env.update(
+        AWS_ACCESS_KEY_ID="testing",
+        AWS_SECRET_ACCESS_KEY="testing",
+        AWS_CONFIG_FILE="/dev/null",
+        AWS_SHARED_CREDENTIALS_FILE="/dev/null",
+        AWS_EC2_METADATA_DISABLED="true",
+        PYTHONUNBUFFERED="1",
+    )
+    if endpoint is not None:
+        env["AWS_ENDPOINT_URL_SAGEMAKER"] = endpoint
+    return env
+
+
+@dataclass
+class Daemon:
+    """A running ``python -m autostop_async`` and where its output goes."""
+
+    proc: subprocess.Popen[bytes]
+    log: Path
+
+    def text(self) -> str:
+        return self.log.read_text() if self.log.exists() else ""
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+@pytest.fixture
+def start_daemon(
+    tmp_path: Path, fake: FakeSageMaker, metadata: Path, workspace: Path
+) -> Iterator[Callable[..., Daemon]]:
+    started: list[Daemon] = []
+
+    def start(*args: str, endpoint_flag: bool = False) -> Daemon:
+        log = tmp_path / f"daemon{len(started)}.log"
+        argv = [
+            sys.executable, "-m", "autostop_async",
+            "--watch", str(workspace),
+            "--metadata-file", str(metadata),
+            "--state-dir", str(tmp_path / "state"),
+            "--log-file", str(log),
+            *args,
+        ]  # fmt: skip
+        if endpoint_flag:
+            argv += ["--endpoint-url", fake.endpoint_url]
+        env = aws_env(None if endpoint_flag else fake.endpoint_url)
+        proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        daemon = Daemon(proc, log)
+        started.append(daemon)
+        return daemon
+
+    yield start
+    for daemon in started:
+        daemon.stop()
+
+
+def run_cli(
+    *args: str, endpoint: str | None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m autostop_async`` to completion and capture what it says."""
+    return subprocess.run(
+        [sys.executable, "-m", "autostop_async", *args],
+        env=aws_env(endpoint),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float, what: str, step: float = 0.1) -> Any:
+    """Poll ``predicate`` until it returns something truthy, failing after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:g}s waiting for {what}")
+        time.sleep(step)
+
+
+def app_status(fake: FakeSageMaker) -> str | None:
+    return fake.app_status(DOMAIN, space_name=SPACE, region=REGION)
+
+
+def age_tree(root: Path, seconds: float) -> None:
+    """Wait until nothing under ``root`` changed in the last ``seconds`` (ctime), with a bound."""
+
+    def newest() -> float:
+        times = [p.lstat().st_ctime for p in [root, *root.rglob("*")]]
+        return max(times)
+
+    wait_for(lambda: time.time() - newest() > seconds, seconds + 10, "the workspace to age")
