@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +25,7 @@ __all__ = [
     "format_duration",
     "load_config",
     "parse_duration",
+    "parse_settings",
 ]
 
 EDITOR_DATA_DIR = Path("/opt/amazon/sagemaker/sagemaker-code-editor-server-data/data")
@@ -35,6 +36,11 @@ DEFAULT_WATCH: tuple[Path, ...] = (
 )
 DEFAULT_METADATA_FILE = Path("/opt/ml/metadata/resource-metadata.json")
 DEFAULT_STATE_DIR = Path("/var/tmp/autostop-async")
+#: Code Editor's idle endpoint and the file its idle extension writes (see REFERENCE.md).
+DEFAULT_EDITOR_IDLE_URL = "http://localhost:8888/api/idle"
+DEFAULT_EDITOR_IDLE_FILE = Path("/tmp/.sagemaker-last-active-timestamp")
+DEFAULT_TERMINALS_DIR = Path("/dev/pts")
+DEFAULT_NOTICE_FILE = Path("/home/sagemaker-user/autostop-async-notice.txt")
 ENV_PREFIX = "AUTOSTOP_"
 
 _UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
@@ -95,6 +101,20 @@ class Config:
     endpoint_url: str | None = None
     log_file: Path | None = None
     concurrency: int = 4
+    # More signs of use (editor.py, terminals.py, busy.py) and the user's controls.
+    editor: bool = True
+    editor_idle_url: str = DEFAULT_EDITOR_IDLE_URL
+    editor_idle_file: Path = DEFAULT_EDITOR_IDLE_FILE
+    terminals: bool = True
+    terminals_dir: Path = DEFAULT_TERMINALS_DIR
+    busy: bool = True
+    #: Percent of the whole machine's CPU; None: half of one core's share (25 on 2 vCPUs).
+    busy_cpu: float | None = None
+    busy_gpu: float = 10.0
+    max_keepalive: float = 12 * 3600.0
+    warn_before: float = 300.0
+    #: Where the warning is written for people who are not in a terminal; None: nowhere.
+    notice_file: Path | None = DEFAULT_NOTICE_FILE
 
     @property
     def state_file(self) -> Path:
@@ -142,7 +162,96 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--region", metavar="REGION", help="AWS region (default: from the app ARN)")
     p.add_argument("--endpoint-url", metavar="URL", help="SageMaker endpoint (for emulators)")
     p.add_argument("--log-file", metavar="PATH", help="append log lines here instead of stderr")
+    _add_signal_arguments(p)
     return p
+
+
+def _add_signal_arguments(p: argparse.ArgumentParser) -> None:
+    """Flags of the editor, terminal and busy-work signals, keepalive and the warning."""
+    g = p.add_argument_group("signs of use (each on by default)")
+    on_off = argparse.BooleanOptionalAction
+    g.add_argument("--editor", action=on_off, help="count Code Editor's idle heartbeat (on)")
+    g.add_argument(
+        "--editor-idle-url", metavar="URL", help=f"editor idle endpoint ({DEFAULT_EDITOR_IDLE_URL})"
+    )
+    g.add_argument(
+        "--editor-idle-file",
+        metavar="PATH",
+        help=f"editor heartbeat file, read when the endpoint does not answer "
+        f"({DEFAULT_EDITOR_IDLE_FILE})",
+    )
+    g.add_argument("--terminals", action=on_off, help="count terminal activity (on)")
+    g.add_argument(
+        "--terminals-dir",
+        metavar="PATH",
+        help=f"folder of terminal devices ({DEFAULT_TERMINALS_DIR})",
+    )
+    g.add_argument("--busy", action=on_off, help="count running work: CPU and GPU use (on)")
+    g.add_argument(
+        "--busy-cpu",
+        metavar="PERCENT",
+        help="share of the whole machine's CPU used by other processes above which it is busy "
+        "(default: half a core, i.e. 25 on 2 vCPUs)",
+    )
+    g.add_argument(
+        "--busy-gpu", metavar="PERCENT", help="GPU utilisation above which it is busy (10)"
+    )
+    c = p.add_argument_group("controls")
+    c.add_argument(
+        "--max-keepalive",
+        metavar="DURATION",
+        help="longest postponement `keepalive` may ask for; 0 disables keepalive (12h)",
+    )
+    c.add_argument(
+        "--warn-before",
+        metavar="DURATION",
+        help="warn terminals and the notice file this long before stopping; 0: never (5m)",
+    )
+    c.add_argument(
+        "--notice-file",
+        metavar="PATH",
+        help=f"file the warning is written to; empty: none ({DEFAULT_NOTICE_FILE})",
+    )
+
+
+def _percent_setting(name: str, value: str) -> float:
+    text = value.strip().removesuffix("%").strip()
+    try:
+        percent = float(text)
+    except ValueError:
+        raise ConfigError(f"{name}={value!r} is not a percentage (use a number like 20)") from None
+    if not 0 < percent <= 100:
+        raise ConfigError(f"{name}={value!r} must be above 0 and at most 100")
+    return percent
+
+
+def _signal_settings(pick: Callable[[str], tuple[str, object] | None]) -> dict[str, object]:
+    """Config keyword arguments for the signals and controls that were set."""
+    kwargs: dict[str, object] = {}
+    for flag in ("editor", "terminals", "busy"):
+        if (got := pick(flag)) is not None:
+            name, value = got
+            kwargs[flag] = value if isinstance(value, bool) else _truthy(name, str(value))
+    if (got := pick("editor-idle-url")) is not None:
+        url = str(got[1]).strip()
+        if not re.match(r"^http://[^/]+", url):
+            raise ConfigError(f"{got[0]}={url!r} must be a plain http:// URL (the local editor)")
+        kwargs["editor_idle_url"] = url
+    for flag in ("editor-idle-file", "terminals-dir"):
+        if (got := pick(flag)) is not None:
+            if not str(got[1]).strip():
+                raise ConfigError(f"{got[0]} is empty: give a path")
+            kwargs[flag.replace("-", "_")] = Path(str(got[1])).expanduser()
+    if (got := pick("notice-file")) is not None:
+        text = str(got[1]).strip()
+        kwargs["notice_file"] = Path(text).expanduser() if text else None
+    for flag in ("busy-cpu", "busy-gpu"):
+        if (got := pick(flag)) is not None:
+            kwargs[flag.replace("-", "_")] = _percent_setting(got[0], str(got[1]))
+    for flag in ("max-keepalive", "warn-before"):
+        if (got := pick(flag)) is not None:
+            kwargs[flag.replace("-", "_")] = _duration_setting(got[0], str(got[1]), minimum=0.0)
+    return kwargs
 
 
 def _env_name(flag: str) -> str:
@@ -172,8 +281,20 @@ def load_config(
     argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None
 ) -> Config:
     """Build a validated Config from flags (``argv``) and ``AUTOSTOP_*`` variables (``environ``)."""
+    return parse_settings(argv, environ)[0]
+
+
+def parse_settings(
+    argv: Sequence[str] | None = None,
+    environ: Mapping[str, str] | None = None,
+    *,
+    parser: argparse.ArgumentParser | None = None,
+    daemon: bool = True,
+) -> tuple[Config, argparse.Namespace]:
+    """The Config and the parsed flags; ``parser`` may add a subcommand's own arguments to
+    :func:`build_parser`'s. ``daemon`` false skips the checks that only concern the daemon."""
     env = os.environ if environ is None else environ
-    args = build_parser().parse_args(argv)
+    args = (parser if parser is not None else build_parser()).parse_args(argv)
 
     def pick(flag: str) -> tuple[str, object] | None:
         """The value and the name it came from: the flag if given, else the environment."""
@@ -227,7 +348,8 @@ def load_config(
             raise ConfigError(f"{got[0]}={url!r} must start with http:// or https://")
         kwargs["endpoint_url"] = url
 
+    kwargs.update(_signal_settings(pick))
     config = Config(**kwargs)  # type: ignore[arg-type]
-    if config.json and not config.once:
+    if daemon and config.json and not config.once:
         raise ConfigError("--json needs --once (the daemon logs lines instead)")
-    return config
+    return config, args
