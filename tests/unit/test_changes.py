@@ -138,40 +138,21 @@ async def test_unreadable_and_vanishing_entries_are_skipped_and_counted(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     make_tree(tmp_path, dirs=3, files=4)
-    locked = tmp_path / "d1" / "sub"
-    real_scandir = os.scandir
+    locked = str(tmp_path / "d1" / "sub")
+    real_open, real_stat = os.open, os.stat
 
-    class VanishingEntry:
-        """A directory entry whose file is deleted between listing and stat."""
-
-        def __init__(self, entry: os.DirEntry[str]) -> None:
-            self._entry = entry
-            self.name, self.path = entry.name, entry.path
-
-        def stat(self, *, follow_symlinks: bool = True) -> os.stat_result:
-            if self.name == "f0.py":
-                raise FileNotFoundError(self.path)
-            return self._entry.stat(follow_symlinks=follow_symlinks)
-
-    class Listing:
-        def __init__(self, path: str) -> None:
-            self._it = real_scandir(path)
-
-        def __enter__(self) -> Listing:
-            return self
-
-        def __exit__(self, *exc: object) -> None:
-            self._it.close()
-
-        def __iter__(self):  # type: ignore[no-untyped-def]
-            return (VanishingEntry(e) for e in self._it)
-
-    def fake_scandir(path: str) -> Listing:
-        if path == str(locked):
+    def fake_open(path: str, flags: int, *args: object, **kwargs: object) -> int:
+        if path == locked:  # tests run as root here, so chmod 000 would not lock it
             raise PermissionError(13, "Permission denied", path)
-        return Listing(path)
+        return real_open(path, flags, *args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(changes.os, "scandir", fake_scandir)
+    def fake_stat(path: str, *args: object, **kwargs: object) -> os.stat_result:
+        if path == "f0.py" and kwargs.get("dir_fd") is not None:
+            raise FileNotFoundError(2, "deleted between listing and stat", path)
+        return real_stat(path, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(changes.os, "open", fake_open)
+    monkeypatch.setattr(changes.os, "stat", fake_stat)
     result = await WorkspaceScanner([tmp_path]).scan()
     # d1/sub unreadable (1), f0.py vanished in d0/sub and d2/sub (2)
     assert result.stats.skipped == 3

@@ -1,0 +1,335 @@
+"""Git awareness: a repository's own records as activity, and the folders its ignore rules exclude.
+
+For each repository the workspace walk came across (a folder holding a ``.git`` folder, or a
+``.git`` file for worktrees and submodules), these count as activity:
+
+- the newest entry of the ``HEAD`` reflog (commit, checkout, reset, merge, pull, rebase), at the
+  time git wrote in it;
+- the index (``git add``, ``git rm``, ``git restore --staged``), at its inode change time;
+- local branch refs (``refs/heads``: ``git branch``, ``git branch -f``), at their change times.
+
+``FETCH_HEAD``, remote-tracking refs and ``packed-refs`` do not: an editor's periodic auto-fetch
+writes exactly those, and an idle app must not be kept alive by it. (``packed-refs`` is also
+rewritten by ``git gc``, which a fetch may start; a branch update always writes a loose ref.)
+
+A check reads a few small files per repository and never starts a ``git`` process: a ``stat`` of
+the reflog, the index and ``refs/heads``, and the reflog's last line only when the file changed.
+gitpython checks and resolves a repository once (``.git`` files, ``commondir`` of worktrees,
+corrupt or half-cloned repositories) and parses reflog lines.
+
+``IgnoredFolders`` answers, for ``--skip-git-ignored``, which folders of a repository its ignore
+rules exclude, with one ``git ls-files`` per repository and scan.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from .activity import Activity, newest
+
+__all__ = ["GitRepo", "GitSignal", "IgnoredFolders", "RepoError", "open_repo"]
+
+log = logging.getLogger("autostop_async")
+
+GIT_DIR = ".git"
+#: Bytes read from the end of a reflog to find its last line (doubled until a line fits).
+REFLOG_TAIL = 4096
+#: A ``git ls-files`` for ``--skip-git-ignored`` that takes longer than this is stopped.
+IGNORED_TIMEOUT = 300.0
+
+
+class RepoError(Exception):
+    """A repository cannot be read: corrupt, half-cloned, or unreadable."""
+
+
+@dataclass
+class GitRepo:
+    """Where one repository keeps its records, and what was read from its reflog last time.
+
+    ``git_dir`` holds ``HEAD``, its reflog and the index (per worktree); ``common_dir`` holds
+    the branch refs (shared by all worktrees of a repository).
+    """
+
+    worktree: str
+    git_dir: str
+    common_dir: str
+    _reflog_key: tuple[int, int, int] | None = None
+    _reflog_last: tuple[float, str] | None = None
+
+    def activity(self, t: float, now: float) -> Activity | None:
+        """The newest record newer than ``t`` (times clamped to ``now``), or None.
+
+        Raises OSError when a record exists but cannot be read.
+        """
+        found: list[Activity | None] = []
+        where = f"git:{self.worktree}"
+        entry = self._last_reflog_entry()
+        if entry is not None and entry[0] > t:
+            found.append(Activity(min(entry[0], now), f"{where} (HEAD reflog: {entry[1]})"))
+        index = _ctime(os.path.join(self.git_dir, "index"))
+        if index is not None and index > t:
+            found.append(Activity(min(index, now), f"{where} (index)"))
+        branch = _newest_loose_ref(os.path.join(self.common_dir, "refs", "heads"))
+        if branch is not None and branch[0] > t:
+            found.append(Activity(min(branch[0], now), f"{where} (branch {branch[1]})"))
+        return newest(*found)
+
+    def _last_reflog_entry(self) -> tuple[float, str] | None:
+        """(time, action) of the newest ``HEAD`` reflog entry; re-read only when the file moved."""
+        path = os.path.join(self.git_dir, "logs", "HEAD")
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:  # no commit yet, or reflogs switched off
+            self._reflog_key = self._reflog_last = None
+            return None
+        key = (st.st_ino, st.st_size, st.st_mtime_ns)
+        if key != self._reflog_key:
+            self._reflog_last = _parse_reflog_line(_last_line(path), st.st_ctime)
+            self._reflog_key = key
+        return self._reflog_last
+
+
+def _ctime(path: str) -> float | None:
+    try:
+        return os.stat(path).st_ctime
+    except FileNotFoundError:
+        return None
+
+
+def _newest_loose_ref(heads: str) -> tuple[float, str] | None:
+    """(ctime, branch) of the most recently written loose branch ref under ``heads``.
+
+    Written by hand: gitpython lists refs but says nothing about when they moved.
+    """
+    best: tuple[float, str] | None = None
+    stack = [heads]
+    while stack:
+        folder = stack.pop()
+        try:
+            entries = list(os.scandir(folder))
+        except FileNotFoundError:
+            continue
+        for entry in entries:
+            try:
+                st = entry.stat(follow_symlinks=False)
+            except FileNotFoundError:  # a ref packed or deleted right now
+                continue
+            if entry.is_dir(follow_symlinks=False):
+                stack.append(entry.path)
+            elif best is None or st.st_ctime > best[0]:
+                best = (st.st_ctime, os.path.relpath(entry.path, heads))
+    return best
+
+
+def _last_line(path: str) -> bytes:
+    """The last non-empty line of a file, reading only its tail."""
+    with open(path, "rb") as f:
+        size = f.seek(0, os.SEEK_END)
+        tail = REFLOG_TAIL
+        while True:
+            start = max(0, size - tail)
+            f.seek(start)
+            lines = f.read().rstrip(b"\n").split(b"\n")
+            if len(lines) > 1 or start == 0:
+                return lines[-1]
+            tail *= 2
+
+
+def _parse_reflog_line(line: bytes, fallback_time: float) -> tuple[float, str] | None:
+    """(time, action) of a reflog line: ``commit``, ``checkout``, ``reset``, ``pull``, …
+
+    A line gitpython cannot parse (a SHA-256 repository, a damaged line) still counts, at the
+    time the reflog was written.
+    """
+    if not line:
+        return None
+    from git.refs.log import RefLogEntry
+
+    try:
+        entry = RefLogEntry.from_line(line)
+        at, message = float(entry.time[0]), entry.message or ""
+    except (ValueError, IndexError):
+        at = fallback_time
+        message = line.split(b"\t", 1)[1].decode(errors="replace") if b"\t" in line else ""
+    action = message.split(":", 1)[0].strip() or "update"
+    return at, action[:60]
+
+
+def open_repo(worktree: str) -> GitRepo:
+    """Check the repository at ``worktree`` with gitpython and find where its records are.
+
+    Raises RepoError with a reason a person can act on.
+    """
+    try:
+        import git
+    except ImportError as exc:  # gitpython missing, or it found no git executable
+        raise RepoError(f"gitpython is not usable: {exc}") from None
+    try:
+        repo = git.Repo(worktree)
+    except git.NoSuchPathError:
+        raise RepoError("it vanished") from None
+    except git.InvalidGitRepositoryError:
+        raise RepoError("not a valid repository (corrupt or half-cloned .git)") from None
+    except (OSError, ValueError, git.GitError) as exc:
+        raise RepoError(f"{type(exc).__name__}: {exc}") from None
+    try:
+        git_dir = os.path.normpath(str(repo.git_dir))
+        common_dir = os.path.normpath(str(repo.common_dir))
+    finally:
+        repo.close()
+    return GitRepo(worktree=worktree, git_dir=git_dir, common_dir=common_dir)
+
+
+class GitSignal:
+    """Git's own records in the repositories the workspace walk found, as an activity signal.
+
+    Not ``cheap``: it must come after the workspace signal, whose walk finds the repositories
+    (a full walk precedes every idle decision). A check costs a few ``stat`` calls per repository.
+    """
+
+    name = "git"
+    cheap = False
+
+    def __init__(
+        self,
+        repos: Callable[[], Iterable[str]],
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        """``repos`` gives the repository folders to look at (e.g. ``WorkspaceSignal.repos``)."""
+        self._repos = repos
+        self._clock = clock
+        self._open: dict[str, GitRepo] = {}
+        self._broken: dict[str, str] = {}
+        self.last_checked = 0
+
+    async def newer_than(self, t: float) -> Activity | None:
+        """The newest git record newer than ``t`` in any known repository, or None."""
+        return await asyncio.to_thread(self._check, t)
+
+    def _check(self, t: float) -> Activity | None:
+        now = self._clock()
+        found: list[Activity | None] = []
+        checked = 0
+        for worktree in sorted(set(self._repos())):
+            repo = self._repo(worktree)
+            if repo is None:
+                continue
+            try:
+                found.append(repo.activity(t, now))
+            except OSError as exc:
+                self._open.pop(worktree, None)
+                self._mark_broken(worktree, f"cannot read its records: {exc}")
+                continue
+            checked += 1
+        self.last_checked = checked
+        return newest(*found)
+
+    def _repo(self, worktree: str) -> GitRepo | None:
+        """The opened repository, opening it on first sight; None when gone or broken."""
+        repo = self._open.get(worktree)
+        if repo is not None:
+            if os.path.lexists(os.path.join(worktree, GIT_DIR)):
+                return repo
+            del self._open[worktree]  # deleted or moved: forget it quietly
+            return None
+        if not os.path.lexists(os.path.join(worktree, GIT_DIR)):
+            self._broken.pop(worktree, None)
+            return None
+        try:
+            repo = open_repo(worktree)
+        except RepoError as exc:
+            self._mark_broken(worktree, str(exc))
+            return None
+        if self._broken.pop(worktree, None) is not None:
+            log.info("git repository %s is readable again", worktree)
+        self._open[worktree] = repo
+        return repo
+
+    def _mark_broken(self, worktree: str, reason: str) -> None:
+        if worktree not in self._broken:
+            log.warning("skipping git repository %s: %s", worktree, reason)
+        self._broken[worktree] = reason
+
+    async def aclose(self) -> None:
+        """Nothing to release: no git process is kept."""
+
+
+class IgnoredFolders:
+    """For ``--skip-git-ignored``: the folders a repository's ignore rules exclude.
+
+    One ``git ls-files --others --ignored --exclude-standard --directory`` per repository and scan:
+    git's own C walk, which lists an ignored folder once without entering it. gitpython has no
+    call for this (``Repo.ignored`` needs the candidate paths, which only a walk would give), and
+    its ``git.ls_files()`` would hold the whole output, every ignored file included, in memory;
+    this streams it and keeps the folders only. Ignored single files are still looked at.
+    A repository git cannot read is warned about once and walked in full.
+    """
+
+    def __init__(self, git: str = "git", timeout: float = IGNORED_TIMEOUT) -> None:
+        self._git = git
+        self._timeout = timeout
+        self._warned: set[str] = set()
+        self._lock = threading.Lock()
+
+    def __call__(self, worktree: str) -> list[str]:
+        """Absolute paths of the ignored folders of the repository at ``worktree``."""
+        cmd = [
+            self._git,
+            "-C",
+            worktree,
+            "-c",
+            "core.fsmonitor=false",  # never start a repository's fsmonitor hook
+            "ls-files",
+            "-z",
+            "--others",
+            "--ignored",
+            "--exclude-standard",
+            "--directory",
+        ]
+        env = {**os.environ, "GIT_OPTIONAL_LOCKS": "0", "LC_ALL": "C"}
+        prefix = worktree.rstrip(os.sep) + os.sep
+        folders: list[str] = []
+        with tempfile.TemporaryFile() as err:
+            try:
+                proc = subprocess.Popen(
+                    cmd, stdout=subprocess.PIPE, stderr=err, stdin=subprocess.DEVNULL, env=env
+                )
+            except OSError as exc:
+                self._warn(worktree, f"cannot run {self._git}: {exc.strerror or exc}")
+                return []
+            timer = threading.Timer(self._timeout, proc.kill)
+            timer.start()
+            with proc:  # closes the pipe and reaps git, also on errors
+                try:
+                    assert proc.stdout is not None
+                    rest = b""
+                    while chunk := proc.stdout.read(1 << 16):
+                        *paths, rest = (rest + chunk).split(b"\0")
+                        folders.extend(
+                            prefix + os.fsdecode(p[:-1]) for p in paths if p.endswith(b"/")
+                        )
+                finally:
+                    timer.cancel()
+            if proc.returncode != 0:
+                err.seek(0)
+                lines = err.read().decode(errors="replace").strip().splitlines()
+                reason = lines[0] if lines else f"exit status {proc.returncode}"
+                self._warn(worktree, f"git ls-files failed ({reason}); walking it all")
+                return []
+        return folders
+
+    def _warn(self, worktree: str, reason: str) -> None:
+        with self._lock:
+            if worktree in self._warned:
+                return
+            self._warned.add(worktree)
+        log.warning("--skip-git-ignored: repository %s: %s", worktree, reason)
