@@ -34,6 +34,8 @@ WHEELS = REPO / "docker" / "wheels"
 CONTEXT = REPO / "docker" / ".context"
 #: What the fake SageMaker endpoint needs in the image (kept in step with pyproject's test extra).
 SIM_REQUIREMENTS = ("moto[server]==5.2.5", "boto3<=1.40.61")
+#: Binary wheels for these platform tags work on Debian bookworm's glibc (2.36).
+MANYLINUX = ("manylinux2014", "manylinux_2_28", "manylinux_2_34")
 #: Files of the repository the image is built from, at the same paths in the staged context.
 CONTEXT_FILES = (
     "docker/Dockerfile.sim",
@@ -46,7 +48,9 @@ CONTEXT_FILES = (
 # The app the image's metadata file names and the fake endpoint is seeded with.
 DOMAIN_ID = "d-sim0000000001"
 SPACE_NAME = "sim-space"
-APP_ARN = f"arn:aws:sagemaker:us-east-1:123456789012:app/{DOMAIN_ID}/{SPACE_NAME}/codeeditor/default"
+APP_ARN = (
+    f"arn:aws:sagemaker:us-east-1:123456789012:app/{DOMAIN_ID}/{SPACE_NAME}/codeeditor/default"
+)
 LOG = "/var/log/apps/app_container.log"
 STATE_DIR = "/var/tmp/autostop-async"
 HOME = "/home/sagemaker-user"
@@ -144,7 +148,7 @@ def ensure_base_image(engine: Engine) -> None:
 
 def image_python(engine: Engine) -> tuple[str, str]:
     """The base image's Python version (``"311"``) and machine (``"x86_64"``)."""
-    code = "import platform, sys; print(f'{sys.version_info[0]}{sys.version_info[1]}', platform.machine())"
+    code = "import platform, sys; v = sys.version_info; print(f'{v[0]}{v[1]}', platform.machine())"
     out = engine("run", "--rm", "--network", "none", BASE_IMAGE, "python3", "-c", code).stdout
     version, machine = out.split()
     return version, machine
@@ -179,7 +183,7 @@ def build_wheels(engine: Engine, python: str = sys.executable) -> Path:
         "cp",
         "--abi",
         f"cp{version}",
-        *(f"--platform={p}_{machine}" for p in ("manylinux2014", "manylinux_2_28", "manylinux_2_34")),
+        *(f"--platform={tag}_{machine}" for tag in MANYLINUX),
     ]
     stamp = WHEELS / ".stamp"
     key = hashlib.sha256(
@@ -270,7 +274,9 @@ class Sim:
     ) -> subprocess.CompletedProcess[str]:
         """Run a command in the container (as sagemaker-user unless told)."""
         env = ["--env", f"HOME={HOME}"] if user == "sagemaker-user" else []
-        return self.engine("exec", "--user", user, *env, self.name, *cmd, check=check, timeout=timeout)
+        return self.engine(
+            "exec", "--user", user, *env, self.name, *cmd, check=check, timeout=timeout
+        )
 
     def sh(self, script: str, *, user: str = "sagemaker-user", timeout: float = 60) -> str:
         """Run a bash script in the container and return its stdout (failure raises)."""
@@ -315,7 +321,7 @@ class Sim:
 
     def daemon_pids(self) -> list[int]:
         """Pids of running daemons (``python -m autostop_async``)."""
-        return self.pids("-m autostop_async")
+        return self.pids("bin/python -m autostop_async")
 
     def supervisor_pids(self) -> list[int]:
         """Pids of running supervisors."""
@@ -326,7 +332,8 @@ class Sim:
         parts = [f"--- container {self.name} env {self.env}"]
         for path in (LOG, "/var/log/sim/lcc.out", "/var/log/sim/lcc.rc"):
             parts.append(f"--- {path}\n{self.read(path)}")
-        parts.append(f"--- tail of /var/log/sim/fake.log\n{self.read('/var/log/sim/fake.log')[-3000:]}")
+        fake_log = self.read("/var/log/sim/fake.log")[-3000:]
+        parts.append(f"--- tail of /var/log/sim/fake.log\n{fake_log}")
         ps = self.exec("ps", "-eo", "pid,ppid,user,etime,args", user="root", check=False).stdout
         parts.append(f"--- ps\n{ps}")
         return "\n".join(parts)
@@ -364,7 +371,7 @@ class Sim:
         """Wait until ``phrase`` is in the log ``count`` times; returns the log."""
         return self.wait_for(
             f"{count} x {phrase!r} in {LOG}",
-            lambda: (log if (log := self.log()).count(phrase) >= count else None),
+            lambda: log if (log := self.log()).count(phrase) >= count else None,
             timeout,
         )
 

@@ -1,0 +1,311 @@
+"""End to end: lcc/on-start.sh in a simulated Code Editor instance, the app's fate through moto.
+
+Each test starts its own container (docker/Dockerfile.sim): the entrypoint runs the LCC as
+sagemaker-user, the LCC installs the package and starts the daemon under its supervisor, and the
+test drives activity with ``exec`` and watches the fake SageMaker endpoint and the log file.
+Idle times are seconds; every outcome is polled for with a bound.
+"""
+
+from __future__ import annotations
+
+import calendar
+import itertools
+import json
+import re
+import subprocess
+import time
+from collections.abc import Callable
+
+import pytest
+
+from .sim import APP_ARN, EDITOR_USER, HOME, STATE_DIR, WHEELS, Sim
+
+pytestmark = pytest.mark.e2e
+
+IDLE = 15  # seconds of idleness before deletion, in most tests
+INTERVAL = 2  # the daemon's polling interval
+BOUND = 40  # slack for a deletion after it is due: daemon wake-up, aioboto3 import, a busy host
+LCC_LIMIT = 120  # the LCC must end well within Studio's 5 minutes, also on a busy 2-core host
+ACTIVITY_EVERY = 4  # seconds between two driven activities
+KEEP_ALIVE = 2.5 * IDLE  # how long activity is driven: past two idle deadlines
+
+LCC = "/opt/sim/lcc/on-start.sh"  # where the image keeps lcc/on-start.sh
+
+StartSim = Callable[..., Sim]
+
+START_LINE = re.compile(r"^(\S+) .*autostop-async [0-9][^ ]* started", re.MULTILINE)
+
+
+def _epoch(stamp: str) -> float:
+    return float(calendar.timegm(time.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ")))
+
+
+def _start(start_sim: StartSim, network: str | None = None, **env: str) -> Sim:
+    """A container whose LCC finished well and whose daemon logged its start."""
+    sim = start_sim(
+        network, **{"AUTOSTOP_IDLE_TIME": str(IDLE), "AUTOSTOP_INTERVAL": str(INTERVAL), **env}
+    )
+    rc, seconds = sim.wait_lcc()
+    assert rc == 0, f"the LCC exited {rc}\n{sim.diagnostics()}"
+    assert seconds < LCC_LIMIT, f"the LCC took {seconds}s\n{sim.diagnostics()}"
+    sim.wait_for("the daemon's start line", lambda: START_LINE.search(sim.log()), 30)
+    return sim
+
+
+def _fault(code: str, message: str, count: int) -> str:
+    """SIM_FAULT for the entrypoint: DeleteApp answers ``code`` ``count`` times (-1: always)."""
+    fault = {"operation": "DeleteApp", "code": code, "status": 400, "message": message}
+    return json.dumps({**fault, "count": count})
+
+
+def _daemon_start(sim: Sim, nth: int = 0) -> float:
+    return _epoch(START_LINE.findall(sim.log())[nth])
+
+
+def _delete_times(sim: Sim, status: int | None = 200) -> list[float]:
+    return [c["time"] for c in sim.calls("DeleteApp") if status is None or c["status"] == status]
+
+
+def _assert_deleted_cleanly(sim: Sim) -> None:
+    """The daemon logged the deletion, exited 0, and the supervisor let it be."""
+    log = sim.wait_log("not restarting", 30)
+    assert "idle for" in log
+    assert "deleted app" in log
+    assert "daemon exited 0" in log
+    sim.wait_for("the daemon to exit", lambda: not sim.daemon_pids(), 30)
+    assert not sim.supervisor_pids()
+
+
+def _assert_kept_alive(sim: Sim, activity: str, what: str, source: str) -> None:
+    """Drive ``activity`` for KEEP_ALIVE seconds: the app stays, and the daemon names ``source``
+    as what kept it; then idle: the app goes, not early."""
+    end = time.monotonic() + KEEP_ALIVE
+    while True:
+        sim.sh(activity)
+        last_activity = time.time()
+        if time.monotonic() >= end:
+            break
+        status = sim.app_status()
+        assert status == "InService", f"{what} did not keep the app: {status}\n{sim.diagnostics()}"
+        time.sleep(ACTIVITY_EVERY)
+    active = [line for line in sim.log().splitlines() if "active:" in line]
+    assert any(source in line for line in active), f"no 'active:' line names {source!r}: {active}"
+    sim.wait_gone(IDLE + BOUND)
+    (deleted_at,) = _delete_times(sim)
+    assert deleted_at - last_activity >= IDLE - 2, (
+        f"deleted {deleted_at - last_activity:.1f}s after the last {what}, before the idle time"
+    )
+    _assert_deleted_cleanly(sim)
+
+
+def test_idle_app_is_deleted_within_idle_time(start_sim: StartSim) -> None:
+    """No activity at all: DeleteApp once IDLE passed, not before; nothing written to home."""
+    sim = _start(start_sim)
+    started = _daemon_start(sim)
+    sim.wait_gone(IDLE + BOUND)
+    (deleted_at,) = _delete_times(sim)
+    assert IDLE - 1 <= deleted_at - started <= IDLE + BOUND
+    _assert_deleted_cleanly(sim)
+    # The install and the daemon wrote nothing into the user's home (it would count as activity,
+    # and it is the user's), and no credentials were written anywhere.
+    new = sim.sh(f"find {HOME} -newer /var/log/sim/ready", user="root")
+    assert not new.strip(), f"written into the home folder: {new}"
+    secrets = sim.exec(
+        "grep",
+        "-rl",
+        "sim-secret-",
+        HOME,
+        "/var/tmp",
+        "/tmp",
+        "/etc",
+        "/var/log/apps",
+        user="root",
+        check=False,
+    )
+    assert secrets.returncode == 1, f"credentials written to: {secrets.stdout}"
+
+
+def test_workspace_writes_keep_the_app(start_sim: StartSim) -> None:
+    """A file in the home folder changing every few seconds."""
+    sim = _start(start_sim)
+    _assert_kept_alive(
+        sim,
+        f"mkdir -p {HOME}/proj && date >>{HOME}/proj/notes.txt",
+        "workspace write",
+        "/home/sagemaker-user/proj/notes.txt",
+    )
+
+
+def test_unsaved_edit_keeps_the_app(start_sim: StartSim) -> None:
+    """An unsaved editor: only its hot-exit backup in the editor's Backups folder changes."""
+    sim = _start(start_sim)
+    backup = f"{EDITOR_USER}/Backups/1733412345678/file"
+    _assert_kept_alive(
+        sim,
+        f"mkdir -p {backup} && date >{backup}/5f3c2a1b",
+        "unsaved edit (backup file)",
+        "/User/Backups/",
+    )
+
+
+def test_saved_edit_keeps_the_app(start_sim: StartSim) -> None:
+    """Saves: a new local-history entry each time (the file itself lies outside the watch)."""
+    sim = _start(start_sim)
+    entry = f"{EDITOR_USER}/History/-4b1a2f3e"
+    _assert_kept_alive(
+        sim,
+        f"mkdir -p {entry} && id=$(date +%s%N | cut -c1-13) && date >{entry}/$id.py"
+        f' && echo \'{{"version":1,"entries":[{{"id":"\'$id\'.py"}}]}}\' >{entry}/entries.json',
+        "saved edit (history entry)",
+        "/User/History/",
+    )
+
+
+def test_git_commit_keeps_the_app(start_sim: StartSim) -> None:
+    """Commits that change nothing in the working tree: only git's records move."""
+    sim = _start(start_sim)
+    sim.sh(
+        f"git init -q {HOME}/repo && cd {HOME}/repo && echo x >f && git add f && git commit -qm 1"
+    )
+    _assert_kept_alive(
+        sim, f"git -C {HOME}/repo commit -q --allow-empty -m tick", "git commit", "git:"
+    )
+
+
+def test_lcc_twice_leaves_one_daemon(start_sim: StartSim) -> None:
+    """Running the LCC again (also twice at once) keeps the one daemon that runs, and is quick."""
+    sim = _start(start_sim, AUTOSTOP_IDLE_TIME="60")
+    (daemon,) = sim.daemon_pids()
+    began = time.monotonic()
+    again = sim.exec("bash", LCC, timeout=LCC_LIMIT)
+    assert time.monotonic() - began < 30, "a second run should skip the install"
+    assert "already installed" in again.stderr
+    assert "already running" in again.stderr
+    runs = [
+        subprocess.Popen(
+            [*sim.engine.argv, "exec", "--user", "sagemaker-user", sim.name, "bash", LCC],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for _ in range(2)
+    ]
+    assert [run.wait(timeout=LCC_LIMIT) for run in runs] == [0, 0]
+    assert sim.daemon_pids() == [daemon]
+    assert len(sim.supervisor_pids()) == 1
+    assert len(START_LINE.findall(sim.log())) == 1
+    assert sim.app_status() == "InService"
+
+
+def test_vpc_only_install_from_wheelhouse_without_network(start_sim: StartSim) -> None:
+    """No network at all, no pip configuration: the wheelhouse folder is enough."""
+    sim = _start(
+        start_sim,
+        network="none",
+        AUTOSTOP_PACKAGE="/opt/wheelhouse",
+        PIP_CONFIG_FILE="/dev/null",
+    )
+    interfaces = sim.sh("ls /sys/class/net").split()
+    assert interfaces == ["lo"], f"the container has a network: {interfaces}"
+    assert "installing from /opt/wheelhouse" in sim.log()
+    sim.wait_gone(IDLE + BOUND)
+    _assert_deleted_cleanly(sim)
+
+
+def test_throttled_delete_is_retried(start_sim: StartSim) -> None:
+    """Two ThrottlingException answers, then success: the SDK's retries carry it."""
+    fault = _fault("ThrottlingException", "Rate exceeded", count=2)
+    sim = _start(start_sim, SIM_FAULT=fault)
+    sim.wait_gone(IDLE + BOUND)
+    statuses = [c["status"] for c in sim.calls("DeleteApp")]
+    assert statuses == [400, 400, 200], statuses
+    _assert_deleted_cleanly(sim)
+
+
+def test_access_denied_is_logged_and_retried(start_sim: StartSim) -> None:
+    """The role lacks sagemaker:DeleteApp: a clear line; the daemon stays, retries, backs off."""
+    message = (
+        "User: arn:aws:sts::123456789012:assumed-role/sim-execution-role/SageMaker is not "
+        f"authorized to perform: sagemaker:DeleteApp on resource: {APP_ARN}"
+    )
+    fault = _fault("AccessDeniedException", message, count=-1)
+    sim = _start(start_sim, SIM_FAULT=fault)
+    (daemon,) = sim.daemon_pids()
+    log = sim.wait_log("DeleteApp failed", IDLE + BOUND)
+    line = next(line for line in log.splitlines() if "DeleteApp failed" in line)
+    assert "sagemaker:DeleteApp" in line, line
+    assert APP_ARN in line, line
+    assert "retrying in" in line, line
+    # Retries come, further and further apart (INTERVAL, doubled, capped at IDLE).
+    three = 2 * IDLE + BOUND
+    sim.wait_for("three DeleteApp attempts", lambda: len(sim.calls("DeleteApp")) >= 3, three)
+    times = _delete_times(sim, status=None)
+    gaps = [b - a for a, b in itertools.pairwise(times)]
+    assert gaps[1] > gaps[0], f"no backoff between attempts: {gaps}"
+    assert sim.daemon_pids() == [daemon], "the daemon should keep running, not crash"
+    assert "restarting in" not in sim.log()
+    assert sim.app_status() == "InService"
+    # Once an admin fixes the role, the next retry deletes the app.
+    sim.fake("DELETE", "/_fake/faults")
+    sim.wait_gone(IDLE + BOUND)
+    _assert_deleted_cleanly(sim)
+
+
+def test_credentials_expire_and_are_refreshed(start_sim: StartSim) -> None:
+    """Keys that expire within seconds: a later DeleteApp fetches new ones from the endpoint."""
+    fault = _fault("AccessDeniedException", "not yet", count=1)
+    ttl = 5
+    sim = _start(start_sim, SIM_CREDS_TTL=str(ttl), SIM_FAULT=fault, AUTOSTOP_INTERVAL=str(ttl + 1))
+    sim.wait_gone(IDLE + BOUND + ttl)
+    _assert_deleted_cleanly(sim)
+    issued = sim.creds_stats()["issued"]
+    first_expiry = issued[0]["expires_at"]
+    (deleted_at,) = _delete_times(sim)
+    assert deleted_at > first_expiry, "the test needs the first keys to have expired by then"
+    assert any(i["issued_at"] > first_expiry for i in issued), f"no refresh after expiry: {issued}"
+    assert len({i["access_key"] for i in issued}) == len(issued)
+
+
+def test_killed_daemon_is_restarted_and_keeps_its_clock(start_sim: StartSim) -> None:
+    """SIGKILL: the supervisor restarts the daemon, which keeps the idle clock of the first.
+
+    This container installs from a URL (file://), the third kind of package source.
+    """
+    idle = 30
+    (wheel,) = (WHEELS / "app").glob("autostop_async-*.whl")
+    sim = _start(
+        start_sim,
+        AUTOSTOP_IDLE_TIME=str(idle),
+        AUTOSTOP_PACKAGE=f"file:///opt/wheelhouse/{wheel.name}",
+    )
+    assert f"installing from file:///opt/wheelhouse/{wheel.name}" in sim.log()
+    first_start = _daemon_start(sim)
+    (daemon,) = sim.daemon_pids()
+    sim.wait_for("15 s of the idle clock", lambda: time.time() >= first_start + 15, 30)
+    sim.exec("kill", "-KILL", str(daemon))
+    log = sim.wait_log("exited with code 137", 30)
+    assert "restarting in 1s" in log
+    sim.wait_for("a second daemon start", lambda: len(START_LINE.findall(sim.log())) == 2, 30)
+    (restarted,) = sim.daemon_pids()
+    assert restarted != daemon
+    sim.wait_gone(idle + BOUND)
+    (deleted_at,) = _delete_times(sim)
+    assert deleted_at - first_start < idle + 10, (
+        f"deleted {deleted_at - first_start:.0f}s after the first start: did the restart reset "
+        "the idle clock?"
+    )
+    _assert_deleted_cleanly(sim)
+
+
+def test_bad_configuration_is_not_restarted(start_sim: StartSim) -> None:
+    """Exit 2 (a bad setting): one clear line naming it, and the supervisor stops."""
+    sim = start_sim(None, AUTOSTOP_IDLE_TIME=str(IDLE), AUTOSTOP_INTERVAL="soon")
+    rc, _ = sim.wait_lcc()
+    assert rc == 0
+    log = sim.wait_log("not restarting", 30)
+    assert "AUTOSTOP_INTERVAL" in log
+    assert "daemon exited 2" in log
+    assert "restarting in" not in log
+    assert not sim.daemon_pids()
+    assert not sim.supervisor_pids()
+    assert sim.app_status() == "InService"
+    assert sim.read(f"{STATE_DIR}/supervisor.pid") == ""
