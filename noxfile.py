@@ -30,3 +30,25 @@ def tests(session: nox.Session) -> None:
     """Unit and integration tests (the daemon as a subprocess against moto's server)."""
     session.install("-e", ".[test]")
     session.run("pytest", "-q", "-ra", *session.posargs)
+
+
+@nox.session
+def e2e(session: nox.Session) -> None:
+    """End to end: build docker/Dockerfile.sim, run lcc/on-start.sh in containers, check via moto.
+
+    Needs a container engine that answers (scripts/ensure-container-engine.sh installs and
+    starts dockerd); builds its base image with debootstrap when none exists.
+    """
+    session.install("pytest", "pytest-asyncio", "pytest-xdist")
+    session.run(
+        "pytest",
+        "tests/e2e",
+        "-m",
+        "e2e",
+        "-n",
+        "4",
+        "-ra",
+        "--durations=0",
+        *session.posargs,
+        env={"DOCKER_BUILDKIT": "0"},
+    )
