@@ -15,13 +15,20 @@ import stat
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from . import __version__
+from .activity import Signal
+from .busy import CpuSignal, GpuSignal
 from .changes import WorkspaceScanner, WorkspaceSignal
 from .config import Config, ConfigError, format_duration, load_config
 from .daemon import Daemon
+from .editor import EditorSignal
+from .keepalive import KeepaliveReader, keepalive_file
+from .notice import Notifier
 from .sagemaker import AppRef, MetadataError, SageMakerClient, read_app_ref
+from .terminals import OwnWrites, TerminalsSignal
 
 __all__ = ["main"]
 
@@ -56,6 +63,8 @@ def own_output_files(config: Config) -> list[Path]:
     paths = [config.state_dir]
     if config.log_file is not None:
         paths.append(config.log_file)
+    if config.notice_file is not None:
+        paths.append(config.notice_file)
     for fd in (1, 2):
         try:
             if stat.S_ISREG(os.fstat(fd).st_mode):
@@ -63,6 +72,40 @@ def own_output_files(config: Config) -> list[Path]:
         except OSError:
             continue
     return [Path(os.path.abspath(p)) for p in paths]
+
+
+@dataclass
+class MoreSignals:
+    """The cheap signals the settings switch on, the names of those off, and the controls."""
+
+    signals: list[Signal]
+    off: list[str]
+    keepalive: KeepaliveReader
+    notifier: Notifier | None
+
+
+def use_signals(config: Config) -> MoreSignals:
+    """Editor, terminals, CPU and GPU (each unless switched off); keepalive; the warning."""
+    own_writes = OwnWrites()  # our notices to the terminals are nobody's activity
+    signals: list[Signal] = []
+    off: list[str] = []
+    if config.editor:
+        url, file = config.editor_idle_url, config.editor_idle_file
+        signals.append(EditorSignal(url, file, own_writes=own_writes))
+    else:
+        off.append("editor")
+    if config.terminals:
+        signals.append(TerminalsSignal(config.terminals_dir, own_writes=own_writes))
+    else:
+        off.append("terminals")
+    if config.busy:
+        signals.append(CpuSignal(config.busy_cpu, warmup=1.0 if config.once else 0.0))
+        signals.append(GpuSignal(config.busy_gpu))
+    else:
+        off.extend(["cpu", "gpu"])
+    keepalive = KeepaliveReader(keepalive_file(config), config.max_keepalive)
+    notifier = None if config.once else Notifier.from_config(config, own_writes)
+    return MoreSignals(signals, off, keepalive, notifier)
 
 
 def check_watch_roots(config: Config) -> None:
@@ -96,7 +139,25 @@ async def _run(config: Config) -> int:
     )
     signals = [WorkspaceSignal(scanner)]
     client = SageMakerClient(region=config.region, endpoint_url=config.endpoint_url)
-    daemon = Daemon(config, signals, app, None if config.dry_run else client.delete_app)
+    more = use_signals(config)
+    daemon = Daemon(
+        config,
+        [*signals, *more.signals],
+        app,
+        None if config.dry_run else client.delete_app,
+        keepalive=more.keepalive,
+        notifier=more.notifier,
+    )
+    daemon.controls["off"] = more.off
+    if more.notifier is not None:
+        more.notifier.prepare()  # before the daemon starts its clock
+    if not config.once:
+        log.info(
+            "signs of use: %s%s; keepalive up to %s",
+            ", ".join(sig.name for sig in daemon.signals),
+            f" (off: {', '.join(more.off)})" if more.off else "",
+            format_duration(config.max_keepalive) if config.max_keepalive > 0 else "off",
+        )
     if not config.once:
         log.info(
             "autostop-async %s started: app %s; idle time %s; watching %s%s",
@@ -115,6 +176,11 @@ async def _run(config: Config) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``python -m autostop_async`` and ``autostop-async``."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args and args[0] in ("status", "keepalive"):
+        from . import keepalive, status  # only what the subcommand needs
+
+        return (status.main if args[0] == "status" else keepalive.main)(args[1:])
     try:
         config = load_config(argv)
         check_watch_roots(config)

@@ -20,6 +20,8 @@ from typing import Any, TypeVar
 
 from .activity import Activity, Signal, utc_iso
 from .config import Config, format_duration
+from .keepalive import Keepalive, KeepaliveReader
+from .notice import Notifier
 from .sagemaker import AppRef, DeleteAppError, DeleteOutcome
 from .state import State, app_start_time, load_state, save_state
 
@@ -76,19 +78,30 @@ class Daemon:
         app: AppRef | None,
         deleter: Deleter | None,
         *,
+        keepalive: KeepaliveReader | None = None,
+        notifier: Notifier | None = None,
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
+        """``keepalive`` reads a user's postponement; ``notifier`` warns before a stop."""
         self.config = config
         self.signals = list(signals)
         self.app = app
         self.deleter = deleter
+        self.keepalive = keepalive
+        self.notifier = notifier
         self.clock = clock
         self.monotonic = monotonic
         self.state: State | None = None
+        #: Settings a user's command needs, saved in the state file (``status``, ``keepalive``).
+        self.controls: dict[str, Any] = {}
         self._stop = asyncio.Event()
         self._failures = 0
         self._retry_at: float | None = None
+        self._hold: Keepalive | None = None
+        self._warned_for: float | None = None  # the deadline the last warning announced
+        self._records: dict[str, dict[str, Any]] = {}  # each signal's newest activity
+        self._dirty = False
 
     # -- clock and state -------------------------------------------------------------------
 
@@ -100,8 +113,16 @@ class Daemon:
 
     @property
     def deadline(self) -> float:
-        """The earliest moment the app can be idle for ``idle_time``."""
-        return self.last.at + self.config.idle_time
+        """The earliest moment the app can be idle for ``idle_time`` (and any keepalive over)."""
+        idle_at = self.last.at + self.config.idle_time
+        return max(idle_at, self._hold.until) if self._hold is not None else idle_at
+
+    def _refresh_hold(self) -> None:
+        """Read the user's keepalive (a stat per poll)."""
+        if self.keepalive is not None:
+            hold = self.keepalive.read()
+            if hold != self._hold:
+                self._hold, self._dirty = hold, True
 
     async def start(self) -> None:
         """Load the state file, or start the clock: at the app's start for ``--once``, else now.
@@ -140,6 +161,12 @@ class Daemon:
             hints = getattr(sig, "hints", None)
             if isinstance(hints, list) and not hints:
                 hints.extend(state.hints)
+            saved = state.signals.get(sig.name)
+            record = {"cheap": sig.cheap, "at": None, "source": None, "note": None}
+            if isinstance(saved, dict):  # a restarted daemon keeps what status showed
+                record.update({k: saved.get(k) for k in ("at", "source")})
+            self._records[sig.name] = record
+        self._refresh_hold()
 
     def _see(self, activity: Activity) -> bool:
         """Move ``last`` forward to ``activity`` (clamped to now); True if it moved."""
@@ -159,6 +186,15 @@ class Daemon:
             hints = getattr(sig, "hints", None)
             if isinstance(hints, list):
                 self.state.hints = [str(h) for h in hints]
+        self.state.signals = {name: dict(rec) for name, rec in self._records.items()}
+        self.state.controls = {
+            **self.controls,
+            "max_keepalive": self.keepalive.max_keepalive if self.keepalive is not None else 0,
+            "keepalive": self._hold.to_json() if self._hold is not None else None,
+            "warn_before": self.notifier.warn_before if self.notifier is not None else 0,
+            "dry_run": self.config.dry_run,
+        }
+        self._dirty = False
         try:
             await save_state(self.config.state_file, self.state)
         except OSError as exc:
@@ -167,7 +203,8 @@ class Daemon:
     # -- one decision ----------------------------------------------------------------------
 
     async def poll_cheap(self) -> None:
-        """Ask the cheap signals for activity newer than ``last``."""
+        """Read the keepalive; ask the cheap signals for activity newer than ``last``."""
+        self._refresh_hold()
         for sig in self.signals:
             if sig.cheap:
                 found = await self._ask(sig, self.last.at)
@@ -176,12 +213,29 @@ class Daemon:
 
     async def _ask(self, sig: Signal, t: float) -> Activity | None:
         try:
-            return await sig.newer_than(t)
+            found = await sig.newer_than(t)
         except (asyncio.CancelledError, _Stopped):
             raise
         except Exception as exc:  # one broken signal must not stop the others
             log.warning("signal %s failed: %s: %s", sig.name, type(exc).__name__, exc)
             return None
+        self._record(sig, found)
+        return found
+
+    def _record(self, sig: Signal, found: Activity | None) -> None:
+        """Remember the signal's newest activity for ``status``; saved with the next change."""
+        latest = getattr(sig, "latest", None)
+        seen = latest if isinstance(latest, Activity) else found
+        record = self._records.setdefault(
+            sig.name, {"cheap": sig.cheap, "at": None, "source": None, "note": None}
+        )
+        if seen is not None and (record["at"] is None or seen.at > record["at"]):
+            record["at"], record["source"] = min(seen.at, self.clock()), seen.source
+            self._dirty = True
+        note = getattr(sig, "note", None)
+        if note != record["note"]:
+            record["note"] = note
+            self._dirty = True
 
     async def check(self) -> CheckResult:
         """Decide once: consult the signals if the deadline has passed, delete if idle."""
@@ -273,9 +327,54 @@ class Daemon:
     def _next_wake(self, now: float) -> float:
         """When to look again: the deadline (or the retry), or sooner for cheap signals."""
         wake = self._retry_at if self._retry_at is not None else self.deadline
-        if any(sig.cheap for sig in self.signals):
+        warn_at = self._warn_at()
+        if warn_at is not None:
+            wake = min(wake, warn_at)
+        if self.keepalive is not None or any(sig.cheap for sig in self.signals):
             wake = min(wake, now + self.config.interval)
         return max(wake, now + 0.05)
+
+    # -- the warning -----------------------------------------------------------------------
+
+    def _warn_at(self) -> float | None:
+        """When the coming deadline is to be announced; None if it was, or is not to be."""
+        if self.notifier is None or self._retry_at is not None:
+            return None
+        if self._warned_for == self.deadline:
+            return None
+        return self.notifier.warn_at(self.deadline)
+
+    async def _warn(self) -> None:
+        """Look everywhere first (the walk too): warn only if nothing happened since ``last``."""
+        assert self.notifier is not None
+        deadline = self.deadline
+        await self.poll_cheap()
+        for sig in self.signals:
+            if self.deadline != deadline:
+                break
+            if not sig.cheap:
+                found = await self._ask(sig, self.last.at)
+                if found is not None:
+                    self._see(found)
+        if self.deadline != deadline:
+            by_activity = self.last.at + self.config.idle_time == self.deadline
+            why = self.last.describe() if by_activity else "a keepalive"
+            log.info("no warning: %s; next check at %s", why, utc_iso(self.deadline))
+            return
+        await self.notifier.warn(deadline, self.last)
+        self._warned_for = deadline
+
+    async def _tell_postponed(self) -> None:
+        """After a warning, a deadline moved by activity or a keepalive: update the notice."""
+        if self.notifier is None or self._warned_for is None:
+            return
+        if self.deadline == self._warned_for:
+            return
+        self._warned_for = None
+        by_activity = self.last.at + self.config.idle_time == self.deadline
+        log.info("the announced stop is postponed to %s", utc_iso(self.deadline))
+        with contextlib.suppress(Exception):
+            await self.notifier.postponed(self.last if by_activity else None, self.deadline)
 
     def _log_active(self, result: CheckResult, now: float) -> None:
         log.info(
@@ -351,11 +450,15 @@ class Daemon:
                     else:
                         self._log_active(result, now)
                     await self.save()
+                elif (warn_at := self._warn_at()) is not None and now >= warn_at:
+                    await self._interruptible(self._warn())
+                    await self.save()
                 else:
                     before = self.last.at
                     await self._interruptible(self.poll_cheap())
-                    if self.last.at != before:
+                    if self.last.at != before or self._dirty:
                         await self.save()
+                await self._tell_postponed()
                 wait = self._next_wake(self.clock()) - self.clock()
                 with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(self._stop.wait(), timeout=max(0.0, wait))

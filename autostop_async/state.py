@@ -44,6 +44,8 @@ class State:
     pid: int | None = None
     updated: float = 0.0
     signals: dict[str, Any] = field(default_factory=dict)
+    #: The daemon's settings a user's command needs (max_keepalive, dry_run, the signals off).
+    controls: dict[str, Any] = field(default_factory=dict)
     version: int = STATE_VERSION
 
     def to_json(self) -> str:
@@ -84,6 +86,7 @@ async def load_state(path: Path, app_started: float | None) -> State | None:
             pid=raw.get("pid"),
             updated=float(raw.get("updated", 0.0)),
             signals=dict(raw.get("signals", {})),
+            controls=dict(raw.get("controls", {})),
         )
     except FileNotFoundError:
         return None

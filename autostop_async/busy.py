@@ -1,0 +1,302 @@
+"""Running work as activity: CPU used by other processes, and GPU utilisation.
+
+A training job started from a terminal that was closed since writes nothing a person would call
+a change for hours, yet nobody wants the app stopped under it. Two cheap signals see it:
+
+- :class:`CpuSignal` compares two samples of ``/proc`` one interval apart. The machine-wide CPU
+  time (``/proc/stat``, which also counts processes that started and ended in between, such as
+  the editor's port scanner's ``ps`` children) minus the daemon's own (itself and its waited-for
+  children), as a share of all cores over the interval; above the threshold the machine is busy.
+  Per-process deltas (``/proc/<pid>/stat``) name the busiest process in the source.
+- :class:`GpuSignal` asks ``nvidia-smi`` for each GPU's utilisation; without ``nvidia-smi`` it is
+  off (one debug line).
+
+Both report activity *now* while the machine is busy, and nothing once the work ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import shutil
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from .activity import Activity
+
+__all__ = ["CpuSample", "CpuSignal", "GpuSignal", "default_cpu_threshold", "read_cpu_sample"]
+
+log = logging.getLogger("autostop_async")
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+#: Samples closer than this (seconds of one CPU) measure too little: the previous verdict stands.
+MIN_SAMPLE_CPU_SECONDS = 0.05
+#: Seconds ``nvidia-smi`` has to answer.
+GPU_TIMEOUT = 5.0
+
+
+def default_cpu_threshold(cpus: int) -> float:
+    """Half of one core, as a percentage of the whole machine (25 on 2 vCPUs, 3.1 on 16).
+
+    An idle Code Editor uses 2-5% of one core (REFERENCE.md); any real job uses a whole core.
+    """
+    return 50.0 / max(1, cpus)
+
+
+@dataclass(frozen=True)
+class CpuSample:
+    """CPU time counters (clock ticks) at one moment."""
+
+    busy: int  # all CPUs: user, nice, system, irq, softirq (not idle, iowait, steal)
+    total: int  # all CPUs, every state
+    cpus: int
+    own: int  # this process and its waited-for children
+    processes: dict[tuple[int, int], int]  # (pid, start time) -> utime + stime
+
+
+def _stat_fields(text: str) -> list[str]:
+    """The fields of a ``/proc/<pid>/stat`` line after the command name (field 3 onwards)."""
+    return text[text.rindex(")") + 2 :].split()
+
+
+def _read_small(path: str) -> bytes:
+    """A small file of /proc in one read (no buffering, no Path: this runs per process)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        return os.read(fd, 4096)
+    finally:
+        os.close(fd)
+
+
+def read_cpu_sample(
+    proc: Path = Path("/proc"), *, only: Iterable[int] | None = None, own_pid: int | None = None
+) -> CpuSample:
+    """Read the machine's, our own and each process's CPU time (``only``: just these pids)."""
+    root = str(proc)
+    lines = _read_small(f"{root}/stat").decode().splitlines()
+    values = [int(v) for v in lines[0].split()[1:]]
+    busy = values[0] + values[1] + values[2] + sum(values[5:7])
+    total = sum(values[:8])
+    cpus = sum(1 for line in lines[1:] if line.startswith("cpu"))
+    own_pid = os.getpid() if own_pid is None else own_pid
+    fields = _stat_fields(_read_small(f"{root}/{own_pid}/stat").decode())
+    own = sum(int(v) for v in fields[11:15])  # utime, stime, cutime, cstime
+    pids = [str(p) for p in only] if only is not None else os.listdir(root)
+    skip = str(own_pid)
+    processes = {}
+    for pid in pids:
+        if not pid.isdigit() or pid == skip:
+            continue
+        try:
+            raw = _read_small(f"{root}/{pid}/stat")
+            # After the ")" ending the name: state is field 3; utime 14, stime 15, starttime 22.
+            rest = raw[raw.rindex(b")") + 2 :].split(maxsplit=20)
+            processes[(int(pid), int(rest[19]))] = int(rest[11]) + int(rest[12])
+        except (OSError, ValueError, IndexError):  # ended meanwhile
+            continue
+    return CpuSample(busy, total, max(1, cpus), own, processes)
+
+
+def describe_process(pid: int, proc: Path = Path("/proc"), limit: int = 60) -> str:
+    """``pid 1234 python train.py``: the command line, shortened, or the name in brackets."""
+    try:
+        raw = (proc / str(pid) / "cmdline").read_bytes()
+        command = " ".join(a.decode("utf-8", "replace") for a in raw.split(b"\0") if a)
+        if not command:
+            command = "[" + (proc / str(pid) / "comm").read_text().strip() + "]"
+    except OSError:
+        command = "(ended)"
+    if len(command) > limit:
+        command = command[: limit - 1] + "…"
+    return f"pid {pid} {command}"
+
+
+class CpuSignal:
+    """CPU used by other processes over the last interval, as a share of the machine."""
+
+    name = "cpu"
+    cheap = True
+
+    def __init__(
+        self,
+        threshold: float | None = None,
+        *,
+        proc: Path = Path("/proc"),
+        only: Callable[[], Iterable[int]] | None = None,
+        warmup: float = 0.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        """``threshold``: percent of the machine (None: half a core). ``only``: count just these
+        processes instead of the whole machine (a process tree; tests use it on a busy host).
+        ``warmup``: seconds the first poll measures over (``--once``); 0: it only takes a sample.
+        """
+        self.proc = proc
+        self.only = only
+        self.warmup = warmup
+        self.clock = clock
+        self._previous: CpuSample | None = None
+        self._verdict: Activity | None = None
+        #: The newest moment the machine was seen busy (``status`` shows it).
+        self.latest: Activity | None = None
+        #: The share measured last, in percent of the machine (None before two samples).
+        self.share: float | None = None
+        first = read_cpu_sample(proc, only=[])
+        self.threshold = default_cpu_threshold(first.cpus) if threshold is None else threshold
+
+    def measure(self) -> Activity | None:
+        """Take a sample; busy since the previous one: an activity now, naming the busiest."""
+        sample = read_cpu_sample(self.proc, only=self.only() if self.only is not None else None)
+        before, self._previous = self._previous, sample
+        if before is None:
+            return None
+        elapsed_total = sample.total - before.total
+        if elapsed_total < MIN_SAMPLE_CPU_SECONDS * CLOCK_TICKS * sample.cpus:
+            self._previous = before  # too short to tell: keep the longer baseline
+            return self._verdict
+        deltas = {
+            key: ticks - before.processes.get(key, 0)  # new since: all of its time is recent
+            for key, ticks in sample.processes.items()
+        }
+        if self.only is not None:
+            used = sum(deltas.values())
+        else:
+            used = (sample.busy - before.busy) - (sample.own - before.own)
+        share = 100.0 * max(0, used) / elapsed_total
+        self.share = share
+        if share <= self.threshold:
+            self._verdict = None
+            return None
+        busiest = max(deltas.items(), key=lambda kv: kv[1], default=None)
+        if busiest is not None and busiest[1] > 0:
+            core = 100.0 * busiest[1] * sample.cpus / elapsed_total
+            who = f"{describe_process(busiest[0][0], self.proc)}: {core:.0f}% of a core"
+        else:
+            who = "short-lived processes"
+        self._verdict = Activity(
+            self.clock(), f"busy:cpu {share:.0f}% of {sample.cpus} CPUs ({who})"
+        )
+        return self._verdict
+
+    async def newer_than(self, t: float) -> Activity | None:
+        """Busy since the last poll: activity now (if that is newer than ``t``)."""
+        if self._previous is None and self.warmup > 0:
+            self.measure()
+            await asyncio.sleep(self.warmup)
+        found = self.measure()
+        if found is not None and (self.latest is None or found.at > self.latest.at):
+            self.latest = found
+        return found if found is not None and found.at > t else None
+
+    async def aclose(self) -> None:
+        """Nothing is held between polls."""
+
+
+class GpuSignal:
+    """GPU utilisation from ``nvidia-smi``; off where there is none."""
+
+    name = "gpu"
+    cheap = True
+
+    def __init__(
+        self,
+        threshold: float = 10.0,
+        *,
+        command: str = "nvidia-smi",
+        timeout: float = GPU_TIMEOUT,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.threshold = threshold
+        self.command = command
+        self.timeout = timeout
+        self.clock = clock
+        self._exe: str | None = None
+        self._looked = False
+        self._reported: set[str] = set()
+        #: The newest moment a GPU was seen busy (``status`` shows it).
+        self.latest: Activity | None = None
+        #: Why the signal cannot see anything, for ``status`` (None when it can).
+        self.note: str | None = None
+
+    def _once(self, key: str, message: str, *args: object) -> None:
+        if key not in self._reported:
+            self._reported.add(key)
+            log.warning(message, *args)
+
+    async def _run(self, *args: str) -> list[str] | None:
+        """The output lines of ``nvidia-smi args``, or None (logged once) when it fails."""
+        assert self._exe is not None
+        try:
+            child = await asyncio.create_subprocess_exec(
+                self._exe,
+                *args,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+            )
+        except OSError as exc:
+            self._once("exec", "cannot run %s: %s", self._exe, exc)
+            return None
+        try:
+            out, err = await asyncio.wait_for(child.communicate(), self.timeout)
+        except asyncio.TimeoutError:
+            with contextlib.suppress(ProcessLookupError):
+                child.kill()
+            await child.wait()
+            self._once(
+                "timeout", "%s did not answer within %gs; GPU use unknown", self._exe, self.timeout
+            )
+            return None
+        if child.returncode != 0:
+            first = (err or out).decode("utf-8", "replace").strip().splitlines()[:1]
+            self._once(
+                "rc",
+                "%s failed (exit %s): %s",
+                self._exe,
+                child.returncode,
+                first[0] if first else "no message",
+            )
+            return None
+        return [line.strip() for line in out.decode("utf-8", "replace").splitlines() if line]
+
+    async def utilisation(self) -> list[float] | None:
+        """Each GPU's utilisation in percent, or None when it cannot be known."""
+        if not self._looked:
+            self._looked = True
+            self._exe = shutil.which(self.command)
+            if self._exe is None:
+                self.note = f"off: no {self.command}"
+                log.debug("no %s on PATH: the GPU signal is off", self.command)
+        if self._exe is None:
+            return None
+        lines = await self._run("--query-gpu=utilization.gpu", "--format=csv,noheader,nounits")
+        if lines is None:
+            return None
+        values = []
+        for line in lines:
+            try:
+                values.append(float(line.removesuffix("%").strip()))
+            except ValueError:  # "[N/A]" on GPUs that do not report it
+                if "N/A" not in line:
+                    self._once("parse", "%s answered %r, not a percentage", self._exe, line)
+        return values
+
+    async def newer_than(self, t: float) -> Activity | None:
+        """A GPU busier than the threshold: activity now (if that is newer than ``t``)."""
+        values = await self.utilisation()
+        if not values:
+            return None
+        index, top = max(enumerate(values), key=lambda iv: iv[1])
+        if top <= self.threshold:
+            return None
+        apps = await self._run("--query-compute-apps=pid,process_name", "--format=csv,noheader")
+        who = f"GPU {index}" + (f"; {apps[0].replace(', ', ' ')}" if apps else "")
+        found = Activity(self.clock(), f"busy:gpu {top:.0f}% ({who})")
+        self.latest = found
+        return found if found.at > t else None
+
+    async def aclose(self) -> None:
+        """Nothing is held between polls."""

@@ -1,0 +1,259 @@
+"""Code Editor's own idle heartbeat as an activity signal.
+
+Code Editor's idle extension records the last time someone typed, switched or selected in the
+editor, or opened or closed a terminal, as an ISO-8601 UTC timestamp. The server answers
+``GET /api/idle`` with ``{"lastActiveTimestamp": "<ISO>"}``; the extension also writes the
+timestamp to a file. The endpoint is asked first (with a short timeout, over a plain asyncio
+stream: no thread, no HTTP library in memory); when it does not answer, the file is read.
+
+A timestamp in the future is clamped to now. A malformed answer is logged once and ignored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import re
+import time
+from collections.abc import Callable
+from datetime import datetime, timezone
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from .activity import Activity
+from .terminals import OwnWrites
+
+__all__ = ["EditorSignal", "parse_timestamp"]
+
+log = logging.getLogger("autostop_async")
+
+#: Seconds the endpoint has to answer, connection included.
+HTTP_TIMEOUT = 1.0
+#: The largest answer read from the endpoint or the file.
+MAX_ANSWER_BYTES = 64 * 1024
+#: After the daemon wrote its notice to the terminals, newer Code Editor builds refresh the
+#: heartbeat from the terminals' times for 60 s (see REFERENCE.md): heartbeats in this window after
+#: our write are not counted (terminal use then still counts through the terminals signal).
+ECHO_WINDOW = 75.0
+
+_ISO = re.compile(
+    r"^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2}):(\d{2})(\.\d+)?"
+    r"(Z|[+-]\d{2}:?\d{2})?$",
+    re.IGNORECASE,
+)
+
+
+class _Malformed(ValueError):
+    """The endpoint or the file answered something that is not a heartbeat."""
+
+
+def parse_timestamp(value: object) -> float:
+    """Epoch seconds of an ISO-8601 time (``Z``, an offset or none = UTC; any fraction), or of a
+    number (epoch seconds, or milliseconds when it is that large). Raises ValueError."""
+    if isinstance(value, bool):
+        raise ValueError(f"{value!r} is not a time")
+    if isinstance(value, (int, float)):
+        number = float(value)
+        return number / 1000.0 if number > 1e11 else number
+    if not isinstance(value, str):
+        raise ValueError(f"{value!r} is not a time")
+    text = value.strip()
+    match = _ISO.match(text)
+    if match is None:
+        try:
+            return parse_timestamp(float(text))
+        except ValueError:
+            raise ValueError(f"{value!r} is not an ISO-8601 time") from None
+    year, month, day, hour, minute, second = (int(g) for g in match.groups()[:6])
+    try:  # datetime validates the date (no 31 February)
+        at = datetime(year, month, day, hour, minute, second, tzinfo=timezone.utc).timestamp()
+    except (ValueError, OverflowError):
+        raise ValueError(f"{value!r} is not a valid time") from None
+    if match.group(7):
+        at += float(match.group(7))
+    zone = match.group(8)
+    if zone and zone.upper() != "Z":
+        sign = 1 if zone[0] == "+" else -1
+        digits = zone[1:].replace(":", "")
+        at -= sign * (int(digits[:2]) * 3600 + int(digits[2:]) * 60)
+    return at
+
+
+async def http_get(url: str, timeout: float = HTTP_TIMEOUT) -> tuple[int, bytes]:
+    """``GET url`` over a plain asyncio stream: (status, body). Raises OSError or TimeoutError."""
+    return await asyncio.wait_for(_http_get(url), timeout)
+
+
+async def _http_get(url: str) -> tuple[int, bytes]:
+    parts = urlsplit(url)
+    host = parts.hostname or "localhost"
+    port = parts.port or 80
+    target = parts.path or "/"
+    if parts.query:
+        target += "?" + parts.query
+    reader, writer = await asyncio.open_connection(host, port)
+    try:
+        writer.write(
+            f"GET {target} HTTP/1.1\r\nHost: {parts.netloc}\r\nAccept: application/json\r\n"
+            "User-Agent: autostop-async\r\nConnection: close\r\n\r\n".encode("latin-1")
+        )
+        await writer.drain()
+        head = await reader.readuntil(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")
+        try:
+            status = int(lines[0].split()[1])
+        except (IndexError, ValueError):
+            raise _Malformed(f"not an HTTP answer: {lines[0][:80]!r}") from None
+        headers = {}
+        for line in lines[1:]:
+            name, _, value = line.partition(":")
+            headers[name.strip().lower()] = value.strip()
+        if "chunked" in headers.get("transfer-encoding", "").lower():
+            body = await _read_chunked(reader)
+        elif "content-length" in headers:
+            body = await reader.readexactly(min(int(headers["content-length"]), MAX_ANSWER_BYTES))
+        else:
+            body = await reader.read(MAX_ANSWER_BYTES)
+        return status, body
+    except (asyncio.IncompleteReadError, asyncio.LimitOverrunError) as exc:
+        raise _Malformed(f"incomplete HTTP answer ({exc})") from None
+    finally:
+        writer.close()
+        with contextlib.suppress(OSError):
+            await writer.wait_closed()
+
+
+async def _read_chunked(reader: asyncio.StreamReader) -> bytes:
+    body = b""
+    while len(body) < MAX_ANSWER_BYTES:
+        size_line = await reader.readuntil(b"\r\n")
+        try:
+            size = int(size_line.split(b";")[0].strip(), 16)
+        except ValueError:
+            raise _Malformed(f"bad chunk size {size_line[:20]!r}") from None
+        if size == 0:
+            break
+        body += await reader.readexactly(size)
+        await reader.readexactly(2)
+    return body
+
+
+class EditorSignal:
+    """Code Editor's heartbeat: the endpoint first, the file when the endpoint does not answer."""
+
+    name = "editor"
+    cheap = True
+
+    def __init__(
+        self,
+        url: str | None,
+        file: Path | None,
+        *,
+        timeout: float = HTTP_TIMEOUT,
+        own_writes: OwnWrites | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        """``own_writes``: the daemon's own writes to terminals, which the editor may echo."""
+        self.url = url
+        self.file = file
+        self.timeout = timeout
+        self.own_writes = own_writes if own_writes is not None else OwnWrites()
+        self.clock = clock
+        #: The newest heartbeat seen, whatever was asked (``status`` shows it).
+        self.latest: Activity | None = None
+        self._reported: set[str] = set()
+
+    def _once(self, key: str, level: int, message: str, *args: object) -> None:
+        """Log a problem the first time it happens, not every poll."""
+        if key not in self._reported:
+            self._reported.add(key)
+            log.log(level, message, *args)
+
+    async def newer_than(self, t: float) -> Activity | None:
+        """The editor's last-active time if newer than ``t`` (clamped to now)."""
+        found = await self._from_endpoint()
+        if found is None:
+            found = self._from_file()
+        if found is None:
+            return None
+        wrote = self.own_writes.at
+        if wrote and wrote - 1.0 <= found.at <= wrote + ECHO_WINDOW:
+            log.debug("editor heartbeat %s may echo our own notice to the terminals", found.at)
+            return None
+        if self.latest is None or found.at > self.latest.at:
+            self.latest = found
+        return found if found.at > t else None
+
+    async def _from_endpoint(self) -> Activity | None:
+        if not self.url:
+            return None
+        try:
+            status, body = await http_get(self.url, self.timeout)
+            if status != 200:
+                self._once(
+                    "status",
+                    logging.INFO,
+                    "editor idle endpoint %s answers HTTP %d; reading %s",
+                    self.url,
+                    status,
+                    self.file,
+                )
+                return None
+            try:
+                raw = json.loads(body.decode("utf-8"))
+                value = raw["lastActiveTimestamp"]
+                at = parse_timestamp(value)
+            except (ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
+                raise _Malformed(f"{body[:120]!r} ({type(exc).__name__}: {exc})") from None
+        except _Malformed as exc:
+            self._once(
+                "malformed",
+                logging.WARNING,
+                "editor idle endpoint %s gave a malformed answer; ignoring it: %s",
+                self.url,
+                exc,
+            )
+            return None
+        except (OSError, asyncio.TimeoutError, ValueError) as exc:
+            self._once(
+                "down",
+                logging.INFO,
+                "editor idle endpoint %s does not answer (%s); reading %s",
+                self.url,
+                type(exc).__name__ if not str(exc) else exc,
+                self.file,
+            )
+            return None
+        return Activity(min(at, self.clock()), f"editor:{self.url}")
+
+    def _from_file(self) -> Activity | None:
+        if self.file is None:
+            return None
+        try:
+            with open(self.file, "rb") as f:  # /tmp is local: a read does not block
+                text = f.read(MAX_ANSWER_BYTES).decode("utf-8")
+        except FileNotFoundError:
+            self._once("nofile", logging.DEBUG, "editor heartbeat file %s is absent", self.file)
+            return None
+        except (OSError, UnicodeDecodeError) as exc:
+            self._once("badfile", logging.WARNING, "cannot read %s: %s", self.file, exc)
+            return None
+        if not text.strip():
+            return None  # being rewritten
+        try:
+            at = parse_timestamp(text)
+        except ValueError as exc:
+            self._once(
+                "malformedfile",
+                logging.WARNING,
+                "editor heartbeat file %s is malformed; ignoring it: %s",
+                self.file,
+                exc,
+            )
+            return None
+        return Activity(min(at, self.clock()), f"editor:{self.file}")
+
+    async def aclose(self) -> None:
+        """Nothing is held between polls."""

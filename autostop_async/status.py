@@ -1,0 +1,210 @@
+"""``python -m autostop_async status [--json]``: what the daemon sees, for a person at a glance.
+
+It reads the daemon's state file (readable by every user) and the keepalive file, and never
+changes either. It takes the daemon's settings (``--state-dir``, ``AUTOSTOP_STATE_DIR``) to find
+them. Exit codes: 0 shown, the daemon runs; 1 shown, but the daemon that wrote it is not running;
+2 no state to show (no daemon has run with this state folder since the app started).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import calendar
+import json
+import os
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from .activity import utc_iso
+from .config import Config, ConfigError, build_parser, format_duration, parse_settings
+from .keepalive import Keepalive, keepalive_file, read_keepalive
+from .state import State, app_start_time, load_state
+
+__all__ = ["build_report", "daemon_running", "format_report", "main"]
+
+
+def daemon_running(pid: int | None, proc: Path = Path("/proc")) -> bool:
+    """True if ``pid`` is a live autostop-async process (as far as this user can tell)."""
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, another user's (root's) process
+        pass
+    try:
+        cmdline = (proc / str(pid) / "cmdline").read_bytes()
+    except OSError:
+        return True
+    return b"autostop" in cmdline  # not a new process that reuses the number
+
+
+def _when(at: float, now: float) -> str:
+    """``13:45:00Z`` today (UTC), the full ISO time otherwise."""
+    iso = utc_iso(at)
+    return iso[11:] if iso[:10] == utc_iso(now)[:10] else iso
+
+
+#: The order of the table: the walk first, then the cheap signals; others after, by name.
+ORDER = ("workspace", "git", "editor", "terminals", "cpu", "gpu")
+
+
+def _rank(name: str) -> tuple[int, str]:
+    return (ORDER.index(name) if name in ORDER else len(ORDER), name)
+
+
+def build_report(
+    state: State, hold: Keepalive | None, *, running: bool, now: float
+) -> dict[str, Any]:
+    """What ``status --json`` prints; the table shows the same."""
+    idle_time = float(state.idle_time or 0.0)
+    idle_at = state.last_at + idle_time
+    stops_at = max(idle_at, hold.until) if hold is not None else idle_at
+    controls = state.controls
+    signals = []
+    for name, record in sorted(state.signals.items(), key=lambda kv: _rank(kv[0])):
+        if not isinstance(record, dict):
+            continue
+        at = record.get("at")
+        signals.append(
+            {
+                "name": name,
+                "enabled": True,
+                "looked_at": "every interval" if record.get("cheap") else "at deadlines",
+                "latest_activity": utc_iso(at) if at is not None else None,
+                "idle_seconds": round(max(0.0, now - at), 1) if at is not None else None,
+                "source": record.get("source"),
+                "note": record.get("note"),
+            }
+        )
+    for name in controls.get("off", []):
+        signals.append({"name": name, "enabled": False, "note": "off"})
+    return {
+        "daemon": {"pid": state.pid, "running": running, "updated": utc_iso(state.updated)},
+        "idle_seconds": round(max(0.0, now - state.last_at), 1),
+        "idle_time": idle_time,
+        "last_activity": utc_iso(state.last_at),
+        "source": state.last_source,
+        "stops_at": utc_iso(stops_at),
+        "stops_in_seconds": round(stops_at - now, 1),
+        "dry_run": bool(controls.get("dry_run", False)),
+        "keepalive": hold.to_json() if hold is not None else None,
+        "warn_before": controls.get("warn_before"),
+        "signals": signals,
+    }
+
+
+def format_report(report: dict[str, Any], state_file: Path, *, now: float) -> str:
+    """The report as a table and a few lines, for a terminal."""
+    rows = [("SIGNAL", "LOOKED AT", "LATEST ACTIVITY", "IDLE FOR", "SOURCE")]
+    for sig in report["signals"]:
+        if not sig["enabled"]:
+            rows.append((sig["name"], "-", "-", "-", "off"))
+            continue
+        at = sig["latest_activity"]
+        rows.append(
+            (
+                sig["name"],
+                sig["looked_at"],
+                _when(_epoch(at), now) if at else "-",
+                format_duration(sig["idle_seconds"]) if at else "-",
+                sig["source"] or sig["note"] or "nothing seen yet",
+            )
+        )
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    lines = [
+        "  ".join(c.ljust(w) for c, w in zip(r[:4], widths, strict=True)) + "  " + r[4]
+        for r in rows
+    ]
+    lines.append("")
+    lines.append(
+        f"idle for {format_duration(report['idle_seconds'])} of "
+        f"{format_duration(report['idle_time'])}; last activity "
+        f"{_when(_epoch(report['last_activity']), now)}: {report['source']}"
+    )
+    hold = report["keepalive"]
+    if hold is not None:
+        until = _epoch(hold["until"])
+        lines.append(
+            f"keepalive by {hold['by']}: not stopped before {_when(until, now)} "
+            f"(in {format_duration(until - now)})"
+        )
+    stops_at, stops_in = _epoch(report["stops_at"]), report["stops_in_seconds"]
+    verb = "would be stopped (dry run)" if report["dry_run"] else "stops"
+    if stops_in > 0:
+        lines.append(
+            f"{verb} at {_when(stops_at, now)} (in {format_duration(stops_in)}) if nothing happens"
+        )
+    else:
+        lines.append(f"{verb}: due since {_when(stops_at, now)}, unless the check finds activity")
+    warn = report.get("warn_before")
+    if warn:
+        lines.append(f"a warning goes to the terminals {format_duration(warn)} before")
+    daemon = report["daemon"]
+    if daemon["running"]:
+        lines.append(
+            f"daemon pid {daemon['pid']} is running; state written at "
+            f"{_when(_epoch(daemon['updated']), now)} ({state_file})"
+        )
+    else:
+        lines.append(
+            f"the daemon (pid {daemon['pid']}) is NOT running: this is its last record, "
+            f"written at {_when(_epoch(daemon['updated']), now)} ({state_file})"
+        )
+    return "\n".join(lines)
+
+
+def _epoch(iso: str) -> float:
+    """The epoch seconds of a ``utc_iso`` time."""
+    return float(calendar.timegm(time.strptime(iso, "%Y-%m-%dT%H:%M:%SZ")))
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = build_parser()
+    p.prog = "autostop-async status"
+    p.usage = "%(prog)s [--json] [daemon settings such as --state-dir]"
+    p.description = (
+        "Show what the daemon sees: each signal's latest activity, how long the app has been "
+        "idle, and when it will be stopped if nothing happens. Settings of the daemon "
+        "(--state-dir, AUTOSTOP_STATE_DIR) say where to find it."
+    )
+    return p
+
+
+def main(argv: Sequence[str]) -> int:
+    """``status [--json]``: 0 the daemon runs, 1 it does not (last record shown), 2 no state."""
+    try:
+        config, _ = parse_settings(argv, parser=_parser(), daemon=False)
+    except ConfigError as exc:
+        print(f"autostop-async: error: {exc}", file=sys.stderr)
+        return 2
+    return show(config)
+
+
+def show(config: Config) -> int:
+    """Print the status of the daemon whose state folder ``config`` names."""
+    state = asyncio.run(load_state(config.state_file, app_start_time()))
+    if state is None or state.idle_time is None:
+        print(
+            f"autostop-async: no daemon state in {config.state_dir}: no daemon has run here "
+            "since the app started, or it uses another --state-dir (AUTOSTOP_STATE_DIR)",
+            file=sys.stderr,
+        )
+        return 2
+    now = time.time()
+    max_keepalive = float(state.controls.get("max_keepalive", config.max_keepalive))
+    hold = read_keepalive(keepalive_file(config), max_keepalive)
+    if hold is not None and hold.until <= now:
+        hold = None
+    running = daemon_running(state.pid)
+    report = build_report(state, hold, running=running, now=now)
+    if config.json:
+        print(json.dumps(report, indent=1))
+    else:
+        print(format_report(report, config.state_file, now=now))
+    return 0 if running else 1

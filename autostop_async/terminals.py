@@ -1,0 +1,134 @@
+"""Terminals as an activity signal: the times of each terminal device.
+
+Every terminal of the editor is a ``/dev/pts/N`` device. The kernel moves its mtime when something
+is written to it (program output, and the shell's echo of what is typed) and its atime when a
+program reads what was typed (``cat``, ``read``: input the kernel echoes itself), in steps of
+about 8 seconds. No file is written when someone types in a terminal, so the workspace walk
+cannot see it; these times can. Listing ``/dev/pts`` and a ``stat`` per terminal costs
+microseconds, so the signal is polled every interval.
+
+Two writers are not people: the daemon itself when it runs in a terminal (its log lines), and the
+warning it writes to every terminal. The first is excluded by device number; for the second the
+device's time right after our write is remembered (:class:`OwnWrites`) and not counted.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import stat
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .activity import Activity
+
+__all__ = ["OwnWrites", "TerminalsSignal", "own_terminals", "terminal_devices"]
+
+log = logging.getLogger("autostop_async")
+
+
+def terminal_devices(folder: Path) -> Iterator[tuple[str, os.stat_result]]:
+    """``(path, stat)`` of each terminal device in ``folder`` (``ptmx`` left out).
+
+    Entries are followed if they are links, and kept only if they are character devices.
+    """
+    try:
+        names = os.listdir(folder)
+    except OSError as exc:
+        log.debug("cannot list terminals in %s: %s", folder, exc)
+        return
+    for name in sorted(names):
+        if name == "ptmx":
+            continue
+        path = os.path.join(folder, name)
+        try:
+            st = os.stat(path)
+        except OSError:  # closed meanwhile
+            continue
+        if stat.S_ISCHR(st.st_mode):
+            yield path, st
+
+
+def own_terminals() -> frozenset[int]:
+    """Device numbers of the terminals the daemon itself writes its output to (if any)."""
+    found = set()
+    for fd in (0, 1, 2):
+        try:
+            if os.isatty(fd):
+                found.add(os.fstat(fd).st_rdev)
+        except OSError:
+            continue
+    return frozenset(found)
+
+
+@dataclass
+class OwnWrites:
+    """What the daemon itself wrote to terminals: not activity of a person.
+
+    ``mtimes`` maps a device number to its mtime right after our write; ``at`` is when we last
+    wrote to any terminal.
+    """
+
+    mtimes: dict[int, float] = field(default_factory=dict)
+    at: float = 0.0
+
+    def wrote(self, fd: int, at: float) -> None:
+        """Remember the time of the device open on ``fd`` right after we wrote to it."""
+        try:
+            st = os.fstat(fd)
+        except OSError:
+            return
+        self.mtimes[st.st_rdev] = st.st_mtime
+        self.at = max(self.at, at)
+
+    def is_ours(self, st: os.stat_result) -> bool:
+        """True if the device's time is still the one our own write left."""
+        return self.mtimes.get(st.st_rdev) == st.st_mtime
+
+
+class TerminalsSignal:
+    """The newest input or output time of the terminal devices, ours left out."""
+
+    name = "terminals"
+    cheap = True
+
+    def __init__(
+        self,
+        folder: Path = Path("/dev/pts"),
+        *,
+        own_writes: OwnWrites | None = None,
+        exclude_devices: frozenset[int] | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.folder = folder
+        self.own_writes = own_writes if own_writes is not None else OwnWrites()
+        self.exclude_devices = own_terminals() if exclude_devices is None else exclude_devices
+        self.clock = clock
+        #: The newest terminal activity seen, whatever was asked (``status`` shows it).
+        self.latest: Activity | None = None
+
+    def newest(self) -> Activity | None:
+        """The most recently modified terminal, clamped to now, or None when there is none."""
+        best: tuple[float, str] | None = None
+        for path, st in terminal_devices(self.folder):
+            if st.st_rdev in self.exclude_devices:
+                continue
+            # Our own notice moves the mtime only; the atime is input some program read.
+            at = st.st_atime if self.own_writes.is_ours(st) else max(st.st_mtime, st.st_atime)
+            if best is None or at > best[0]:
+                best = (at, path)
+        if best is None:
+            return None
+        return Activity(min(best[0], self.clock()), f"terminal:{best[1]}")
+
+    async def newer_than(self, t: float) -> Activity | None:
+        """The newest terminal activity if it is newer than ``t``."""
+        found = self.newest()
+        if found is not None and (self.latest is None or found.at > self.latest.at):
+            self.latest = found
+        return found if found is not None and found.at > t else None
+
+    async def aclose(self) -> None:
+        """Nothing is held between polls."""

@@ -1,0 +1,228 @@
+"""The editor heartbeat, from a real HTTP server answering like Code Editor's ``/api/idle``."""
+
+from __future__ import annotations
+
+import json
+import logging
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from autostop_async.editor import EditorSignal, parse_timestamp
+from autostop_async.terminals import OwnWrites
+
+Answer = Callable[[BaseHTTPRequestHandler], None]
+
+
+class FakeEditor:
+    """An HTTP server on 127.0.0.1; ``answer`` decides how each request is answered."""
+
+    def __init__(self) -> None:
+        self.requests = 0
+        self.answer: Answer = lambda h: self.json(h, {"lastActiveTimestamp": iso(time.time())})
+        editor = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self) -> None:
+                editor.requests += 1
+                editor.answer(self)
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/api/idle"
+        threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()
+
+    @staticmethod
+    def send(handler: BaseHTTPRequestHandler, status: int, body: bytes) -> None:
+        handler.send_response(status)
+        handler.send_header("Content-Type", "application/json")
+        handler.send_header("Content-Length", str(len(body)))
+        handler.end_headers()
+        handler.wfile.write(body)
+
+    def json(self, handler: BaseHTTPRequestHandler, record: object) -> None:
+        self.send(handler, 200, json.dumps(record).encode())
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def iso(at: float, fraction: bool = True) -> str:
+    """Like JavaScript's ``toISOString``: milliseconds and a Z."""
+    base = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(at))
+    return base + (f".{int(at % 1 * 1000):03d}Z" if fraction else "Z")
+
+
+@pytest.fixture
+def editor() -> Iterator[FakeEditor]:
+    server = FakeEditor()
+    yield server
+    server.close()
+
+
+def free_port_url() -> str:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    return f"http://127.0.0.1:{port}/api/idle"  # nobody listens there any more
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2026-11-26T13:45:00Z", 1795700700.0),
+        ("2026-11-26T13:45:00.250Z", 1795700700.25),
+        ("2026-11-26T13:45:00.123456789Z", 1795700700.123456789),
+        ("2026-11-26T13:45:00", 1795700700.0),
+        ("2026-11-26 13:45:00z", 1795700700.0),
+        ("2026-11-26T15:45:00+02:00", 1795700700.0),
+        ("2026-11-26T08:45:00-0500", 1795700700.0),
+        (" 2026-11-26T13:45:00.000Z\n", 1795700700.0),
+        ("1795700700", 1795700700.0),
+        (1795700700250, 1795700700.25),
+    ],
+)
+def test_timestamps_in_the_forms_editors_write(text: str | int, expected: float) -> None:
+    assert parse_timestamp(text) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("text", ["", "yesterday", "2026-02-30T00:00:00Z", "2026-11-26", None, []])
+def test_malformed_timestamps_are_refused(text: object) -> None:
+    with pytest.raises(ValueError, match="time"):
+        parse_timestamp(text)
+
+
+async def test_the_endpoint_answer_is_the_activity(editor: FakeEditor, tmp_path: Path) -> None:
+    at = time.time() - 30
+    editor.answer = lambda h: editor.json(h, {"lastActiveTimestamp": iso(at)})
+    sig = EditorSignal(editor.url, tmp_path / "absent")
+    found = await sig.newer_than(at - 1)
+    assert found is not None
+    assert found.at == pytest.approx(at, abs=0.001)
+    assert found.source == f"editor:{editor.url}"
+    assert await sig.newer_than(at + 1) is None
+    assert sig.latest == found  # kept for status even when not newer
+
+
+async def test_a_chunked_answer_is_read(editor: FakeEditor, tmp_path: Path) -> None:
+    at = time.time() - 5
+
+    def chunked(h: BaseHTTPRequestHandler) -> None:
+        body = json.dumps({"lastActiveTimestamp": iso(at)}).encode()
+        h.send_response(200)
+        h.send_header("Transfer-Encoding", "chunked")
+        h.end_headers()
+        for part in (body[:10], body[10:]):
+            h.wfile.write(f"{len(part):x}\r\n".encode() + part + b"\r\n")
+        h.wfile.write(b"0\r\n\r\n")
+
+    editor.answer = chunked
+    found = await EditorSignal(editor.url, None).newer_than(0)
+    assert found is not None and found.at == pytest.approx(at, abs=0.001)
+
+
+async def test_a_future_heartbeat_is_clamped_to_now(editor: FakeEditor, tmp_path: Path) -> None:
+    editor.answer = lambda h: editor.json(h, {"lastActiveTimestamp": "2099-01-01T00:00:00Z"})
+    before = time.time()
+    found = await EditorSignal(editor.url, None).newer_than(0)
+    assert found is not None and before <= found.at <= time.time()
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"<html>oops</html>",
+        b'{"lastActive": "2026-11-26T13:45:00Z"}',
+        b'{"lastActiveTimestamp": 5x}',
+    ],
+)
+async def test_a_malformed_answer_is_logged_once_and_the_file_read(
+    editor: FakeEditor, tmp_path: Path, caplog: pytest.LogCaptureFixture, body: bytes
+) -> None:
+    editor.answer = lambda h: editor.send(h, 200, body)
+    heartbeat = tmp_path / "ts"
+    at = time.time() - 10
+    heartbeat.write_text(iso(at))
+    sig = EditorSignal(editor.url, heartbeat)
+    with caplog.at_level(logging.INFO, logger="autostop_async"):
+        for _ in range(3):
+            found = await sig.newer_than(0)
+            assert found is not None and found.source == f"editor:{heartbeat}"
+    malformed = [r for r in caplog.records if "malformed" in r.getMessage()]
+    assert len(malformed) == 1 and malformed[0].levelno == logging.WARNING
+    assert editor.requests == 3
+
+
+async def test_when_the_endpoint_is_down_the_file_is_read(tmp_path: Path) -> None:
+    heartbeat = tmp_path / "ts"
+    at = time.time() - 100
+    heartbeat.write_text(iso(at, fraction=False))
+    found = await EditorSignal(free_port_url(), heartbeat).newer_than(at - 1)
+    assert found is not None
+    assert found.at == pytest.approx(int(at)) and found.source == f"editor:{heartbeat}"
+
+
+async def test_a_not_found_endpoint_falls_back_to_the_file(
+    editor: FakeEditor, tmp_path: Path
+) -> None:
+    editor.answer = lambda h: editor.send(h, 404, b"{}")
+    heartbeat = tmp_path / "ts"
+    heartbeat.write_text(iso(time.time()))
+    found = await EditorSignal(editor.url, heartbeat).newer_than(0)
+    assert found is not None and found.source == f"editor:{heartbeat}"
+
+
+async def test_a_slow_endpoint_times_out_quickly(editor: FakeEditor, tmp_path: Path) -> None:
+    release = threading.Event()
+    editor.answer = lambda h: (release.wait(5), editor.json(h, {}))  # type: ignore[func-returns-value]
+    started = time.monotonic()
+    try:
+        found = await EditorSignal(editor.url, tmp_path / "absent", timeout=0.3).newer_than(0)
+    finally:
+        release.set()
+    assert found is None
+    assert time.monotonic() - started < 2
+
+
+async def test_without_endpoint_and_file_there_is_nothing(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    sig = EditorSignal(free_port_url(), tmp_path / "absent")
+    with caplog.at_level(logging.INFO, logger="autostop_async"):
+        assert await sig.newer_than(0) is None
+        assert await sig.newer_than(0) is None
+    assert len([r for r in caplog.records if "does not answer" in r.getMessage()]) == 1
+
+
+async def test_a_malformed_file_is_logged_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    heartbeat = tmp_path / "ts"
+    heartbeat.write_text("not a time")
+    sig = EditorSignal(None, heartbeat)
+    assert await sig.newer_than(0) is None
+    assert await sig.newer_than(0) is None
+    assert len([r for r in caplog.records if "malformed" in r.getMessage()]) == 1
+
+
+async def test_heartbeats_just_after_our_own_terminal_notice_are_not_counted(
+    editor: FakeEditor,
+) -> None:
+    # Newer editors refresh the heartbeat when a terminal was written to: our own warning.
+    own = OwnWrites()
+    own.at = time.time()
+    editor.answer = lambda h: editor.json(h, {"lastActiveTimestamp": iso(time.time())})
+    sig = EditorSignal(editor.url, None, own_writes=own)
+    assert await sig.newer_than(0) is None
+    own.at = time.time() - 3600  # long ago: the heartbeat is a person's again
+    assert await sig.newer_than(0) is not None
