@@ -21,6 +21,7 @@ import contextlib
 import logging
 import os
 import shutil
+import signal
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -101,11 +102,15 @@ def read_cpu_sample(
     return CpuSample(busy, total, max(1, cpus), own, processes)
 
 
-def describe_process(pid: int, proc: Path = Path("/proc"), limit: int = 60) -> str:
-    """``pid 1234 python train.py``: the command line, shortened, or the name in brackets."""
+def describe_process(pid: int, proc: Path = Path("/proc"), limit: int = 80) -> str:
+    """``pid 1234 python train.py``: the command line (program without its folder), shortened,
+    on one line; or the name in brackets (kernel threads)."""
     try:
         raw = (proc / str(pid) / "cmdline").read_bytes()
-        command = " ".join(a.decode("utf-8", "replace") for a in raw.split(b"\0") if a)
+        args = [a.decode("utf-8", "replace") for a in raw.split(b"\0") if a]
+        if args:
+            args[0] = os.path.basename(args[0])
+        command = " ".join(" ".join(args).split())
         if not command:
             command = "[" + (proc / str(pid) / "comm").read_text().strip() + "]"
     except OSError:
@@ -236,6 +241,7 @@ class GpuSignal:
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE,
+                start_new_session=True,  # so a hung one is killed with all it started
             )
         except OSError as exc:
             self._once("exec", "cannot run %s: %s", self._exe, exc)
@@ -243,8 +249,8 @@ class GpuSignal:
         try:
             out, err = await asyncio.wait_for(child.communicate(), self.timeout)
         except asyncio.TimeoutError:
-            with contextlib.suppress(ProcessLookupError):
-                child.kill()
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(child.pid, signal.SIGKILL)
             await child.wait()
             self._once(
                 "timeout", "%s did not answer within %gs; GPU use unknown", self._exe, self.timeout

@@ -67,7 +67,7 @@ def build_report(
     stops_at = max(idle_at, hold.until) if hold is not None else idle_at
     controls = state.controls
     signals = []
-    for name, record in sorted(state.signals.items(), key=lambda kv: _rank(kv[0])):
+    for name, record in state.signals.items():
         if not isinstance(record, dict):
             continue
         at = record.get("at")
@@ -84,6 +84,7 @@ def build_report(
         )
     for name in controls.get("off", []):
         signals.append({"name": name, "enabled": False, "note": "off"})
+    signals.sort(key=lambda sig: _rank(sig["name"]))
     return {
         "daemon": {"pid": state.pid, "running": running, "updated": utc_iso(state.updated)},
         "idle_seconds": round(max(0.0, now - state.last_at), 1),

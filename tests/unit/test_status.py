@@ -1,0 +1,152 @@
+"""``status`` from a state file the daemon wrote, as a person (or a script) reads it."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from autostop_async import state as state_module
+from autostop_async import status
+from autostop_async.activity import Activity
+from autostop_async.config import Config
+from autostop_async.daemon import Daemon
+from autostop_async.keepalive import KeepaliveReader, write_keepalive
+
+
+@pytest.fixture(autouse=True)
+def no_app_start(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Outside a container PID 1 is not the app; state files are not compared with it."""
+    monkeypatch.setattr(status, "app_start_time", lambda: None)
+    monkeypatch.setattr("autostop_async.daemon.app_start_time", lambda: None)
+
+
+class Answer:
+    def __init__(self, name: str, cheap: bool, at: float | None) -> None:
+        self.name, self.cheap, self.at = name, cheap, at
+        self.note: str | None = "off: no nvidia-smi" if name == "gpu" else None
+
+    async def newer_than(self, t: float) -> Activity | None:
+        return Activity(self.at, f"{self.name}:/dev/pts/3") if self.at and self.at > t else None
+
+    async def aclose(self) -> None:
+        pass
+
+
+async def daemon_state(tmp_path: Path, *, pid: int | None = None) -> Config:
+    """Have a daemon record a few signals' activity in its state file, as after some polls."""
+    now = time.time()
+    config = Config(idle_time=3600.0, state_dir=tmp_path / "state", interval=60.0)
+    signals = [
+        Answer("workspace", False, None),
+        Answer("terminals", True, now - 120),
+        Answer("gpu", True, None),
+    ]
+    reader = KeepaliveReader(config.state_dir / "keepalive.json", config.max_keepalive)
+    d = Daemon(config, signals, None, None, keepalive=reader)
+    d.controls["off"] = ["editor"]
+    await d.start()
+    d.state.last_at = now - 600  # type: ignore[union-attr]
+    await d.poll_cheap()
+    d.state.pid = pid  # type: ignore[union-attr]
+    await d.save()
+    return config
+
+
+def run_status(config: Config, *more: str) -> int:
+    return status.main(["--state-dir", str(config.state_dir), *more])
+
+
+def test_the_table_shows_each_signal_and_when_the_app_stops(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = asyncio.run(daemon_state(tmp_path))
+    assert run_status(config) == 1  # the daemon that wrote it is not running
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    assert lines[0].split() == [
+        "SIGNAL",
+        "LOOKED",
+        "AT",
+        "LATEST",
+        "ACTIVITY",
+        "IDLE",
+        "FOR",
+        "SOURCE",
+    ]
+    names = [line.split()[0] for line in lines[1:5]]
+    assert names == ["workspace", "editor", "terminals", "gpu"]
+    terminals = next(line for line in lines if line.startswith("terminals"))
+    assert "every interval" in terminals and "0h02m00s" in terminals
+    assert "terminals:/dev/pts/3" in terminals
+    assert "off" in next(line for line in lines if line.startswith("editor"))
+    assert "off: no nvidia-smi" in next(line for line in lines if line.startswith("gpu"))
+    assert "at deadlines" in next(line for line in lines if line.startswith("workspace"))
+    assert "idle for 0h02m00s of 1h00m00s" in out
+    assert "stops at " in out and "(in 0h58m00s) if nothing happens" in out
+    assert "NOT running" in out
+
+
+def test_json_has_the_same_facts(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = asyncio.run(daemon_state(tmp_path))
+    run_status(config, "--json")
+    report: dict[str, Any] = json.loads(capsys.readouterr().out)
+    assert report["idle_time"] == 3600.0
+    assert 110 <= report["idle_seconds"] <= 130
+    assert 3470 <= report["stops_in_seconds"] <= 3490
+    assert report["source"] == "terminals:/dev/pts/3"
+    assert report["keepalive"] is None and report["daemon"]["running"] is False
+    by_name = {s["name"]: s for s in report["signals"]}
+    assert by_name["editor"] == {"name": "editor", "enabled": False, "note": "off"}
+    assert by_name["terminals"]["looked_at"] == "every interval"
+
+
+def test_a_keepalive_moves_the_stop(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = asyncio.run(daemon_state(tmp_path))
+    write_keepalive(config.state_dir / "keepalive.json", 7200)
+    run_status(config, "--json")
+    report = json.loads(capsys.readouterr().out)
+    assert 7190 <= report["stops_in_seconds"] <= 7200
+    assert report["keepalive"]["by"]
+    run_status(config)
+    out = capsys.readouterr().out
+    assert "keepalive by" in out and "(in 1h59m" in out
+
+
+def test_without_state_status_says_so_and_exits_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert status.main(["--state-dir", str(tmp_path)]) == 2
+    assert f"no daemon state in {tmp_path}" in capsys.readouterr().err
+
+
+def test_a_running_daemon_is_recognised(tmp_path: Path) -> None:
+    child = subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(30)", "autostop_async"]
+    )  # a process whose command line names the daemon
+    try:
+        config = asyncio.run(daemon_state(tmp_path, pid=child.pid))
+        assert run_status(config) == 0
+    finally:
+        child.kill()
+        child.wait()
+    assert run_status(config) == 1
+
+
+def test_state_files_of_an_earlier_app_start_are_not_shown(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "state.json").write_text(
+        json.dumps(
+            {"app_started": 5.0, "started": 5.0, "last_at": 6.0, "last_source": "x", "idle_time": 1}
+        )
+    )
+    monkeypatch.setattr(status, "app_start_time", lambda: 1000.0)
+    assert state_module.SAME_START_TOLERANCE < 995
+    assert status.main(["--state-dir", str(tmp_path)]) == 2
