@@ -67,20 +67,25 @@ class GitRepo:
     def activity(self, t: float, now: float) -> Activity | None:
         """The newest record newer than ``t`` (times clamped to ``now``), or None.
 
+        One git command writes several records within milliseconds (a commit: the index, the
+        branch ref, the reflog); the source names the most telling one that moved (the reflog
+        says which command it was), the time is that of the newest.
         Raises OSError when a record exists but cannot be read.
         """
-        found: list[Activity | None] = []
-        where = f"git:{self.worktree}"
+        moved: list[tuple[float, str]] = []  # most telling first
         entry = self._last_reflog_entry()
         if entry is not None and entry[0] > t:
-            found.append(Activity(min(entry[0], now), f"{where} (HEAD reflog: {entry[1]})"))
-        index = _ctime(os.path.join(self.git_dir, "index"))
-        if index is not None and index > t:
-            found.append(Activity(min(index, now), f"{where} (index)"))
+            moved.append((entry[0], f"HEAD reflog: {entry[1]}"))
         branch = _newest_loose_ref(os.path.join(self.common_dir, "refs", "heads"))
         if branch is not None and branch[0] > t:
-            found.append(Activity(min(branch[0], now), f"{where} (branch {branch[1]})"))
-        return newest(*found)
+            moved.append((branch[0], f"branch {branch[1]}"))
+        index = _ctime(os.path.join(self.git_dir, "index"))
+        if index is not None and index > t:
+            moved.append((index, "index"))
+        if not moved:
+            return None
+        at = max(m[0] for m in moved)
+        return Activity(min(at, now), f"git:{self.worktree} ({moved[0][1]})")
 
     def _last_reflog_entry(self) -> tuple[float, str] | None:
         """(time, action) of the newest ``HEAD`` reflog entry; re-read only when the file moved."""
@@ -92,7 +97,12 @@ class GitRepo:
             return None
         key = (st.st_ino, st.st_size, st.st_mtime_ns)
         if key != self._reflog_key:
-            self._reflog_last = _parse_reflog_line(_last_line(path), st.st_ctime)
+            last = _parse_reflog_line(_last_line(path), st.st_ctime)
+            if last is not None and int(last[0]) == int(st.st_ctime):
+                # Reflog times are whole seconds; the file's change time is the same moment,
+                # precisely (when git's maintenance rewrote the file later, the seconds differ).
+                last = (st.st_ctime, last[1])
+            self._reflog_last = last
             self._reflog_key = key
         return self._reflog_last
 
