@@ -71,6 +71,12 @@ def aws_env(endpoint: str | None) -> dict[str, str]:
         AWS_SHARED_CREDENTIALS_FILE="/dev/null",
         AWS_EC2_METADATA_DISABLED="true",
         PYTHONUNBUFFERED="1",
+        # The machine's own signs of use (this test run's CPU, the terminals of whoever runs
+        # it, a local editor) would keep the app alive: these tests drive the workspace only.
+        # tests/integration/test_controls.py turns them on against sources it controls.
+        AUTOSTOP_EDITOR="0",
+        AUTOSTOP_TERMINALS="0",
+        AUTOSTOP_BUSY="0",
     )
     if endpoint is not None:
         env["AWS_ENDPOINT_URL_SAGEMAKER"] = endpoint
