@@ -46,7 +46,7 @@ def e2e(session: nox.Session) -> None:
         "-m",
         "e2e",
         "-n",
-        "4",
+        "6",
         "-ra",
         "--durations=0",
         *session.posargs,

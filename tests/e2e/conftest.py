@@ -11,6 +11,7 @@ import fcntl
 import os
 import re
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
@@ -52,7 +53,9 @@ def worker_id(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def start_sim(engine: Engine, request: pytest.FixtureRequest) -> Iterator[Callable[..., Sim]]:
+def start_sim(
+    engine: Engine, request: pytest.FixtureRequest, tmp_path: Path
+) -> Iterator[Callable[..., Sim]]:
     """Start simulated instances: ``start_sim(network=None, **env)``; removed after the test.
 
     On failure the test's report gets each container's log files and process list.
@@ -62,7 +65,8 @@ def start_sim(engine: Engine, request: pytest.FixtureRequest) -> Iterator[Callab
 
     def start(network: str | None = None, **env: str) -> Sim:
         name = f"autostop-e2e-{base}-{os.getpid()}-{len(started)}"
-        sim = Sim(engine, name, env=dict(env), network=network)
+        logs = tmp_path / f"logs-{len(started)}"
+        sim = Sim(engine, name, env=dict(env), network=network, logs=logs)
         started.append(sim)
         return sim.start()
 

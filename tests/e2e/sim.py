@@ -54,6 +54,7 @@ APP_ARN = (
 LOG = "/var/log/apps/app_container.log"
 STATE_DIR = "/var/tmp/autostop-async"
 HOME = "/home/sagemaker-user"
+LOG_MOUNTS = ("apps", "sim")  # folders under /var/log that can be bind mounts of host folders
 EDITOR_USER = "/opt/amazon/sagemaker/sagemaker-code-editor-server-data/data/User"
 
 T = TypeVar("T")
@@ -251,12 +252,22 @@ class Sim:
     name: str
     env: dict[str, str] = field(default_factory=dict)
     network: str | None = None
+    logs: Path | None = None
     started_at: float = 0.0
 
     def start(self) -> Sim:
-        """``run -d`` the image; the entrypoint starts the endpoints, then the LCC."""
+        """``run -d`` the image; the entrypoint starts the endpoints, then the LCC.
+
+        With ``logs`` (a host folder), /var/log/apps and /var/log/sim are bind mounts of its
+        ``apps`` and ``sim`` folders, so polling them costs no ``exec``.
+        """
         self.engine("rm", "-f", self.name, check=False)
         args = ["run", "-d", "--name", self.name, *self.engine.run_options]
+        if self.logs is not None:
+            for sub in LOG_MOUNTS:
+                (self.logs / sub).mkdir(parents=True, exist_ok=True)
+                (self.logs / sub).chmod(0o755)  # like the image: root's, others read
+                args += ["--volume", f"{self.logs / sub}:/var/log/{sub}"]
         if self.network:
             args += ["--network", self.network]
         for key, value in self.env.items():
@@ -284,6 +295,14 @@ class Sim:
 
     def read(self, path: str) -> str:
         """A file's text ('' if it does not exist)."""
+        if self.logs is not None:
+            for sub in LOG_MOUNTS:
+                prefix = f"/var/log/{sub}/"
+                if path.startswith(prefix):
+                    try:
+                        return (self.logs / sub / path[len(prefix) :]).read_text(errors="replace")
+                    except FileNotFoundError:
+                        return ""
         return self.exec("cat", path, user="root", check=False).stdout
 
     def log(self) -> str:
@@ -339,7 +358,7 @@ class Sim:
         return "\n".join(parts)
 
     def wait_for(
-        self, what: str, probe: Callable[[], T | None], timeout: float, every: float = 0.5
+        self, what: str, probe: Callable[[], T | None], timeout: float, every: float = 1.0
     ) -> T:
         """Poll ``probe`` until it returns something truthy; Timeout with diagnostics if not."""
         deadline = time.monotonic() + timeout
@@ -353,7 +372,9 @@ class Sim:
 
     def wait_lcc(self, timeout: float = 240) -> tuple[int, float]:
         """Wait for the entrypoint's LCC run to end; its exit code and duration in seconds."""
-        text = self.wait_for("the LCC to finish", lambda: self.read("/var/log/sim/lcc.rc"), timeout)
+        text = self.wait_for(
+            "the LCC to finish", lambda: self.read("/var/log/sim/lcc.rc"), timeout, every=0.5
+        )
         rc, seconds = text.split()
         return int(rc), float(seconds)
 
@@ -363,7 +384,6 @@ class Sim:
             "the app to be deleted",
             lambda: self.app_status() in ("Deleting", "Deleted"),
             timeout,
-            every=1.0,
         )
         return time.time()
 
@@ -373,6 +393,7 @@ class Sim:
             f"{count} x {phrase!r} in {LOG}",
             lambda: log if (log := self.log()).count(phrase) >= count else None,
             timeout,
+            every=0.5,
         )
 
 
