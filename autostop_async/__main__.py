@@ -25,6 +25,7 @@ from .changes import WorkspaceScanner, WorkspaceSignal
 from .config import Config, ConfigError, format_duration, load_config
 from .daemon import Daemon
 from .editor import EditorSignal
+from .git_activity import GitSignal
 from .keepalive import KeepaliveReader, keepalive_file
 from .notice import Notifier
 from .sagemaker import AppRef, MetadataError, SageMakerClient, read_app_ref
@@ -136,8 +137,11 @@ async def _run(config: Config) -> int:
         exclude=config.exclude,
         excluded_paths=own_output_files(config),
         concurrency=config.concurrency,
+        skip_git_ignored=config.skip_git_ignored,
     )
-    signals = [WorkspaceSignal(scanner)]
+    workspace = WorkspaceSignal(scanner)
+    # Git's records of the repositories the walk found: asked after the walk, at deadlines.
+    signals: list[Signal] = [workspace, GitSignal(lambda: workspace.repos)]
     client = SageMakerClient(region=config.region, endpoint_url=config.endpoint_url)
     more = use_signals(config)
     daemon = Daemon(

@@ -101,6 +101,8 @@ class Config:
     endpoint_url: str | None = None
     log_file: Path | None = None
     concurrency: int = 4
+    #: Leave out the folders git repositories ignore (node_modules, .venv, build output).
+    skip_git_ignored: bool = False
     # More signs of use (editor.py, terminals.py, busy.py) and the user's controls.
     editor: bool = True
     editor_idle_url: str = DEFAULT_EDITOR_IDLE_URL
@@ -129,6 +131,12 @@ def build_parser() -> argparse.ArgumentParser:
         description=(
             "Delete this SageMaker Code Editor app once nothing has happened for IDLE_TIME. "
             "Every flag can also be set as AUTOSTOP_<NAME> in the environment; flags win."
+        ),
+        epilog=(
+            "For users: `autostop-async status [--json]` shows what the daemon sees and when it "
+            "will stop the app; `autostop-async keepalive 2h` postpones the stop "
+            "(`keepalive --cancel` ends that). Both take the daemon's --state-dir if it is not "
+            "the default."
         ),
     )
     # Defaults are None so that "not given" can fall back to the environment, then to Config.
@@ -162,6 +170,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--region", metavar="REGION", help="AWS region (default: from the app ARN)")
     p.add_argument("--endpoint-url", metavar="URL", help="SageMaker endpoint (for emulators)")
     p.add_argument("--log-file", metavar="PATH", help="append log lines here instead of stderr")
+    p.add_argument(
+        "--skip-git-ignored",
+        action="store_true",
+        default=None,
+        help="do not walk folders a git repository's ignore rules exclude (node_modules, .venv, "
+        "build output); off by default, as a job writing into an ignored folder is activity",
+    )
     _add_signal_arguments(p)
     return p
 
@@ -307,7 +322,7 @@ def parse_settings(
         return None
 
     kwargs: dict[str, object] = {}
-    for flag in ("once", "dry-run", "json"):
+    for flag in ("once", "dry-run", "json", "skip-git-ignored"):
         got = pick(flag)
         if got is not None:
             name, value = got

@@ -42,6 +42,8 @@ log = logging.getLogger("autostop_async")
 GIT_DIR = ".git"
 #: Bytes read from the end of a reflog to find its last line (doubled until a line fits).
 REFLOG_TAIL = 4096
+#: A reflog whose change time is this close after its newest entry's time was written by it.
+REFLOG_SAME_WRITE = 2.0
 #: A ``git ls-files`` for ``--skip-git-ignored`` that takes longer than this is stopped.
 IGNORED_TIMEOUT = 300.0
 
@@ -98,9 +100,9 @@ class GitRepo:
         key = (st.st_ino, st.st_size, st.st_mtime_ns)
         if key != self._reflog_key:
             last = _parse_reflog_line(_last_line(path), st.st_ctime)
-            if last is not None and int(last[0]) == int(st.st_ctime):
+            if last is not None and 0 <= st.st_ctime - last[0] < REFLOG_SAME_WRITE:
                 # Reflog times are whole seconds; the file's change time is the same moment,
-                # precisely (when git's maintenance rewrote the file later, the seconds differ).
+                # precisely (when git's maintenance rewrote the file later, it is far later).
                 last = (st.st_ctime, last[1])
             self._reflog_last = last
             self._reflog_key = key

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from autostop_async.changes import WorkspaceScanner, WorkspaceSignal
+from autostop_async.config import ConfigError, load_config
 from autostop_async.git_activity import GitSignal, IgnoredFolders
 
 GIT_ENV = {
@@ -300,3 +301,12 @@ async def test_a_long_reflog_is_read_from_its_end(tmp_path: Path) -> None:
     git(repo, "checkout", "-q", "-b", "x")
     found = await signal.newer_than(t)
     assert found is not None and found.source.endswith("(HEAD reflog: checkout)")
+
+
+def test_skip_git_ignored_is_off_by_default_and_set_by_flag_or_environment() -> None:
+    assert load_config([], environ={}).skip_git_ignored is False
+    assert load_config(["--skip-git-ignored"], environ={}).skip_git_ignored is True
+    env = {"AUTOSTOP_SKIP_GIT_IGNORED": "true"}
+    assert load_config([], environ=env).skip_git_ignored is True
+    with pytest.raises(ConfigError, match="AUTOSTOP_SKIP_GIT_IGNORED"):
+        load_config([], environ={"AUTOSTOP_SKIP_GIT_IGNORED": "maybe"})
