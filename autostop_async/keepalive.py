@@ -164,6 +164,7 @@ def _parser() -> argparse.ArgumentParser:
     p = build_parser()
     p.prog = "autostop-async keepalive"
     p.usage = "%(prog)s DURATION | --cancel  [daemon settings such as --state-dir]"
+    p.epilog = None
     p.description = (
         "Postpone the stop of this app: it is not stopped before DURATION from now (2h, 90m), "
         "whatever happens; after that it stops once idle for the idle time. Settings of the "

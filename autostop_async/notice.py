@@ -14,6 +14,7 @@ file changes its folder, and a folder's change would count as workspace activity
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import sys
@@ -102,13 +103,22 @@ class Notifier:
 
     def prepare(self) -> None:
         """Create the notice file if absent, before the daemon starts its clock (see above)."""
-        if not self.enabled or self.notice_file is None or self.notice_file.exists():
+        if not self.enabled or self.notice_file is None:
             return
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW  # never through a link
         try:
-            self.notice_file.write_text("\n".join(self._calm_text()) + "\n", encoding="utf-8")
-            os.chmod(self.notice_file, 0o644)
+            fd = os.open(self.notice_file, flags, 0o644)
+        except FileExistsError:
+            return
         except OSError as exc:
             log.warning("cannot create notice file %s: %s", self.notice_file, exc)
+            return
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write("\n".join(self._calm_text()) + "\n")
+            if os.geteuid() == 0:  # the daemon runs as root: the file is the home's owner's
+                with contextlib.suppress(OSError):
+                    home = os.stat(self.notice_file.parent)
+                    os.fchown(f.fileno(), home.st_uid, home.st_gid)
 
     def _rewrite_notice(self, lines: list[str]) -> bool:
         """Rewrite the notice file in place; never create it (see the module's docstring)."""

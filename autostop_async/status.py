@@ -66,7 +66,7 @@ def build_report(
     idle_at = state.last_at + idle_time
     stops_at = max(idle_at, hold.until) if hold is not None else idle_at
     controls = state.controls
-    signals = []
+    signals: list[dict[str, Any]] = []
     for name, record in state.signals.items():
         if not isinstance(record, dict):
             continue
@@ -84,7 +84,7 @@ def build_report(
         )
     for name in controls.get("off", []):
         signals.append({"name": name, "enabled": False, "note": "off"})
-    signals.sort(key=lambda sig: _rank(sig["name"]))
+    signals.sort(key=lambda sig: _rank(str(sig["name"])))
     return {
         "daemon": {"pid": state.pid, "running": running, "updated": utc_iso(state.updated)},
         "idle_seconds": round(max(0.0, now - state.last_at), 1),
@@ -169,6 +169,7 @@ def _parser() -> argparse.ArgumentParser:
     p = build_parser()
     p.prog = "autostop-async status"
     p.usage = "%(prog)s [--json] [daemon settings such as --state-dir]"
+    p.epilog = None
     p.description = (
         "Show what the daemon sees: each signal's latest activity, how long the app has been "
         "idle, and when it will be stopped if nothing happens. Settings of the daemon "

@@ -15,6 +15,7 @@ import pytest
 
 from autostop_async.activity import Activity
 from autostop_async.busy import CpuSignal, GpuSignal, default_cpu_threshold, read_cpu_sample
+from autostop_async.config import ConfigError, load_config
 
 
 @pytest.fixture
@@ -192,3 +193,15 @@ async def test_a_hanging_nvidia_smi_times_out(fake_smi: Path) -> None:
     started = time.monotonic()
     assert await GpuSignal(10.0, timeout=0.5).newer_than(0) is None
     assert time.monotonic() - started < 5
+
+
+def test_busy_settings_from_flags_and_environment() -> None:
+    config = load_config([], {})
+    assert (config.busy, config.busy_cpu, config.busy_gpu) == (True, None, 10.0)
+    config = load_config(["--busy-cpu", "20%", "--busy-gpu", "5"], {"AUTOSTOP_BUSY": "0"})
+    assert (config.busy, config.busy_cpu, config.busy_gpu) == (False, 20.0, 5.0)
+    assert load_config(["--busy"], {"AUTOSTOP_BUSY": "0"}).busy is True  # the flag wins
+    with pytest.raises(ConfigError, match="--busy-cpu='150' must be above 0 and at most 100"):
+        load_config(["--busy-cpu", "150"], {})
+    with pytest.raises(ConfigError, match="AUTOSTOP_BUSY_GPU='lots' is not a percentage"):
+        load_config([], {"AUTOSTOP_BUSY_GPU": "lots"})

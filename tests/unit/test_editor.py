@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from autostop_async.config import ConfigError, load_config
 from autostop_async.editor import EditorSignal, parse_timestamp
 from autostop_async.terminals import OwnWrites
 
@@ -226,3 +227,15 @@ async def test_heartbeats_just_after_our_own_terminal_notice_are_not_counted(
     assert await sig.newer_than(0) is None
     own.at = time.time() - 3600  # long ago: the heartbeat is a person's again
     assert await sig.newer_than(0) is not None
+
+
+def test_editor_settings_from_flags_and_environment() -> None:
+    config = load_config([], {})
+    assert config.editor and config.editor_idle_url == "http://localhost:8888/api/idle"
+    assert config.editor_idle_file == Path("/tmp/.sagemaker-last-active-timestamp")
+    env = {"AUTOSTOP_EDITOR": "false", "AUTOSTOP_EDITOR_IDLE_FILE": "/x/ts"}
+    config = load_config(["--editor-idle-url", "http://127.0.0.1:9/api/idle"], env)
+    assert not config.editor and config.editor_idle_file == Path("/x/ts")
+    assert config.editor_idle_url == "http://127.0.0.1:9/api/idle"
+    with pytest.raises(ConfigError, match="--editor-idle-url='https://x' must be a plain http"):
+        load_config(["--editor-idle-url", "https://x"], {})

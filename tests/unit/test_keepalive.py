@@ -12,7 +12,7 @@ import pytest
 
 from autostop_async import daemon as daemon_module
 from autostop_async.activity import Activity
-from autostop_async.config import Config
+from autostop_async.config import Config, load_config
 from autostop_async.daemon import Daemon
 from autostop_async.keepalive import KeepaliveReader, main, read_keepalive, write_keepalive
 
@@ -179,3 +179,9 @@ async def test_the_app_is_not_stopped_before_the_keepalive_ends(tmp_path: Path) 
     clock.now = 1501.0  # the keepalive is over: idle since 800
     d = Daemon(config, [NoActivity()], app, deleter, keepalive=reader, clock=clock)
     assert (await d.once()).action == "deleted"
+
+
+def test_keepalive_settings_from_flags_and_environment() -> None:
+    assert load_config([], {}).max_keepalive == 12 * 3600
+    assert load_config([], {"AUTOSTOP_MAX_KEEPALIVE": "90m"}).max_keepalive == 5400
+    assert load_config(["--max-keepalive", "0"], {}).max_keepalive == 0

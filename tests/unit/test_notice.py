@@ -14,7 +14,7 @@ import pytest
 
 from autostop_async import daemon as daemon_module
 from autostop_async.activity import Activity
-from autostop_async.config import Config
+from autostop_async.config import Config, ConfigError, load_config
 from autostop_async.daemon import Daemon
 from autostop_async.notice import Notifier, keepalive_hint
 from autostop_async.sagemaker import AppRef, DeleteOutcome
@@ -214,3 +214,13 @@ async def test_activity_after_the_warning_postpones_and_says_so(
     d.request_stop()
     await asyncio.wait_for(task, timeout=5)
     assert "postponed" in notice.read_text() and "editor:x" in notice.read_text()
+
+
+def test_warning_settings_from_flags_and_environment() -> None:
+    config = load_config([], {})
+    assert config.warn_before == 300.0
+    assert config.notice_file == Path("/home/sagemaker-user/autostop-async-notice.txt")
+    config = load_config(["--warn-before", "0"], {"AUTOSTOP_NOTICE_FILE": ""})
+    assert config.warn_before == 0.0 and config.notice_file is None
+    with pytest.raises(ConfigError, match="--warn-before"):
+        load_config(["--warn-before", "soon"], {})

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from autostop_async.config import load_config
 from autostop_async.terminals import OwnWrites, TerminalsSignal, terminal_devices
 
 LONG_AGO = time.time() - 3600
@@ -116,3 +117,10 @@ async def test_the_newest_of_several_terminals_is_reported(tmp_path: Path) -> No
     finally:
         for pty in ptys:
             pty.close()
+
+
+def test_terminal_settings_from_flags_and_environment() -> None:
+    config = load_config([], {})
+    assert config.terminals and config.terminals_dir == Path("/dev/pts")
+    config = load_config(["--terminals-dir", "/tmp/pts"], {"AUTOSTOP_TERMINALS": "no"})
+    assert not config.terminals and config.terminals_dir == Path("/tmp/pts")
