@@ -216,6 +216,36 @@ def test_vpc_only_install_from_wheelhouse_without_network(start_sim: StartSim) -
     _assert_deleted_cleanly(sim)
 
 
+def test_install_from_s3_wheelhouse(start_sim: StartSim) -> None:
+    """PACKAGE=s3://…/ (a wheelhouse prefix), fetched with the image's boto3 (no AWS CLI)."""
+    sim = start_sim(
+        None,
+        **BASE_ENV,
+        SIM_RUN_LCC="0",
+        AWS_ENDPOINT_URL_S3="http://127.0.0.1:5000",
+        AUTOSTOP_PACKAGE="s3://wheels/autostop-async/wheelhouse/",
+        PIP_CONFIG_FILE="/dev/null",
+    )
+    assert sim.logs is not None
+    sim.wait_for("the endpoints", lambda: (sim.logs / "sim" / "ready").exists(), 120)
+    upload = (
+        "import boto3, glob, os\n"
+        "s3 = boto3.client('s3')\n"
+        "s3.create_bucket(Bucket='wheels')\n"
+        "for f in glob.glob('/opt/wheelhouse/*.whl'):\n"
+        "    s3.upload_file(f, 'wheels', 'autostop-async/wheelhouse/' + os.path.basename(f))\n"
+    )
+    sim.exec("/opt/sim/venv/bin/python", "-c", upload, user="root")
+    assert sim.exec("bash", "-c", "command -v aws", check=False).returncode != 0
+    began = time.monotonic()
+    sim.exec("bash", LCC, timeout=LCC_LIMIT)
+    assert time.monotonic() - began < LCC_LIMIT
+    sim.wait_for("the daemon's start line", lambda: START_LINE.search(sim.log()), 30)
+    assert "installing from s3://wheels/autostop-async/wheelhouse/" in sim.log()
+    sim.wait_gone(IDLE + BOUND)
+    _assert_deleted_cleanly(sim)
+
+
 def test_throttled_delete_is_retried(start_sim: StartSim) -> None:
     """Two ThrottlingException answers, then success: the SDK's retries carry it."""
     fault = _fault("ThrottlingException", "Rate exceeded", count=2)
