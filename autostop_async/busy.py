@@ -299,7 +299,10 @@ class GpuSignal:
         if top <= self.threshold:
             return None
         apps = await self._run("--query-compute-apps=pid,process_name", "--format=csv,noheader")
-        who = f"GPU {index}" + (f"; {apps[0].replace(', ', ' ')}" if apps else "")
+        who = f"GPU {index}"
+        if apps:  # "4242, python": the first process on a GPU
+            pid, _, name = apps[0].partition(",")
+            who += f"; pid {pid.strip()} {name.strip()}".rstrip()
         found = Activity(self.clock(), f"busy:gpu {top:.0f}% ({who})")
         self.latest = found
         return found if found.at > t else None

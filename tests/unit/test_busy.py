@@ -140,7 +140,7 @@ async def test_a_busy_gpu_is_activity_naming_the_process(fake_smi: Path) -> None
     (fake_smi / "apps").write_text("4242, python\n")
     found = await GpuSignal(10.0).newer_than(0)
     assert found is not None
-    assert found.source == "busy:gpu 87% (GPU 1; 4242 python)"
+    assert found.source == "busy:gpu 87% (GPU 1; pid 4242 python)"
     assert found.at == pytest.approx(time.time(), abs=5)
 
 
