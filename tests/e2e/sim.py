@@ -150,7 +150,9 @@ def ensure_base_image(engine: Engine) -> None:
 def image_python(engine: Engine) -> tuple[str, str]:
     """The base image's Python version (``"311"``) and machine (``"x86_64"``)."""
     code = "import platform, sys; v = sys.version_info; print(f'{v[0]}{v[1]}', platform.machine())"
-    out = engine("run", "--rm", "--network", "none", BASE_IMAGE, "python3", "-c", code).stdout
+    out = engine(
+        "run", "--rm", *engine.run_options, "--network", "none", BASE_IMAGE, "python3", "-c", code
+    ).stdout
     version, machine = out.split()
     return version, machine
 
