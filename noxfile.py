@@ -52,3 +52,15 @@ def e2e(session: nox.Session) -> None:
         *session.posargs,
         env={"DOCKER_BUILDKIT": "0"},
     )
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Benchmarks (bench/run.py): full and early-exit scans, a monitoring run, peak memory.
+
+    Workspaces of 10k, 100k and 1M files are generated once under bench/.workspaces (the 1M one
+    takes a few minutes and ~1 GB). Quick run: ``nox -s bench -- --sizes 10k,100k``.
+    Writes bench/out/results.json.
+    """
+    session.install("-e", ".")
+    session.run("python", "-m", "bench.run", *session.posargs)

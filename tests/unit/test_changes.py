@@ -189,3 +189,67 @@ async def test_a_file_deleted_counts_as_activity_through_its_folder(tmp_path: Pa
     found = (await WorkspaceScanner([tmp_path]).scan(t)).newer_than(t)
     assert found is not None
     assert found.source == f"workspace:{files[0].parent}"
+
+
+async def test_a_walk_that_waits_on_the_disk_spreads_over_more_workers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    make_tree(tmp_path, dirs=30, files=5)  # more entries than one batch takes
+    real_scandir = os.scandir
+
+    def slow_scandir(fd: int) -> object:
+        time.sleep(0.01)  # a cold network volume: the thread waits, the CPU does not work
+        return real_scandir(fd)
+
+    monkeypatch.setattr(changes.os, "scandir", slow_scandir)
+    slow = await WorkspaceScanner([tmp_path], concurrency=4, batch_entries=64).scan()
+    assert slow.stats.workers > 1
+    assert slow.stats.files == 150
+    alone = await WorkspaceScanner([tmp_path], concurrency=1, batch_entries=64).scan()
+    assert alone.stats.workers == 1
+    assert alone.stats.files == 150
+
+
+async def test_big_folders_are_read_in_chunks_without_losing_anything(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(changes, "CHUNK", 3)
+    repo = tmp_path / "proj"
+    (repo / ".git").mkdir(parents=True)
+    for i in range(10):
+        (repo / f"f{i}.py").write_text("x")
+    (repo / "pkg").mkdir()
+    (repo / "pkg" / "mod.py").write_text("x")
+    time.sleep(0.01)
+    (repo / "f4.py").write_text("newest")
+    result = await WorkspaceScanner([tmp_path]).scan()
+    assert result.stats.files == 11
+    assert result.stats.dirs == 3
+    assert result.repos == {str(repo)}
+    assert result.newest is not None and result.newest.source == f"workspace:{repo / 'f4.py'}"
+
+
+async def test_overlapping_roots_are_walked_once(tmp_path: Path) -> None:
+    make_tree(tmp_path, dirs=2, files=5)
+    result = await WorkspaceScanner([tmp_path, tmp_path / "d1", tmp_path]).scan()
+    assert result.stats.files == 10
+
+
+async def test_a_folder_swapped_for_a_symlink_is_not_followed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "root" / "a").mkdir(parents=True)
+    (tmp_path / "outside").mkdir()
+    (tmp_path / "outside" / "secret.txt").write_text("x")
+    real_open = os.open
+
+    def swap_then_open(path: str, flags: int, *args: object, **kwargs: object) -> int:
+        if path.endswith(os.sep + "a") and os.path.isdir(path) and not os.path.islink(path):
+            os.rmdir(path)  # between the listing and the open, "a" becomes a symlink
+            os.symlink(tmp_path / "outside", path)
+        return real_open(path, flags, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(changes.os, "open", swap_then_open)
+    result = await WorkspaceScanner([tmp_path / "root"]).scan()
+    assert result.stats.files == 0
+    assert result.stats.skipped == 1

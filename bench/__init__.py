@@ -1,0 +1,1 @@
+"""Benchmarks of autostop-async: deterministic workspaces and the scans that walk them."""
