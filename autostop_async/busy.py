@@ -149,8 +149,11 @@ class CpuSignal:
         self.latest: Activity | None = None
         #: The share measured last, in percent of the machine (None before two samples).
         self.share: float | None = None
-        first = read_cpu_sample(proc, only=[])
-        self.threshold = default_cpu_threshold(first.cpus) if threshold is None else threshold
+        try:
+            cpus = read_cpu_sample(proc, only=[]).cpus
+        except OSError:  # no /proc: every poll will say why
+            cpus = os.cpu_count() or 1
+        self.threshold = default_cpu_threshold(cpus) if threshold is None else threshold
 
     def measure(self) -> Activity | None:
         """Take a sample; busy since the previous one: an activity now, naming the busiest."""
@@ -248,9 +251,11 @@ class GpuSignal:
             return None
         try:
             out, err = await asyncio.wait_for(child.communicate(), self.timeout)
-        except asyncio.TimeoutError:
+        except (asyncio.TimeoutError, asyncio.CancelledError) as exc:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(child.pid, signal.SIGKILL)
+            if isinstance(exc, asyncio.CancelledError):  # the daemon is stopping
+                raise
             await child.wait()
             self._once(
                 "timeout", "%s did not answer within %gs; GPU use unknown", self._exe, self.timeout
