@@ -40,6 +40,9 @@ say() {
     echo "$line" >>"$LOG" 2>/dev/null || true
 }
 
+# Whatever fails, the app must still start: say so in the log and exit 0 (fail open).
+trap 'say "ERROR: line $LINENO failed (exit $?); the app will NOT stop by itself"; exit 0' ERR
+
 # The log file must be writable by this user: the daemon appends to it.
 if [ ! -w "$LOG" ]; then
     if ! { [ -w "$(dirname "$LOG")" ] && touch "$LOG"; } 2>/dev/null; then
@@ -177,6 +180,7 @@ trap '' HUP
 delay=1
 while :; do
     started=$SECONDS
+    # shellcheck disable=SC2094  # the daemon only appends to the log
     "$STATE_DIR/venv/bin/python" -m autostop_async --log-file "$LOG" "$@" >>"$LOG" 2>&1 </dev/null &
     child=$!
     echo "$child" >"$STATE_DIR/daemon.pid"

@@ -3,7 +3,8 @@
 #   - `docker info` already works: nothing to do.
 #   - else install Debian's docker.io if dockerd is missing, start dockerd in the background
 #     (log: /var/log/dockerd.log) and wait until `docker info` answers.
-# Also installs debootstrap: the e2e session builds its base image with it when none exists.
+# Also installs debootstrap (the e2e session builds its base image with it when none exists)
+# and shellcheck (the e2e session checks the shell scripts).
 set -euo pipefail
 
 log() { printf 'ensure-container-engine: %s\n' "$*" >&2; }
@@ -23,9 +24,12 @@ apt_install() {
     "${SUDO[@]}" apt-get install -y -qq --no-install-recommends "$@" >/dev/null
 }
 
-if ! command -v debootstrap >/dev/null 2>&1; then
-    log "installing debootstrap"
-    apt_install debootstrap
+missing=()
+command -v debootstrap >/dev/null 2>&1 || missing+=(debootstrap)
+command -v shellcheck >/dev/null 2>&1 || missing+=(shellcheck)
+if [ "${#missing[@]}" -gt 0 ]; then
+    log "installing ${missing[*]}"
+    apt_install "${missing[@]}"
 fi
 
 if docker info >/dev/null 2>&1; then

@@ -344,3 +344,13 @@ def test_bad_configuration_is_not_restarted(start_sim: StartSim) -> None:
     assert not sim.supervisor_pids()
     assert sim.app_status() == "InService"
     assert sim.read(f"{STATE_DIR}/supervisor.pid") == ""
+
+
+def test_failed_install_does_not_fail_the_app_start(start_sim: StartSim) -> None:
+    """A source that cannot be installed: the LCC still exits 0 and says so in the log."""
+    sim = start_sim(None, **{**BASE_ENV, "AUTOSTOP_PACKAGE": "autostop-async==99.0"})
+    rc, _ = sim.wait_lcc()
+    assert rc == 0, "a failed install must not fail the app's start"
+    log = sim.wait_log("ERROR: install from autostop-async==99.0 failed", 10)
+    assert "the app will NOT stop by itself" in log
+    assert not sim.daemon_pids()

@@ -1,0 +1,58 @@
+"""The LCC and the other shell scripts, without a container: shellcheck, size, settings."""
+
+from __future__ import annotations
+
+import base64
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+REPO = Path(__file__).resolve().parents[2]
+LCC = REPO / "lcc" / "on-start.sh"
+SCRIPTS = [
+    LCC,
+    REPO / "docker" / "make-base-image.sh",
+    REPO / "docker" / "sim" / "entrypoint.sh",
+    REPO / "scripts" / "ensure-container-engine.sh",
+]
+#: Studio's limit on a lifecycle configuration's content (base64).
+LCC_LIMIT_CHARS = 16384
+
+
+def _supervisor() -> str:
+    """The supervisor script the LCC writes (a quoted here-document inside it)."""
+    match = re.search(r"<<'SUPERVISOR_EOF'\n(.*?)\nSUPERVISOR_EOF\n", LCC.read_text(), re.S)
+    assert match, "the supervisor here-document is missing from on-start.sh"
+    return match.group(1) + "\n"
+
+
+def test_shell_scripts_pass_shellcheck(tmp_path: Path) -> None:
+    """shellcheck on every script, and on the supervisor the LCC writes."""
+    shellcheck = shutil.which("shellcheck")
+    assert shellcheck, "shellcheck is missing (scripts/ensure-container-engine.sh installs it)"
+    supervisor = tmp_path / "supervise.sh"
+    supervisor.write_text(_supervisor())
+    proc = subprocess.run(
+        [shellcheck, "--shell=bash", *map(str, SCRIPTS), str(supervisor)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_lcc_fits_studio_limit() -> None:
+    """The base64 content Studio stores is at most 16,384 characters."""
+    assert len(base64.b64encode(LCC.read_bytes())) < LCC_LIMIT_CHARS
+
+
+def test_lcc_settings_are_at_the_top() -> None:
+    """What an admin edits comes first, with the defaults of the original script."""
+    head = LCC.read_text().splitlines()[:30]
+    assert "IDLE_TIME=3600" in head
+    assert "PACKAGE=autostop-async" in head
