@@ -172,6 +172,7 @@ def generate(root: Path, n_files: int, seed: int = SEED) -> dict[str, object]:
     repo = root / "proj"
     (repo / ".gitignore").write_text(GITIGNORE)
     _git(repo, "init", "-q", "-b", "main")
+    _git(repo, "config", "gc.auto", "0")  # no gc in the background, racing the one below
     _git(repo, "add", "-A")
     _git(repo, "commit", "-q", "-m", "initial import")
     _git(repo, "gc", "-q")
