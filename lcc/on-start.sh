@@ -27,7 +27,7 @@ PACKAGE=${AUTOSTOP_PACKAGE:-$PACKAGE}
 STATE_DIR=/var/tmp/autostop-async   # venv, supervisor, pid files; never the home folder
 VENV=$STATE_DIR/venv
 LOG=/var/log/apps/app_container.log
-INSTALL_TIMEOUT=200                 # seconds; the whole LCC must end within 5 minutes
+INSTALL_TIMEOUT=180                 # seconds for pip (and 60 for S3): the LCC has 5 minutes
 
 SUDO=()
 if [ "$(id -u)" -ne 0 ]; then SUDO=(sudo -n); fi
@@ -86,11 +86,11 @@ fi
 fetch_s3() {  # fetch_s3 S3_URI FOLDER: a single object, or every object under a prefix
     if command -v aws >/dev/null 2>&1; then
         case $1 in
-        */) timeout 120 aws s3 cp --quiet --recursive "$1" "$2" ;;
-        *) timeout 120 aws s3 cp --quiet "$1" "$2/" ;;
+        */) timeout 60 aws s3 cp --quiet --recursive "$1" "$2" ;;
+        *) timeout 60 aws s3 cp --quiet "$1" "$2/" ;;
         esac
     else
-        timeout 120 "$PYTHON" - "$1" "$2" <<'PY'
+        timeout 60 "$PYTHON" - "$1" "$2" <<'PY'
 import os, sys, boto3
 bucket, _, prefix = sys.argv[1][5:].partition("/")
 s3 = boto3.client("s3")

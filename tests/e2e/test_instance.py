@@ -275,7 +275,13 @@ def test_access_denied_is_logged_and_retried(start_sim: StartSim) -> None:
     sim.wait_for("three DeleteApp attempts", lambda: len(sim.calls("DeleteApp")) >= 3, three)
     times = _delete_times(sim, status=None)
     gaps = [b - a for a, b in itertools.pairwise(times)]
-    assert gaps[1] > gaps[0], f"no backoff between attempts: {gaps}"
+    waits = [
+        int(h) * 3600 + int(m) * 60 + int(sec)
+        for h, m, sec in re.findall(r"retrying in (\d+)h(\d\d)m(\d\d)s", sim.log())
+    ]
+    assert waits[1] > waits[0], f"the announced waits do not grow: {waits}"
+    pairs = zip(gaps, waits, strict=False)  # the log may be a line ahead of the calls
+    assert all(gap >= wait - 1 for gap, wait in pairs), f"attempts {gaps} apart, waits {waits}"
     assert sim.daemon_pids() == [daemon], "the daemon should keep running, not crash"
     assert "restarting in" not in sim.log()
     assert sim.app_status() == "InService"
@@ -301,7 +307,8 @@ def test_credentials_expire_and_are_refreshed(start_sim: StartSim) -> None:
 
 
 def test_killed_daemon_is_restarted_and_keeps_its_clock(start_sim: StartSim) -> None:
-    """SIGKILL: the supervisor restarts the daemon, which keeps the idle clock of the first.
+    """SIGKILL: the supervisor restarts the daemon (with growing waits), and the new daemon
+    keeps the idle clock of the first.
 
     This container installs from a URL (file://), the third kind of package source.
     """
@@ -322,6 +329,11 @@ def test_killed_daemon_is_restarted_and_keeps_its_clock(start_sim: StartSim) -> 
     sim.wait_for("a second daemon start", lambda: len(START_LINE.findall(sim.log())) == 2, 30)
     (restarted,) = sim.daemon_pids()
     assert restarted != daemon
+    # A crash soon after a restart waits longer: the backoff doubles.
+    sim.exec("kill", "-KILL", str(restarted))
+    sim.wait_log("exited with code 137", 30, count=2)
+    assert "restarting in 2s" in sim.log()
+    sim.wait_for("a third daemon start", lambda: len(START_LINE.findall(sim.log())) == 3, 30)
     sim.wait_gone(idle + BOUND)
     (deleted_at,) = _delete_times(sim)
     assert deleted_at - first_start < idle + 10, (
