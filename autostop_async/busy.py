@@ -3,11 +3,13 @@
 A training job started from a terminal that was closed since writes nothing a person would call
 a change for hours, yet nobody wants the app stopped under it. Two cheap signals see it:
 
-- :class:`CpuSignal` compares two samples of ``/proc`` one interval apart. The machine-wide CPU
-  time (``/proc/stat``, which also counts processes that started and ended in between, such as
-  the editor's port scanner's ``ps`` children) minus the daemon's own (itself and its waited-for
-  children), as a share of all cores over the interval; above the threshold the machine is busy.
-  Per-process deltas (``/proc/<pid>/stat``) name the busiest process in the source.
+- :class:`CpuSignal` compares two samples one interval apart. The CPU time of the app's cgroup
+  (``/sys/fs/cgroup``: inside a container that is the container, i.e. the app, and never other
+  containers or host agents; on a plain host it is the root, the whole machine), else the
+  machine-wide ``/proc/stat``. Both also count processes that started and ended in between, such
+  as the editor's port scanner's ``ps`` children. The daemon's own time (itself and its waited-for
+  children) is taken off, and the rest, as a share of all cores over the interval, is compared
+  with the threshold. Per-process deltas (``/proc/<pid>/stat``) name the busiest process.
 - :class:`GpuSignal` asks ``nvidia-smi`` for each GPU's utilisation; without ``nvidia-smi`` it is
   off (one debug line).
 
@@ -57,6 +59,28 @@ class CpuSample:
     cpus: int
     own: int  # this process and its waited-for children
     processes: dict[tuple[int, int], int]  # (pid, start time) -> utime + stime
+    cgroup: int | None = None  # CPU time of the cgroup, clock ticks (None: no accounting file)
+
+
+#: CPU accounting of the cgroup at the root of this namespace's cgroup mount: v2, then v1.
+#: Each maps a file to a parser giving nanoseconds.
+CGROUP_CPU_FILES: tuple[tuple[str, Callable[[str], int]], ...] = (
+    ("cpu.stat", lambda text: 1000 * int(text.split("usage_usec", 1)[1].split()[0])),
+    ("cpuacct/cpuacct.usage", lambda text: int(text.split()[0])),
+    ("cpu,cpuacct/cpuacct.usage", lambda text: int(text.split()[0])),
+)
+
+
+def find_cgroup_cpu(root: Path = Path("/sys/fs/cgroup")) -> tuple[str, Callable[[str], int]] | None:
+    """The readable CPU accounting file of this container's (or the host's root) cgroup."""
+    for name, parse in CGROUP_CPU_FILES:
+        path = str(root / name)
+        try:
+            parse(_read_small(path).decode())
+        except (OSError, ValueError, IndexError):
+            continue
+        return path, parse
+    return None
 
 
 def _stat_fields(text: str) -> list[str]:
@@ -74,10 +98,21 @@ def _read_small(path: str) -> bytes:
 
 
 def read_cpu_sample(
-    proc: Path = Path("/proc"), *, only: Iterable[int] | None = None, own_pid: int | None = None
+    proc: Path = Path("/proc"),
+    *,
+    only: Iterable[int] | None = None,
+    own_pid: int | None = None,
+    cgroup: tuple[str, Callable[[str], int]] | None = None,
 ) -> CpuSample:
-    """Read the machine's, our own and each process's CPU time (``only``: just these pids)."""
+    """Read the machine's, the cgroup's, our own and each process's CPU time (``only``: just
+    these pids)."""
     root = str(proc)
+    cgroup_ticks = None
+    if cgroup is not None:
+        try:
+            cgroup_ticks = cgroup[1](_read_small(cgroup[0]).decode()) * CLOCK_TICKS // 10**9
+        except (OSError, ValueError, IndexError):
+            cgroup_ticks = None
     lines = _read_small(f"{root}/stat").decode().splitlines()
     values = [int(v) for v in lines[0].split()[1:]]
     busy = values[0] + values[1] + values[2] + sum(values[5:7])
@@ -99,7 +134,7 @@ def read_cpu_sample(
             processes[(int(pid), int(rest[19]))] = int(rest[11]) + int(rest[12])
         except (OSError, ValueError, IndexError):  # ended meanwhile
             continue
-    return CpuSample(busy, total, max(1, cpus), own, processes)
+    return CpuSample(busy, total, max(1, cpus), own, processes, cgroup_ticks)
 
 
 def describe_process(pid: int, proc: Path = Path("/proc"), limit: int = 80) -> str:
@@ -134,12 +169,16 @@ class CpuSignal:
         only: Callable[[], Iterable[int]] | None = None,
         warmup: float = 0.0,
         clock: Callable[[], float] = time.time,
+        cgroup_root: Path | None = Path("/sys/fs/cgroup"),
     ) -> None:
         """``threshold``: percent of the machine (None: half a core). ``only``: count just these
         processes instead of the whole machine (a process tree; tests use it on a busy host).
         ``warmup``: seconds the first poll measures over (``--once``); 0: it only takes a sample.
+        ``cgroup_root``: where the cgroup accounting is mounted (None: use ``/proc/stat`` only).
         """
         self.proc = proc
+        self.cgroup = find_cgroup_cpu(cgroup_root) if cgroup_root is not None else None
+        log.debug("CPU use measured from %s", self.cgroup[0] if self.cgroup else f"{proc}/stat")
         self.only = only
         self.warmup = warmup
         self.clock = clock
@@ -157,7 +196,9 @@ class CpuSignal:
 
     def measure(self) -> Activity | None:
         """Take a sample; busy since the previous one: an activity now, naming the busiest."""
-        sample = read_cpu_sample(self.proc, only=self.only() if self.only is not None else None)
+        sample = read_cpu_sample(
+            self.proc, only=self.only() if self.only is not None else None, cgroup=self.cgroup
+        )
         before, self._previous = self._previous, sample
         if before is None:
             return None
@@ -171,6 +212,8 @@ class CpuSignal:
         }
         if self.only is not None:
             used = sum(deltas.values())
+        elif sample.cgroup is not None and before.cgroup is not None:
+            used = (sample.cgroup - before.cgroup) - (sample.own - before.own)
         else:
             used = (sample.busy - before.busy) - (sample.own - before.own)
         share = 100.0 * max(0, used) / elapsed_total

@@ -205,3 +205,38 @@ def test_busy_settings_from_flags_and_environment() -> None:
         load_config(["--busy-cpu", "150"], {})
     with pytest.raises(ConfigError, match="AUTOSTOP_BUSY_GPU='lots' is not a percentage"):
         load_config([], {"AUTOSTOP_BUSY_GPU": "lots"})
+
+
+@pytest.mark.parametrize(
+    ("name", "before", "after"),
+    [
+        ("cpu.stat", "usage_usec 1000000\nuser_usec 1\n", "usage_usec {}\nuser_usec 1\n"),
+        ("cpuacct/cpuacct.usage", "1000000000\n", "{}\n"),
+    ],
+)
+async def test_a_containers_cgroup_is_measured_not_the_whole_host(
+    tmp_path: Path, name: str, before: str, after: str
+) -> None:
+    """Inside a container the cgroup's accounting is the app: other containers do not count."""
+    account = tmp_path / name
+    account.parent.mkdir(parents=True, exist_ok=True)
+    account.write_text(before)
+    sig = CpuSignal(10.0, cgroup_root=tmp_path)
+    assert sig.cgroup is not None
+    assert sig.cgroup[0] == str(account)
+    assert await sig.newer_than(0) is None  # first sample
+    # Nothing used in the cgroup: idle, however busy the host is.
+    found = await poll(sig, want_busy=True, bound=1.0)
+    assert found is None
+    assert sig.share is not None
+    assert sig.share == 0.0
+    # The cgroup used far more than the elapsed time allows: busy.
+    big = 10**12 if name == "cpu.stat" else 10**15
+    account.write_text(after.format(big))
+    found = await poll(sig, want_busy=True, bound=5.0)
+    assert found is not None
+    assert found.source.startswith("busy:cpu ")
+
+
+def test_without_cgroup_accounting_the_machine_is_measured(tmp_path: Path) -> None:
+    assert CpuSignal(10.0, cgroup_root=tmp_path).cgroup is None
