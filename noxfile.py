@@ -1,10 +1,10 @@
-"""Sessions: plain ``nox`` runs lint, typecheck and tests; e2e and bench run on demand."""
+"""Sessions: plain ``nox`` runs lint, typecheck, tests and e2e; bench runs on demand."""
 
 from __future__ import annotations
 
 import nox
 
-nox.options.sessions = ["lint", "typecheck", "tests"]
+nox.options.sessions = ["lint", "typecheck", "tests", "e2e"]
 nox.options.error_on_missing_interpreters = True
 
 LINT_PATHS = ["autostop_async", "tests", "noxfile.py"]
