@@ -66,28 +66,29 @@ class GitRepo:
     _reflog_key: tuple[int, int, int] | None = None
     _reflog_last: tuple[float, str] | None = None
 
-    def activity(self, t: float, now: float) -> Activity | None:
-        """The newest record newer than ``t`` (times clamped to ``now``), or None.
+    def records(self) -> list[tuple[float, str]]:
+        """(time, what) of each record present: the reflog, the newest branch ref, the index.
 
-        One git command writes several records within milliseconds (a commit: the index, the
-        branch ref, the reflog); the source names the most telling one that moved (the reflog
-        says which command it was), the time is that of the newest.
+        Most telling first: one git command writes several records within milliseconds (a
+        commit: the index, the branch ref, the reflog), and the reflog says which command it was.
         Raises OSError when a record exists but cannot be read.
         """
-        moved: list[tuple[float, str]] = []  # most telling first
+        found: list[tuple[float, str]] = []
         entry = self._last_reflog_entry()
-        if entry is not None and entry[0] > t:
-            moved.append((entry[0], f"HEAD reflog: {entry[1]}"))
+        if entry is not None:
+            found.append((entry[0], f"HEAD reflog: {entry[1]}"))
         branch = _newest_loose_ref(os.path.join(self.common_dir, "refs", "heads"))
-        if branch is not None and branch[0] > t:
-            moved.append((branch[0], f"branch {branch[1]}"))
+        if branch is not None:
+            found.append((branch[0], f"branch {branch[1]}"))
         index = _ctime(os.path.join(self.git_dir, "index"))
-        if index is not None and index > t:
-            moved.append((index, "index"))
-        if not moved:
-            return None
-        at = max(m[0] for m in moved)
-        return Activity(min(at, now), f"git:{self.worktree} ({moved[0][1]})")
+        if index is not None:
+            found.append((index, "index"))
+        return found
+
+    def activity(self, t: float, now: float) -> Activity | None:
+        """Activity newer than ``t`` (clamped to ``now``), or None: the time of the newest record
+        that moved, named after the most telling one. Raises OSError like ``records``."""
+        return _moved(self.worktree, self.records(), t, now)
 
     def _last_reflog_entry(self) -> tuple[float, str] | None:
         """(time, action) of the newest ``HEAD`` reflog entry; re-read only when the file moved."""
@@ -107,6 +108,16 @@ class GitRepo:
             self._reflog_last = last
             self._reflog_key = key
         return self._reflog_last
+
+
+def _moved(
+    worktree: str, records: list[tuple[float, str]], t: float, now: float
+) -> Activity | None:
+    moved = [r for r in records if r[0] > t]
+    if not moved:
+        return None
+    at = max(r[0] for r in moved)
+    return Activity(min(at, now), f"git:{worktree} ({moved[0][1]})")
 
 
 def _ctime(path: str) -> float | None:
@@ -221,7 +232,10 @@ class GitSignal:
         self._clock = clock
         self._open: dict[str, GitRepo] = {}
         self._broken: dict[str, str] = {}
-        self.last_checked = 0
+        #: The newest git record of all repositories at the last check, whatever its age.
+        self.latest: Activity | None = None
+        #: How many repositories the last check read, for ``status``.
+        self.note: str | None = None
 
     async def newer_than(self, t: float) -> Activity | None:
         """The newest git record newer than ``t`` in any known repository, or None."""
@@ -230,19 +244,27 @@ class GitSignal:
     def _check(self, t: float) -> Activity | None:
         now = self._clock()
         found: list[Activity | None] = []
+        latest: list[Activity | None] = []
         checked = 0
         for worktree in sorted(set(self._repos())):
             repo = self._repo(worktree)
             if repo is None:
                 continue
             try:
-                found.append(repo.activity(t, now))
+                records = repo.records()
             except OSError as exc:
                 self._open.pop(worktree, None)
                 self._mark_broken(worktree, f"cannot read its records: {exc}")
                 continue
             checked += 1
-        self.last_checked = checked
+            found.append(_moved(worktree, records, t, now))
+            if records:
+                at, what = max(records, key=lambda r: r[0])
+                latest.append(Activity(min(at, now), f"git:{worktree} ({what})"))
+        self.latest = newest(*latest)
+        self.note = f"{checked} repositor{'y' if checked == 1 else 'ies'}" + (
+            f", {len(self._broken)} unreadable" if self._broken else ""
+        )
         return newest(*found)
 
     def _repo(self, worktree: str) -> GitRepo | None:

@@ -134,9 +134,13 @@ async def test_missing_root_is_skipped_with_one_warning(
     assert len(warnings) == 1
 
 
+@pytest.mark.parametrize("huge", [False, True])
 async def test_unreadable_and_vanishing_entries_are_skipped_and_counted(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, huge: bool
 ) -> None:
+    if huge:  # the path for folders read in chunks
+        monkeypatch.setattr(changes, "BIG_FOLDER_BYTES", 0)
+        monkeypatch.setattr(changes, "CHUNK", 2)
     make_tree(tmp_path, dirs=3, files=4)
     locked = str(tmp_path / "d1" / "sub")
     real_open, real_stat = os.open, os.stat
@@ -195,13 +199,13 @@ async def test_a_walk_that_waits_on_the_disk_spreads_over_more_workers(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     make_tree(tmp_path, dirs=30, files=5)  # more entries than one batch takes
-    real_scandir = os.scandir
+    real_listdir = os.listdir
 
-    def slow_scandir(fd: int) -> object:
+    def slow_listdir(fd: int) -> list[str]:
         time.sleep(0.01)  # a cold network volume: the thread waits, the CPU does not work
-        return real_scandir(fd)
+        return real_listdir(fd)
 
-    monkeypatch.setattr(changes.os, "scandir", slow_scandir)
+    monkeypatch.setattr(changes.os, "listdir", slow_listdir)
     slow = await WorkspaceScanner([tmp_path], concurrency=4, batch_entries=64).scan()
     assert slow.stats.workers > 1
     assert slow.stats.files == 150
@@ -214,6 +218,7 @@ async def test_big_folders_are_read_in_chunks_without_losing_anything(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(changes, "CHUNK", 3)
+    monkeypatch.setattr(changes, "BIG_FOLDER_BYTES", 0)  # every folder counts as huge
     repo = tmp_path / "proj"
     (repo / ".git").mkdir(parents=True)
     for i in range(10):
@@ -253,3 +258,17 @@ async def test_a_folder_swapped_for_a_symlink_is_not_followed(
     result = await WorkspaceScanner([tmp_path / "root"]).scan()
     assert result.stats.files == 0
     assert result.stats.skipped == 1
+
+
+async def test_a_full_walk_tells_the_newest_change_even_when_older_than_asked(
+    tmp_path: Path,
+) -> None:
+    make_tree(tmp_path, dirs=3, files=3)
+    time.sleep(0.01)
+    last = tmp_path / "d1" / "sub" / "f1.py"
+    last.write_text("the last edit")
+    signal = WorkspaceSignal(WorkspaceScanner([tmp_path]))
+    assert await signal.newer_than(time.time() + 1) is None
+    assert signal.latest is not None and signal.latest.source == f"workspace:{last}"
+    assert signal.note is not None and signal.note.startswith("9 files in 7 folders")
+    await signal.aclose()

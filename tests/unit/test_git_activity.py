@@ -14,8 +14,11 @@ from pathlib import Path
 
 import pytest
 
+from autostop_async import changes
+from autostop_async import daemon as daemon_module
 from autostop_async.changes import WorkspaceScanner, WorkspaceSignal
-from autostop_async.config import ConfigError, load_config
+from autostop_async.config import Config, ConfigError, load_config
+from autostop_async.daemon import Daemon
 from autostop_async.git_activity import GitSignal, IgnoredFolders
 
 GIT_ENV = {
@@ -196,7 +199,7 @@ async def test_a_worktree_with_a_git_file_is_read(tmp_path: Path) -> None:
         f"git:{tree} (branch feature)",
         f"git:{repo} (branch feature)",
     )
-    assert signal.last_checked == 2
+    assert signal.note == "2 repositories"
 
 
 async def test_a_submodule_with_a_git_file_is_read(tmp_path: Path) -> None:
@@ -242,8 +245,14 @@ def ignored_project(root: Path) -> Path:
     return repo
 
 
+@pytest.mark.parametrize("huge", [False, True])
 @pytest.mark.parametrize("skip", [False, True])
-async def test_skip_git_ignored_prunes_only_with_the_option(tmp_path: Path, skip: bool) -> None:
+async def test_skip_git_ignored_prunes_only_with_the_option(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, skip: bool, huge: bool
+) -> None:
+    if huge:  # the path for folders read in chunks
+        monkeypatch.setattr(changes, "BIG_FOLDER_BYTES", 0)
+        monkeypatch.setattr(changes, "CHUNK", 2)
     repo = ignored_project(tmp_path)
     t = moment()
     (repo / "node_modules" / "left-pad" / "lib" / "index.js").write_text("npm install")
@@ -310,3 +319,43 @@ def test_skip_git_ignored_is_off_by_default_and_set_by_flag_or_environment() -> 
     assert load_config([], environ=env).skip_git_ignored is True
     with pytest.raises(ConfigError, match="AUTOSTOP_SKIP_GIT_IGNORED"):
         load_config([], environ={"AUTOSTOP_SKIP_GIT_IGNORED": "maybe"})
+
+
+@pytest.mark.parametrize("commit", [False, True])
+async def test_the_daemon_counts_a_commit_that_changed_no_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, commit: bool
+) -> None:
+    idle_time = 1.0
+    repo = make_repo(tmp_path / "home" / "proj")
+    time.sleep(idle_time + 0.1)  # age the files: only the last idle_time counts
+    started = time.time() - idle_time  # the app started long enough ago to be due a check
+    monkeypatch.setattr(daemon_module, "app_start_time", lambda: started)
+    if commit:
+        git(repo, "commit", "-q", "--allow-empty", "-m", "only git moves")
+    config = Config(
+        idle_time=idle_time,
+        watch=(tmp_path / "home",),
+        state_dir=tmp_path / "state",
+        once=True,
+        dry_run=True,
+    )
+    workspace = WorkspaceSignal(WorkspaceScanner(config.watch))
+    daemon = Daemon(config, [workspace, GitSignal(lambda: workspace.repos)], None, None)
+    result = await daemon.once()
+    if commit:
+        assert result.action == "none"
+        assert result.last.source == f"git:{repo} (HEAD reflog: commit)"
+    else:
+        assert result.action == "would-delete"
+
+
+async def test_the_git_signal_tells_its_newest_record_even_when_older_than_asked(
+    tmp_path: Path,
+) -> None:
+    repo = make_repo(tmp_path / "proj")
+    signal = signal_for(repo)
+    t = moment()
+    assert await signal.newer_than(t) is None
+    assert signal.latest is not None
+    assert signal.latest.source.startswith(f"git:{repo} (") and signal.latest.at < t
+    assert signal.note == "1 repository"
