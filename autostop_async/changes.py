@@ -1,18 +1,20 @@
 """Workspace change detection: a walk of the watch roots by inode change time, batched in a thread.
 
-The unit of asynchronous work is a *batch*: a worker thread walks a subtree depth-first with
-``os.scandir`` until it has looked at ``batch_entries`` entries, then hands the folders it has not
-visited back to the event loop, which gives them to the next batch. One thread hop per file
-(``aiofiles.os.stat``) costs far more than the ``stat`` itself; see ``bench/``.
+The unit of asynchronous work is a *batch*: a worker thread walks a subtree depth-first until it
+has looked at ``batch_entries`` entries, then hands the folders it has not visited back to the
+event loop, which gives them to the next batch. One thread hop per file (``aiofiles.os.stat``)
+costs far more than the ``stat`` itself: 20 times ``find``'s time against 1.3 (``bench/``).
 
-Measured on 2 cores with a warm cache (``bench/``), the walk is bound by the kernel's ``lstat``
-and Python's per-entry work, both under the GIL: a second worker thread only fights for it and
-makes the walk slower (1.2 to 1.8 times). So a scan uses one worker while it keeps the CPU busy,
-and spreads batches over up to ``concurrency`` workers only when a batch spends most of its time
-waiting (a cold cache on a network or EBS volume), where overlapping the waits pays.
+Measured on 2 cores with a warm cache (``python -m bench.tune``), the walk is bound by the
+kernel's ``lstat`` and Python's per-entry work under the GIL: a second worker only fights for it
+(2 workers: 1.4 to 2 times the CPU; 4 workers: 3 to 5 times). So a scan uses one worker while it
+keeps the CPU busy, and spreads batches over up to ``concurrency`` workers only when a batch spends
+most of its time waiting (a cold cache on a network or EBS volume), where overlapping waits pays.
 
-Each folder is opened once and its entries are ``lstat``-ed relative to that descriptor
-(``fstatat``), as GNU ``find`` does: the kernel resolves one name, not the whole path.
+Each folder is opened once, listed by name (``os.listdir``: no ``DirEntry`` per entry), and its
+entries are ``lstat``-ed relative to that descriptor (``fstatat``), as GNU ``find`` does: the
+kernel resolves one name, not the whole path. The newest time and the subfolders are then picked
+from the results by C iterators. A huge folder (a dataset) is read in chunks with ``os.scandir``.
 
 A file's time is its ``st_ctime`` clamped to now: every write, rename, chmod or ``utime`` moves
 it to the kernel's clock, so old or future mtimes can neither hide activity nor fake it. The walk
@@ -41,6 +43,7 @@ from pathlib import Path
 from stat import S_ISDIR
 
 from .activity import Activity
+from .git_activity import IgnoredFolders
 
 __all__ = ["ScanResult", "ScanStats", "WorkspaceScanner", "WorkspaceSignal"]
 
@@ -353,11 +356,7 @@ class WorkspaceScanner:
         self._missing_reported: set[str] = set()
         self._ignored_loader: IgnoredLoader | None = None
         if skip_git_ignored:
-            if ignored_loader is None:
-                from .git_activity import IgnoredFolders
-
-                ignored_loader = IgnoredFolders()
-            self._ignored_loader = ignored_loader
+            self._ignored_loader = ignored_loader or IgnoredFolders()
 
     def _pool(self) -> ThreadPoolExecutor:
         if self._executor is None:

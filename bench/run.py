@@ -386,26 +386,30 @@ def render(results: dict[str, Any]) -> str:
     m = results["machine"]
     add(f"# {m['cpus']} CPUs, load {m['load_at_start']}, Python {m['python']}, {m['git']}")
     add("")
-    add("1/5. Full scan, nothing newer than t: wall s / CPU s (median), and wall vs find")
+    add("1/5. Full scan, nothing newer than t (median of the runs, and the best run)")
     cols = [
-        ("find", "find -printf %C@"),
-        ("seed", "os.walk+lstat (seed)"),
-        ("aiofiles", "aiofiles.os.stat/file"),
+        ("find", "GNU find -printf %C@"),
+        ("seed", "seed: os.walk + lstat"),
+        ("aiofiles", "aiofiles.os.stat per file"),
         ("project", "autostop-async"),
-        ("project_skip_git_ignored", "--skip-git-ignored"),
+        ("project_skip_git_ignored", "  --skip-git-ignored"),
     ]
-    add(f"{'files':>9} | " + " | ".join(f"{title:>24}" for _, title in cols))
+    add(
+        f"{'files':>5} | {'method':<26} | {'wall s':>7} | {'CPU s':>7} | {'best s':>7} | "
+        f"{'vs find':>7} | {'best vs best':>12}"
+    )
     for label, size in results["sizes"].items():
         runs = size["full_scan"]
         find_wall = median(runs["find"], "wall")
-        cells = []
-        for key, _ in cols:
+        find_best = min(r["wall"] for r in runs["find"])
+        for key, title in cols:
             if key not in runs:
-                cells.append(f"{'-':>24}")
                 continue
-            ratio = median(runs[key], "wall") / find_wall
-            cells.append(f"{_ws(runs[key])} ({ratio:.2f}x)".rjust(24))
-        add(f"{label:>9} | " + " | ".join(cells))
+            wall, best = median(runs[key], "wall"), min(r["wall"] for r in runs[key])
+            add(
+                f"{label:>5} | {title:<26} | {wall:>7.3f} | {median(runs[key], 'cpu'):>7.3f} | "
+                f"{best:>7.3f} | {wall / find_wall:>6.2f}x | {best / find_best:>11.2f}x"
+            )
     add("")
     add("2. One recent change: wall s / CPU s (median), files looked at; full scan for scale")
     add(
