@@ -191,7 +191,7 @@ def _stat_one_by_one(
     results: list[os.stat_result] = []
     for n in names:
         try:
-            results.append(os.stat(n, dir_fd=fd, follow_symlinks=False))
+            results.append(os.lstat(n, dir_fd=fd))
         except OSError:
             stats.skipped += 1
             continue
@@ -223,7 +223,7 @@ def _scan_batch(walk: _Walk, start: list[str], budget: int, descend: bool = True
     by_folder, match = walk.filter.by_folder, walk.filter.match
     filtering = bool(by_folder) or match is not None
     loader, ignored = walk.ignored_loader, walk.ignored
-    lstat, open_dir, close, fstat, listdir = os.stat, os.open, os.close, os.fstat, os.listdir
+    lstat, open_dir, close, fstat, listdir = os.lstat, os.open, os.close, os.fstat, os.listdir
     sep, git_dir, big = os.sep, GIT_DIR, BIG_FOLDER_BYTES
     flags_root, flags = _DIR_FLAGS, _DIR_NOFOLLOW
     is_dir, mode_of, ctime_of = S_ISDIR, _MODE, _CTIME
@@ -271,7 +271,7 @@ def _scan_batch(walk: _Walk, start: list[str], budget: int, descend: bool = True
                     continue
                 try:
                     # The hot loop: fstatat relative to the folder, one name to resolve.
-                    results = [lstat(n, dir_fd=fd, follow_symlinks=False) for n in names]
+                    results = [lstat(n, dir_fd=fd) for n in names]
                 except OSError:
                     names, results = _stat_one_by_one(fd, names, stats)
                 subdirs = list(compress(names, map(is_dir, map(mode_of, results))))

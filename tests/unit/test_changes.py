@@ -143,20 +143,20 @@ async def test_unreadable_and_vanishing_entries_are_skipped_and_counted(
         monkeypatch.setattr(changes, "CHUNK", 2)
     make_tree(tmp_path, dirs=3, files=4)
     locked = str(tmp_path / "d1" / "sub")
-    real_open, real_stat = os.open, os.stat
+    real_open, real_lstat = os.open, os.lstat
 
     def fake_open(path: str, flags: int, *args: object, **kwargs: object) -> int:
         if path == locked:  # tests run as root here, so chmod 000 would not lock it
             raise PermissionError(13, "Permission denied", path)
         return real_open(path, flags, *args, **kwargs)  # type: ignore[arg-type]
 
-    def fake_stat(path: str, *args: object, **kwargs: object) -> os.stat_result:
+    def fake_lstat(path: str, *args: object, **kwargs: object) -> os.stat_result:
         if path == "f0.py" and kwargs.get("dir_fd") is not None:
             raise FileNotFoundError(2, "deleted between listing and stat", path)
-        return real_stat(path, *args, **kwargs)  # type: ignore[arg-type]
+        return real_lstat(path, *args, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(changes.os, "open", fake_open)
-    monkeypatch.setattr(changes.os, "stat", fake_stat)
+    monkeypatch.setattr(changes.os, "lstat", fake_lstat)
     result = await WorkspaceScanner([tmp_path]).scan()
     # d1/sub unreadable (1), f0.py vanished in d0/sub and d2/sub (2)
     assert result.stats.skipped == 3
