@@ -1,9 +1,9 @@
 """The original's way of watching, scaled: a full walk every ``interval``, idle when the newest
 file is older than ``idle_time``.
 
-``python -m bench.seed_loop ROOT --idle-time 30 --interval 1`` prints ``idle <epoch>`` and exits
-when it decides the workspace is idle (the original ran from cron every 120 s with a 3600 s idle
-time; 1 s at 30 s is the same ratio).
+``python -m bench.seed_loop ROOT --idle-time 30 --interval 1`` prints ``check <epoch> <walk s>``
+after each walk, and ``idle <epoch>`` when it decides the workspace is idle, then exits. (The
+original ran from cron every 120 s with a 3600 s idle time; 1 s at 30 s is the same ratio.)
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ def main() -> None:
         t0 = time.monotonic()
         newest, _ = seed_walk(args.root)
         now = time.time()
+        print(f"check {now:.3f} {time.monotonic() - t0:.3f}", flush=True)
         if now - max(newest, started) > args.idle_time:
             print(f"idle {now:.3f}", flush=True)
             return
