@@ -59,8 +59,8 @@ def bench(session: nox.Session) -> None:
     """Benchmarks (bench/run.py): full and early-exit scans, a monitoring run, peak memory.
 
     Workspaces of 10k, 100k and 1M files are generated once under bench/.workspaces (the 1M one
-    takes a few minutes and ~1 GB). Quick run: ``nox -s bench -- --sizes 10k,100k``.
-    Writes bench/out/results.json.
+    takes 1 to 7 minutes and 500 MB). Quick run: ``nox -s bench -- --sizes 10k,100k``.
+    Writes bench/out/results.json; ``-- --all-signals`` adds the daemon with every signal.
     """
     session.install("-e", ".")
     session.run("python", "-m", "bench.run", *session.posargs)
