@@ -7,7 +7,7 @@ import nox
 nox.options.sessions = ["lint", "typecheck", "tests", "e2e"]
 nox.options.error_on_missing_interpreters = True
 
-LINT_PATHS = ["autostop_async", "tests", "noxfile.py"]
+LINT_PATHS = ["autostop_async", "tests", "bench", "noxfile.py"]
 
 
 @nox.session
