@@ -162,7 +162,6 @@ async def _run(config: Config) -> int:
             f" (off: {', '.join(more.off)})" if more.off else "",
             format_duration(config.max_keepalive) if config.max_keepalive > 0 else "off",
         )
-    if not config.once:
         log.info(
             "autostop-async %s started: app %s; idle time %s; watching %s%s",
             __version__,
