@@ -36,6 +36,9 @@ class Signal(Protocol):
 
     name: str
     cheap: bool
+    #: The newest activity this signal has seen, whatever ``t`` was asked (``status`` shows it;
+    #: a full walk's newest tells the true last activity of an idle app).
+    latest: Activity | None
 
     async def newer_than(self, t: float) -> Activity | None:
         """Activity strictly newer than epoch time ``t``, or None when there is none."""

@@ -26,6 +26,7 @@ __all__ = [
     "load_config",
     "parse_duration",
     "parse_settings",
+    "subcommand_parser",
 ]
 
 EDITOR_DATA_DIR = Path("/opt/amazon/sagemaker/sagemaker-code-editor-server-data/data")
@@ -297,6 +298,20 @@ def load_config(
 ) -> Config:
     """Build a validated Config from flags (``argv``) and ``AUTOSTOP_*`` variables (``environ``)."""
     return parse_settings(argv, environ)[0]
+
+
+def subcommand_parser(name: str, usage: str, description: str) -> argparse.ArgumentParser:
+    """The daemon's parser renamed for a user command (``status``, ``keepalive``): it accepts
+    every daemon setting, so ``--state-dir`` or ``AUTOSTOP_STATE_DIR`` find the daemon."""
+    p = build_parser()
+    p.prog = f"autostop-async {name}"
+    p.usage = f"%(prog)s {usage}  [daemon settings such as --state-dir]"
+    p.epilog = None
+    p.description = (
+        f"{description} Settings of the daemon (--state-dir, AUTOSTOP_STATE_DIR) say where "
+        "to find it."
+    )
+    return p
 
 
 def parse_settings(

@@ -224,8 +224,7 @@ class Daemon:
 
     def _record(self, sig: Signal, found: Activity | None) -> None:
         """Remember the signal's newest activity for ``status``; saved with the next change."""
-        latest = getattr(sig, "latest", None)
-        seen = latest if isinstance(latest, Activity) else found
+        seen = sig.latest if sig.latest is not None else found
         record = self._records.setdefault(
             sig.name, {"cheap": sig.cheap, "at": None, "source": None, "note": None}
         )
@@ -257,9 +256,8 @@ class Daemon:
         for sig in self.signals:
             # Nothing recent; a signal that walked everything knows the true last activity,
             # older than the threshold: report that rather than the start of the clock.
-            latest = getattr(sig, "latest", None)
-            if isinstance(latest, Activity) and latest.at <= threshold:
-                self._see(latest)
+            if sig.latest is not None and sig.latest.at <= threshold:
+                self._see(sig.latest)
         return await self._delete(now)
 
     async def _delete(self, now: float) -> CheckResult:
@@ -403,6 +401,12 @@ class Daemon:
             log.warning("the system clock jumped back by %s", format_duration(-jump))
             self.state.last_at = min(self.state.last_at, wall)
 
+    async def _close_signals(self) -> None:
+        """Let every signal release what it holds; one failing does not stop the others."""
+        for sig in self.signals:
+            with contextlib.suppress(Exception):
+                await sig.aclose()
+
     def _install_signal_handlers(self) -> None:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
@@ -465,9 +469,7 @@ class Daemon:
         except _Stopped:
             pass
         finally:
-            for sig in self.signals:
-                with contextlib.suppress(Exception):
-                    await sig.aclose()
+            await self._close_signals()
         await self.save()
         log.info("stopped by signal; state saved to %s", self.config.state_file)
         return 0
@@ -478,9 +480,7 @@ class Daemon:
         try:
             result = await self.check()
         finally:
-            for sig in self.signals:
-                with contextlib.suppress(Exception):
-                    await sig.aclose()
+            await self._close_signals()
         await self.save()
         if result.error is not None:
             log.error("DeleteApp failed: %s", result.error)

@@ -28,10 +28,10 @@ from .activity import utc_iso
 from .config import (
     Config,
     ConfigError,
-    build_parser,
     format_duration,
     parse_duration,
     parse_settings,
+    subcommand_parser,
 )
 
 __all__ = ["Keepalive", "KeepaliveReader", "cancel_keepalive", "main", "write_keepalive"]
@@ -161,14 +161,11 @@ def cancel_keepalive(path: Path) -> bool:
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = build_parser()
-    p.prog = "autostop-async keepalive"
-    p.usage = "%(prog)s DURATION | --cancel  [daemon settings such as --state-dir]"
-    p.epilog = None
-    p.description = (
+    p = subcommand_parser(
+        "keepalive",
+        "DURATION | --cancel",
         "Postpone the stop of this app: it is not stopped before DURATION from now (2h, 90m), "
-        "whatever happens; after that it stops once idle for the idle time. Settings of the "
-        "daemon (--state-dir, AUTOSTOP_STATE_DIR) say where to find it."
+        "whatever happens; after that it stops once idle for the idle time.",
     )
     p.add_argument("duration", nargs="?", metavar="DURATION", help="how long: 2h, 90m, 3600")
     p.add_argument("--cancel", action="store_true", help="remove the keepalive")

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from .activity import utc_iso
-from .config import Config, ConfigError, build_parser, format_duration, parse_settings
+from .config import Config, ConfigError, format_duration, parse_settings, subcommand_parser
 from .keepalive import Keepalive, keepalive_file, read_keepalive
 from .state import State, app_start_time, load_state
 
@@ -166,16 +166,12 @@ def _epoch(iso: str) -> float:
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = build_parser()
-    p.prog = "autostop-async status"
-    p.usage = "%(prog)s [--json] [daemon settings such as --state-dir]"
-    p.epilog = None
-    p.description = (
+    return subcommand_parser(
+        "status",
+        "[--json]",
         "Show what the daemon sees: each signal's latest activity, how long the app has been "
-        "idle, and when it will be stopped if nothing happens. Settings of the daemon "
-        "(--state-dir, AUTOSTOP_STATE_DIR) say where to find it."
+        "idle, and when it will be stopped if nothing happens.",
     )
-    return p
 
 
 def main(argv: Sequence[str]) -> int:

@@ -27,6 +27,8 @@ def fixed_app_start(monkeypatch: pytest.MonkeyPatch) -> None:
 class FakeSignal:
     """A signal that answers from a list of activity times and counts the questions."""
 
+    latest: Activity | None = None
+
     def __init__(self, name: str = "fake", *, cheap: bool = False) -> None:
         self.name = name
         self.cheap = cheap

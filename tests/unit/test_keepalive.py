@@ -137,6 +137,7 @@ class Clock:
 
 class NoActivity:
     name, cheap = "workspace", False
+    latest: Activity | None = None
 
     async def newer_than(self, t: float) -> Activity | None:
         return None

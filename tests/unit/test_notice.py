@@ -127,6 +127,8 @@ def test_the_hint_names_the_state_folder_when_it_is_not_the_default(tmp_path: Pa
 class Scripted:
     """A signal whose answer a test changes: ``activity()`` returns the time of activity."""
 
+    latest: Activity | None = None
+
     def __init__(self, name: str, cheap: bool, activity: Callable[[], float | None]) -> None:
         self.name, self.cheap, self.activity = name, cheap, activity
         self.asked = 0

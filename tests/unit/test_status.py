@@ -28,6 +28,8 @@ def no_app_start(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 class Answer:
+    latest: Activity | None = None
+
     def __init__(self, name: str, cheap: bool, at: float | None) -> None:
         self.name, self.cheap, self.at = name, cheap, at
         self.note: str | None = "off: no nvidia-smi" if name == "gpu" else None
