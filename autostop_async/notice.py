@@ -20,7 +20,7 @@ import os
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .activity import Activity, utc_iso
@@ -58,6 +58,9 @@ class Notifier:
     hint: str | None = None
     dry_run: bool = False
     clock: Callable[[], float] = time.time
+    #: The notice that could not be written (a full disk): written again by :meth:`retry`.
+    _unwritten: bytes | None = field(default=None, init=False, repr=False)
+    _write_failing: bool = field(default=False, init=False, repr=False)
 
     @classmethod
     def from_config(cls, config: Config, own_writes: OwnWrites) -> Notifier:
@@ -113,31 +116,75 @@ class Notifier:
         except OSError as exc:
             log.warning("cannot create notice file %s: %s", self.notice_file, exc)
             return
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write("\n".join(self._calm_text()) + "\n")
+        data = _encode(self._calm_text())
+        try:
             if os.geteuid() == 0:  # the daemon runs as root: the file is the home's owner's
                 with contextlib.suppress(OSError):
                     home = os.stat(self.notice_file.parent)
-                    os.fchown(f.fileno(), home.st_uid, home.st_gid)
+                    os.fchown(fd, home.st_uid, home.st_gid)
+            _write_all(fd, data)
+        except OSError as exc:  # a full disk: the file exists (empty); written again later
+            self._write_failed(exc, data)
+        finally:
+            os.close(fd)
 
     def _rewrite_notice(self, lines: list[str]) -> bool:
         """Rewrite the notice file in place; never create it (see the module's docstring)."""
+        return self._rewrite(_encode(lines))
+
+    def _rewrite(self, data: bytes) -> bool:
         if self.notice_file is None:
             return False
         try:
             fd = os.open(self.notice_file, os.O_WRONLY | os.O_TRUNC | os.O_NOFOLLOW)
         except FileNotFoundError:
+            self._unwritten = None
             log.info(
                 "notice file %s was removed; the daemon recreates it when restarted",
                 self.notice_file,
             )
             return False
         except OSError as exc:
-            log.warning("cannot write notice file %s: %s", self.notice_file, exc)
+            self._write_failed(exc, data)
             return False
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write("\n".join(lines) + "\n")
+        try:
+            _write_all(fd, data)
+        except OSError as exc:  # ENOSPC, EDQUOT: a full home volume
+            self._write_failed(exc, data)
+            return False
+        finally:
+            os.close(fd)
+        if self._write_failing:
+            self._write_failing = False
+            log.info("notice file %s written again", self.notice_file)
+        self._unwritten = None
         return True
+
+    def _write_failed(self, exc: OSError, data: bytes) -> None:
+        """Keep ``data`` for :meth:`retry`; say so once, not at every try."""
+        self._unwritten = data
+        if self._write_failing:
+            log.debug("notice file %s still not written: %s", self.notice_file, exc)
+            return
+        self._write_failing = True
+        log.warning(
+            "cannot write notice file %s: %s; the daemon keeps deciding and writes it again later",
+            self.notice_file,
+            exc,
+        )
+
+    @property
+    def pending(self) -> bool:
+        """A notice is waiting to be written (the last write failed)."""
+        return self._unwritten is not None
+
+    async def retry(self) -> None:
+        """Write the notice that could not be written; a failure keeps it for the next try."""
+        data = self._unwritten
+        if data is None:
+            return
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(asyncio.to_thread(self._rewrite, data), WRITE_TIMEOUT)
 
     def _write_terminals(self, lines: list[str], now: float) -> int:
         """Write to every terminal device without blocking; those that refuse are skipped."""
@@ -186,3 +233,14 @@ class Notifier:
         why = activity.describe() if activity is not None else "a keepalive"
         note = f"The stop announced earlier was postponed to {utc_iso(deadline)} by {why}."
         await asyncio.to_thread(self._rewrite_notice, self._calm_text(note))
+
+
+def _encode(lines: list[str]) -> bytes:
+    return ("\n".join(lines) + "\n").encode("utf-8")
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    """``os.write`` until all of ``data`` is written (a short write is not an error)."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]

@@ -188,31 +188,50 @@ class SageMakerClient:
             raise DeleteAppError(f"DeleteApp on {app} failed: {exc}") from None
 
     async def _classify(self, client: Any, app: AppRef, exc: Any) -> DeleteOutcome:
-        """Decide what a DeleteApp error means: already gone, or a real failure (raised)."""
+        """Decide what a DeleteApp error means, by its code and the app's status only (never
+        the message's text): already gone, or a failure (raised, and retried by the daemon).
+
+        ``ResourceNotFound`` is gone. ``ResourceInUse`` means busy or in transition: it is gone
+        only if ``DescribeApp`` says ``Deleting`` or ``Deleted`` (or ``ResourceNotFound``);
+        anything else, a failing ``DescribeApp`` (no permission) included, is a failure to retry.
+        """
         from botocore.exceptions import BotoCoreError, ClientError
 
         code = exc.response.get("Error", {}).get("Code")
-        message = exc.response.get("Error", {}).get("Message", "")
         if code == "ResourceNotFound":
-            log.info("app %s does not exist any more: %s", app, message)
+            log.info("app %s does not exist any more", app)
             return DeleteOutcome.ALREADY_GONE
         if code == "ResourceInUse":
-            # Most often: a deletion is already under way. Ask, and fall back to the message.
             try:
                 described = await client.describe_app(**app.api_params())
-                status = described.get("Status")
-            except (ClientError, BotoCoreError) as describe_exc:
-                log.debug("DescribeApp after ResourceInUse failed: %s", describe_exc)
-                status = "Deleting" if "delet" in message.lower() else None
+            except ClientError as describe_exc:
+                describe_code = describe_exc.response.get("Error", {}).get("Code")
+                if describe_code == "ResourceNotFound":
+                    log.info("app %s does not exist any more", app)
+                    return DeleteOutcome.ALREADY_GONE
+                log.debug("DescribeApp after ResourceInUse failed: %s", describe_code)
+                raise _client_error(app, exc, status_unknown=str(describe_code)) from None
+            except BotoCoreError as describe_exc:
+                raise _client_error(app, exc, status_unknown=str(describe_exc)) from None
+            status = described.get("Status")
             if status in GONE_STATUSES:
-                log.info("app %s is already %s", app, status.lower())
+                log.info("app %s is already %s", app, str(status).lower())
                 return DeleteOutcome.ALREADY_GONE
+            raise _client_error(app, exc, status=str(status))
         raise _client_error(app, exc)
 
 
-def _client_error(app: AppRef, exc: Any) -> DeleteAppError:
+def _client_error(
+    app: AppRef, exc: Any, *, status: str | None = None, status_unknown: str | None = None
+) -> DeleteAppError:
+    """The failure of a DeleteApp call, for the log; ``status`` is what DescribeApp said after
+    ``ResourceInUse``, ``status_unknown`` why it could not say."""
     code = exc.response.get("Error", {}).get("Code")
     message = exc.response.get("Error", {}).get("Message", "") or str(exc)
+    if status is not None:
+        message += f" (the app is {status}: busy or in transition)"
+    elif status_unknown is not None:
+        message += f" (its status is unknown: DescribeApp failed: {status_unknown})"
     err = DeleteAppError(f"DeleteApp on {app} failed: {code}: {message}", code)
     if err.access_denied:
         target = app.arn or str(app)
