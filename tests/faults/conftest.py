@@ -30,7 +30,10 @@ LAUNCH = Path(__file__).with_name("launch.py")
 
 @pytest.fixture
 def launch_daemon(
-    tmp_path: Path, fake: FakeSageMaker, metadata: Path, workspace: Path
+    tmp_path: Path,
+    fake: FakeSageMaker,  # noqa: F811  (the fixtures imported above)
+    metadata: Path,  # noqa: F811
+    workspace: Path,  # noqa: F811
 ) -> Iterator[Callable[..., Daemon]]:
     """Start ``launch.py`` (the daemon with ``fault`` put in) against the fake SageMaker."""
     started: list[Daemon] = []

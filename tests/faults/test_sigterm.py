@@ -10,7 +10,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -26,7 +26,7 @@ EXIT_WITHIN = 2.0
 
 
 @pytest.fixture(scope="module")
-def huge_folder(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+def huge_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A watch root holding one folder of 300,000 entries (hard links to a few files)."""
     root = tmp_path_factory.mktemp("huge") / "home"
     big = root / "dataset"
@@ -37,7 +37,7 @@ def huge_folder(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
             seed.write_bytes(b"x")
         else:
             os.link(seed, big / f"part-{n:06d}")
-    yield root
+    return root
 
 
 def stop_and_time(daemon: Daemon, state: Path) -> tuple[float, int, dict[str, object]]:
