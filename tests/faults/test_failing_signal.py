@@ -131,6 +131,24 @@ async def test_checks_go_on_beside_a_hung_signal_which_is_not_asked_again(
     assert deleter.calls == 0
 
 
+async def test_a_lasting_failure_is_said_again_every_hour_not_at_every_try(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="autostop_async")
+    write_state(tmp_path, last_at=800.0, last_source="x")
+    clock = Clock(1000.0)
+    walk = BrokenSignal(1000)
+    d = Daemon(make_config(tmp_path, once=False), [walk], APP, None, clock=clock)
+    await d.start()
+    for _ in range(130):  # a try a minute for over two hours
+        assert (await d.check()).inconclusive
+        clock.now += 60.0
+    failed = warnings_about(caplog, "signal workspace failed")
+    still = warnings_about(caplog, "signal workspace still fails")
+    assert (len(failed), len(still)) == (1, 2), failed + still
+    assert "130 tries" not in still[-1] and "tries" in still[-1]
+
+
 # -- the daemon as a user runs it -------------------------------------------------------------
 
 
