@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -26,8 +27,9 @@ EXIT_WITHIN = 2.0
 
 
 @pytest.fixture(scope="module")
-def huge_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A watch root holding one folder of 300,000 entries (hard links to a few files)."""
+def huge_folder(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A watch root holding one folder of 300,000 entries (hard links to a few files), removed
+    afterwards (a shared machine keeps pytest's last temporary folders)."""
     root = tmp_path_factory.mktemp("huge") / "home"
     big = root / "dataset"
     big.mkdir(parents=True)
@@ -37,7 +39,8 @@ def huge_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
             seed.write_bytes(b"x")
         else:
             os.link(seed, big / f"part-{n:06d}")
-    return root
+    yield root
+    shutil.rmtree(root, ignore_errors=True)
 
 
 def stop_and_time(daemon: Daemon, state: Path) -> tuple[float, int, dict[str, object]]:
