@@ -66,6 +66,18 @@ class Client:
         ("ResourceInUse", Client(error="ThrottlingException"), False),
         ("ThrottlingException", Client("Deleting"), False),
     ],
+    ids=[
+        "NotFound",
+        "InUse+Deleting",
+        "InUse+Deleted",
+        "InUse+describe-NotFound",
+        "InUse+InService",
+        "InUse+Pending",
+        "InUse+Failed",
+        "InUse+describe-AccessDenied",
+        "InUse+describe-Throttling",
+        "Throttling+Deleting",
+    ],
 )
 async def test_what_an_error_means_depends_on_code_and_status_only(
     delete_code: str, describe: Client, gone: bool
