@@ -214,9 +214,10 @@ class Daemon:
         self._failures, self._retry_at = 0, None
         return True
 
-    async def save(self, timeout: float = STATE_WRITE_TIMEOUT) -> None:
+    async def save(self, timeout: float = STATE_WRITE_TIMEOUT) -> bool:
         """Write the state file; a failure is logged once, never fatal (the clock is in memory),
-        and the write is tried again at the next poll; a line says when it works again."""
+        and the write is tried again at the next poll; a line says when it works again.
+        True if it was written."""
         assert self.state is not None
         self.state.deadline = self.deadline
         for sig in self.signals:
@@ -249,10 +250,11 @@ class Daemon:
                 )
             else:
                 log.debug("state file %s still not written: %s", path, why)
-            return
+            return False
         if self._state_failing:
             self._state_failing = False
             log.info("state file %s written again", path)
+        return True
 
     # -- one decision ----------------------------------------------------------------------
 
@@ -585,9 +587,12 @@ class Daemon:
             pass
         finally:
             await self._close_signals()
-        if self.state is not None:
-            await self.save(timeout=FINAL_SAVE_TIMEOUT)
-        log.info("stopped by signal; state saved to %s", self.config.state_file)
+        saved = self.state is not None and await self.save(timeout=FINAL_SAVE_TIMEOUT)
+        log.info(
+            "stopped by signal; state %s %s",
+            "saved to" if saved else "NOT saved to",
+            self.config.state_file,
+        )
         return 0
 
     async def _loop(self) -> bool:
