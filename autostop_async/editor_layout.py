@@ -130,9 +130,7 @@ def _running_editor(proc: Path) -> EditorLayout | None:
     return None
 
 
-def _candidates(
-    home: Path, environ: Mapping[str, str], legacy: Path
-) -> Iterable[tuple[Path, str]]:
+def _candidates(home: Path, environ: Mapping[str, str], legacy: Path) -> Iterable[tuple[Path, str]]:
     yield home / SERVER_DATA_NAME, "the home folder"
     recovery = environ.get("SAGEMAKER_RECOVERY_MODE_HOME", "").strip()
     if recovery:
