@@ -24,6 +24,7 @@ from .keepalive import Keepalive, KeepaliveReader
 from .notice import Notifier
 from .sagemaker import AppRef, DeleteAppError, DeleteOutcome
 from .state import State, app_start_time, load_state, save_state
+from .terminals import OwnWrites
 
 __all__ = ["CheckResult", "Daemon", "Deleter"]
 
@@ -103,12 +104,15 @@ class Daemon:
         *,
         keepalive: KeepaliveReader | None = None,
         notifier: Notifier | None = None,
+        own_writes: OwnWrites | None = None,
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
         cheap_timeout: float = CHEAP_SIGNAL_TIMEOUT,
         walk_timeout: float = WALK_TIMEOUT,
     ) -> None:
-        """``keepalive`` reads a user's postponement; ``notifier`` warns before a stop.
+        """``keepalive`` reads a user's postponement; ``notifier`` warns before a stop;
+        ``own_writes`` learns when the state file is written (an editor tab showing it reloads,
+        which is not a person's doing).
 
         ``cheap_timeout`` and ``walk_timeout`` bound one answer of a cheap signal and of a signal
         consulted at deadlines: a signal that takes longer has failed for that check.
@@ -119,6 +123,7 @@ class Daemon:
         self.deleter = deleter
         self.keepalive = keepalive
         self.notifier = notifier
+        self.own_writes = own_writes
         self.clock = clock
         self.monotonic = monotonic
         self.state: State | None = None
@@ -236,6 +241,8 @@ class Daemon:
         path = self.config.state_file
         try:
             await asyncio.wait_for(save_state(path, self.state), timeout)
+            if self.own_writes is not None:
+                self.own_writes.wrote_file(self.clock())
         except (OSError, asyncio.TimeoutError) as exc:
             self._dirty = True  # tried again at the next poll
             timed_out = isinstance(exc, asyncio.TimeoutError) and not exc.args

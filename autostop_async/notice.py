@@ -158,6 +158,7 @@ class Notifier:
             self._write_failing = False
             log.info("notice file %s written again", self.notice_file)
         self._unwritten = None
+        self.own_writes.wrote_file(self.clock())  # a tab showing it reloads: not a person
         return True
 
     def _write_failed(self, exc: OSError, data: bytes) -> None:
