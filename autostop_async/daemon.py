@@ -117,10 +117,10 @@ class Daemon:
         idle_at = self.last.at + self.config.idle_time
         return max(idle_at, self._hold.until) if self._hold is not None else idle_at
 
-    def _refresh_hold(self) -> None:
-        """Read the user's keepalive (a stat per poll)."""
+    async def _refresh_hold(self) -> None:
+        """Read the user's keepalive (a stat per poll, off the event loop)."""
         if self.keepalive is not None:
-            hold = self.keepalive.read()
+            hold = await self.keepalive.aread()
             if hold != self._hold:
                 self._hold, self._dirty = hold, True
 
@@ -166,7 +166,7 @@ class Daemon:
             if isinstance(saved, dict):  # a restarted daemon keeps what status showed
                 record.update({k: saved.get(k) for k in ("at", "source")})
             self._records[sig.name] = record
-        self._refresh_hold()
+        await self._refresh_hold()
 
     def _see(self, activity: Activity) -> bool:
         """Move ``last`` forward to ``activity`` (clamped to now); True if it moved."""
@@ -204,7 +204,7 @@ class Daemon:
 
     async def poll_cheap(self) -> None:
         """Read the keepalive; ask the cheap signals for activity newer than ``last``."""
-        self._refresh_hold()
+        await self._refresh_hold()
         for sig in self.signals:
             if sig.cheap:
                 found = await self._ask(sig, self.last.at)

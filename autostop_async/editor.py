@@ -23,6 +23,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from .activity import Activity
+from .safe_read import read_file
 from .terminals import OwnWrites
 
 __all__ = ["EditorSignal", "parse_timestamp"]
@@ -175,7 +176,7 @@ class EditorSignal:
         """The editor's last-active time if newer than ``t`` (clamped to now)."""
         found = await self._from_endpoint()
         if found is None:
-            found = self._from_file()
+            found = await self._from_file()
         if found is None:
             return None
         wrote = self.own_writes.at
@@ -228,12 +229,11 @@ class EditorSignal:
             return None
         return Activity(min(at, self.clock()), f"editor:{self.url}")
 
-    def _from_file(self) -> Activity | None:
+    async def _from_file(self) -> Activity | None:
         if self.file is None:
             return None
-        try:
-            with open(self.file, "rb") as f:  # /tmp is local: a read does not block
-                text = f.read(MAX_ANSWER_BYTES).decode("utf-8")
+        try:  # a FIFO, a device or a hung mount costs a warning, never a hang (safe_read)
+            text = (await read_file(self.file, MAX_ANSWER_BYTES, follow=True)).data.decode("utf-8")
         except FileNotFoundError:
             self._once("nofile", logging.DEBUG, "editor heartbeat file %s is absent", self.file)
             return None

@@ -33,12 +33,15 @@ from .config import (
     parse_settings,
     subcommand_parser,
 )
+from .safe_read import READ_TIMEOUT, NotAnsweringError, read_bounded, run_blocking
 
 __all__ = ["Keepalive", "KeepaliveReader", "cancel_keepalive", "main", "write_keepalive"]
 
 log = logging.getLogger("autostop_async")
 
 KEEPALIVE_FILE = "keepalive.json"
+#: The largest keepalive or state file read (they hold a few hundred bytes).
+MAX_FILE_BYTES = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -64,9 +67,10 @@ def read_keepalive(path: Path, max_keepalive: float) -> Keepalive | None:
     absent, unreadable, or keepalive is off (``max_keepalive`` 0)."""
     if max_keepalive <= 0:
         return None
-    try:
-        st = os.stat(path)
-        raw = json.loads(path.read_text(encoding="utf-8"))
+    try:  # never blocks on a FIFO; refuses anything but a small regular file (safe_read)
+        read = read_bounded(path, MAX_FILE_BYTES)
+        st = read.stat
+        raw = json.loads(read.data.decode("utf-8"))
         until = float(raw["until_epoch"])
         by = str(raw.get("by", "?"))
         set_at = float(raw.get("set_at_epoch", st.st_ctime))
@@ -91,6 +95,20 @@ class KeepaliveReader:
         self._signature: tuple[int, int, int] | None = None
         self._current: Keepalive | None = None
         self._announced: Keepalive | None = None
+        self._hung = False
+
+    async def aread(self) -> Keepalive | None:
+        """:meth:`read` from the event loop: in a thread, within a timeout (a hung mount costs
+        one warning and keeps the keepalive known before, never a hang)."""
+        try:
+            hold = await run_blocking(str(self.path), self.read, timeout=READ_TIMEOUT)
+        except NotAnsweringError as exc:
+            if not self._hung:
+                self._hung = True
+                log.warning("keepalive file %s: %s; keeping what was read before", self.path, exc)
+            return self._announced
+        self._hung = False
+        return hold
 
     def read(self) -> Keepalive | None:
         """The keepalive in force now, or None (a stat per call; the file is read on change)."""
@@ -175,7 +193,7 @@ def _parser() -> argparse.ArgumentParser:
 def _daemon_record(config: Config) -> dict[str, Any] | None:
     """The daemon's state file as JSON, or None when there is none."""
     try:
-        raw = json.loads(config.state_file.read_text(encoding="utf-8"))
+        raw = json.loads(read_bounded(config.state_file, MAX_FILE_BYTES).data)
     except (OSError, ValueError):
         return None
     return raw if isinstance(raw, dict) else None

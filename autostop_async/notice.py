@@ -13,7 +13,6 @@ file changes its folder, and a folder's change would count as workspace activity
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import os
@@ -25,6 +24,7 @@ from pathlib import Path
 
 from .activity import Activity, utc_iso
 from .config import DEFAULT_STATE_DIR, Config, format_duration
+from .safe_read import NotAnsweringError, open_regular_for_write, run_blocking
 from .terminals import OwnWrites, terminal_devices
 
 __all__ = ["Notifier", "keepalive_hint"]
@@ -124,8 +124,8 @@ class Notifier:
         """Rewrite the notice file in place; never create it (see the module's docstring)."""
         if self.notice_file is None:
             return False
-        try:
-            fd = os.open(self.notice_file, os.O_WRONLY | os.O_TRUNC | os.O_NOFOLLOW)
+        try:  # never blocks, never through a link; a FIFO or a device is refused
+            fd = open_regular_for_write(self.notice_file)
         except FileNotFoundError:
             log.info(
                 "notice file %s was removed; the daemon recreates it when restarted",
@@ -166,11 +166,11 @@ class Notifier:
 
     async def warn(self, deadline: float, last: Activity) -> None:
         """Write the warning of a stop at ``deadline`` to the terminals and the notice file."""
-        try:
-            terminals, wrote_file = await asyncio.wait_for(
-                asyncio.to_thread(self._warn_now, deadline, last), WRITE_TIMEOUT
+        try:  # a thread stuck on a hung terminal or mount is never waited for (safe_read)
+            terminals, wrote_file = await run_blocking(
+                self._io_key, self._warn_now, deadline, last, timeout=WRITE_TIMEOUT
             )
-        except asyncio.TimeoutError:
+        except NotAnsweringError:
             log.warning("writing the warning took over %gs; gave up", WRITE_TIMEOUT)
             return
         log.info(
@@ -185,4 +185,14 @@ class Notifier:
         """After a warning, the stop was postponed: say so in the notice file (not terminals)."""
         why = activity.describe() if activity is not None else "a keepalive"
         note = f"The stop announced earlier was postponed to {utc_iso(deadline)} by {why}."
-        await asyncio.to_thread(self._rewrite_notice, self._calm_text(note))
+        try:
+            await run_blocking(
+                self._io_key, self._rewrite_notice, self._calm_text(note), timeout=WRITE_TIMEOUT
+            )
+        except NotAnsweringError:
+            log.warning("writing the notice file took over %gs; gave up", WRITE_TIMEOUT)
+
+    @property
+    def _io_key(self) -> str:
+        """What a stuck write is known by: one at a time (safe_read.run_blocking)."""
+        return f"notice:{self.notice_file}"

@@ -21,6 +21,8 @@ from typing import Any
 import aiofiles
 import aiofiles.os
 
+from .safe_read import read_file
+
 __all__ = ["STATE_VERSION", "State", "app_start_time", "load_state", "save_state"]
 
 log = logging.getLogger("autostop_async")
@@ -28,6 +30,8 @@ log = logging.getLogger("autostop_async")
 STATE_VERSION = 1
 #: Two records of the app's start closer than this are the same start (clock-tick rounding).
 SAME_START_TOLERANCE = 5.0
+#: The largest state file read (it holds a few kilobytes).
+MAX_STATE_BYTES = 1 << 20
 
 
 @dataclass
@@ -72,9 +76,8 @@ def app_start_time(proc: Path = Path("/proc")) -> float | None:
 
 async def load_state(path: Path, app_started: float | None) -> State | None:
     """The saved state, or None when absent, unreadable, corrupt, or left by an earlier app."""
-    try:
-        async with aiofiles.open(path, encoding="utf-8") as f:
-            raw = json.loads(await f.read())
+    try:  # a FIFO, a device or a hung mount in its place costs a warning, never a hang
+        raw = json.loads((await read_file(path, MAX_STATE_BYTES)).data.decode("utf-8"))
         state = State(
             app_started=float(raw["app_started"]),
             started=float(raw["started"]),
