@@ -12,7 +12,6 @@ A timestamp in the future is clamped to now. A malformed answer is logged once a
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import re
@@ -32,8 +31,10 @@ log = logging.getLogger("autostop_async")
 
 #: Seconds the endpoint has to answer, connection included.
 HTTP_TIMEOUT = 1.0
-#: The largest answer read from the endpoint or the file.
+#: The largest answer read from the endpoint (its body) or the file.
 MAX_ANSWER_BYTES = 64 * 1024
+#: The largest status line and headers read from the endpoint, and the longest chunk-size line.
+MAX_HEADER_BYTES = 16 * 1024
 #: After the daemon wrote its notice to the terminals, newer Code Editor builds refresh the
 #: heartbeat from the terminals' times for 60 s (see REFERENCE.md): heartbeats in this window after
 #: our write are not counted (terminal use then still counts through the terminals signal).
@@ -83,7 +84,12 @@ def parse_timestamp(value: object) -> float:
 
 
 async def http_get(url: str, timeout: float = HTTP_TIMEOUT) -> tuple[int, bytes]:
-    """``GET url`` over a plain asyncio stream: (status, body). Raises OSError or TimeoutError."""
+    """``GET url`` over a plain asyncio stream: (status, body). Raises OSError or TimeoutError.
+
+    Bounded in time (``timeout`` for everything, a server trickling a byte at a time included)
+    and in bytes: at most MAX_HEADER_BYTES of status line and headers, MAX_ANSWER_BYTES of body
+    (chunked or not); a larger answer is malformed, and nothing more of it is read.
+    """
     return await asyncio.wait_for(_http_get(url), timeout)
 
 
@@ -94,7 +100,8 @@ async def _http_get(url: str) -> tuple[int, bytes]:
     target = parts.path or "/"
     if parts.query:
         target += "?" + parts.query
-    reader, writer = await asyncio.open_connection(host, port)
+    # ``limit`` caps what readuntil buffers: a head or chunk-size line never grows past it.
+    reader, writer = await asyncio.open_connection(host, port, limit=MAX_HEADER_BYTES)
     try:
         writer.write(
             f"GET {target} HTTP/1.1\r\nHost: {parts.netloc}\r\nAccept: application/json\r\n"
@@ -114,31 +121,44 @@ async def _http_get(url: str) -> tuple[int, bytes]:
         if "chunked" in headers.get("transfer-encoding", "").lower():
             body = await _read_chunked(reader)
         elif "content-length" in headers:
-            body = await reader.readexactly(min(int(headers["content-length"]), MAX_ANSWER_BYTES))
-        else:
-            body = await reader.read(MAX_ANSWER_BYTES)
+            try:
+                length = int(headers["content-length"])
+            except ValueError:
+                raise _Malformed(f"bad Content-Length {headers['content-length'][:20]!r}") from None
+            if not 0 <= length <= MAX_ANSWER_BYTES:
+                raise _Malformed(f"Content-Length {length} is not within 0-{MAX_ANSWER_BYTES}")
+            body = await reader.readexactly(length)
+        else:  # until the server closes
+            body = await reader.read(MAX_ANSWER_BYTES + 1)
+            while len(body) <= MAX_ANSWER_BYTES and (more := await reader.read(MAX_ANSWER_BYTES)):
+                body += more
+            if len(body) > MAX_ANSWER_BYTES:
+                raise _Malformed(f"the answer is larger than {MAX_ANSWER_BYTES} bytes")
         return status, body
-    except (asyncio.IncompleteReadError, asyncio.LimitOverrunError) as exc:
+    except asyncio.LimitOverrunError:
+        raise _Malformed(f"a header or chunk-size line is over {MAX_HEADER_BYTES} bytes") from None
+    except asyncio.IncompleteReadError as exc:
         raise _Malformed(f"incomplete HTTP answer ({exc})") from None
     finally:
-        writer.close()
-        with contextlib.suppress(OSError):
-            await writer.wait_closed()
+        writer.transport.abort()  # nothing more is read or sent; never waits on the server
 
 
 async def _read_chunked(reader: asyncio.StreamReader) -> bytes:
+    """A chunked body of at most MAX_ANSWER_BYTES, whatever the chunk sizes say."""
     body = b""
-    while len(body) < MAX_ANSWER_BYTES:
+    while True:
         size_line = await reader.readuntil(b"\r\n")
         try:
             size = int(size_line.split(b";")[0].strip(), 16)
         except ValueError:
             raise _Malformed(f"bad chunk size {size_line[:20]!r}") from None
         if size == 0:
-            break
+            return body
+        if size < 0 or len(body) + size > MAX_ANSWER_BYTES:
+            raise _Malformed(f"the chunked answer is larger than {MAX_ANSWER_BYTES} bytes")
         body += await reader.readexactly(size)
-        await reader.readexactly(2)
-    return body
+        if await reader.readexactly(2) != b"\r\n":
+            raise _Malformed("a chunk does not end with CRLF")
 
 
 class EditorSignal:
