@@ -56,9 +56,7 @@ def _fifo(path: Path) -> Path:
 
 
 def _warnings_about(daemon: Daemon, needle: str) -> list[str]:
-    return [
-        line for line in daemon.text().splitlines() if " WARNING " in line and needle in line
-    ]
+    return [line for line in daemon.text().splitlines() if " WARNING " in line and needle in line]
 
 
 def _case_heartbeat(tmp_path: Path, workspace: Path) -> tuple[list[str], str]:
