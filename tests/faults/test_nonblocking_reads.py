@@ -175,7 +175,7 @@ def hang() -> Iterator[Callable[[Path], None]]:
 
     def blocked(path: object) -> bool:
         try:
-            return os.fspath(path) in hung  # type: ignore[arg-type]
+            return os.fspath(path) in hung  # type: ignore[call-overload]
         except TypeError:
             return False
 
