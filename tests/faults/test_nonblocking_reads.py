@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import contextlib
 import logging
 import os
 import subprocess
@@ -24,6 +25,7 @@ import pytest
 from autostop_async.config import load_config
 from autostop_async.daemon import Daemon as DecisionLoop
 from autostop_async.editor import EditorSignal
+from autostop_async.git_activity import GitSignal
 from autostop_async.keepalive import KeepaliveReader, write_keepalive
 from tests.integration.conftest import (  # fixtures, used by name
     Daemon,
@@ -248,3 +250,43 @@ async def test_a_hung_keepalive_file_keeps_the_keepalive_known_and_costs_one_war
     warned = [r for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warned) == 1, [r.getMessage() for r in warned]
     assert str(path) in warned[0].getMessage()
+
+
+@pytest.fixture
+def rescue_fifos() -> Iterator[Callable[[Path], None]]:
+    """``rescue(fifo)``: after RESCUE_AFTER seconds, give whoever waits to read ``fifo`` an end
+    of file, so that code blocked on it fails the test by its time instead of hanging the run."""
+    fifos: list[Path] = []
+
+    def rescue() -> None:
+        for fifo in fifos:
+            with contextlib.suppress(OSError):  # ENXIO: nobody is waiting on it
+                os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+
+    timer = threading.Timer(RESCUE_AFTER, rescue)
+    timer.start()
+    yield fifos.append
+    timer.cancel()
+    rescue()
+
+
+@pytest.mark.parametrize("record", ["HEAD", "config", "logs/HEAD"])
+async def test_a_fifo_among_a_repositorys_records_skips_it_with_one_warning(
+    record: str,
+    tmp_path: Path,
+    rescue_fifos: Callable[[Path], None],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    repo = tmp_path / "proj"
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)  # noqa: ASYNC221
+    fifo = repo / ".git" / record
+    fifo.unlink(missing_ok=True)
+    rescue_fifos(_fifo(fifo))
+    signal = GitSignal(lambda: [str(repo)])
+    with caplog.at_level(logging.WARNING, logger="autostop_async"):
+        for _ in range(2):
+            found, took = await _timed(signal.newer_than(0.0))
+            assert took < ANSWER_BOUND, f"a check took {took:.1f} s"
+            assert found is None
+    warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warned) == 1 and str(repo) in warned[0], warned
