@@ -154,7 +154,7 @@ async def _run(config: Config) -> int:
     )
     daemon.controls["off"] = more.off
     if more.notifier is not None:
-        more.notifier.prepare()  # before the daemon starts its clock
+        await more.notifier.aprepare()  # before the daemon starts its clock
     if not config.once:
         log.info(
             "signs of use: %s%s; keepalive up to %s",

@@ -101,6 +101,13 @@ class Notifier:
         ]
         return [note, *lines] if note else lines
 
+    async def aprepare(self) -> None:
+        """:meth:`prepare` in a thread, within WRITE_TIMEOUT: a hung home folder costs a warning."""
+        try:
+            await run_blocking(self._io_key, self.prepare, timeout=WRITE_TIMEOUT)
+        except NotAnsweringError as exc:
+            log.warning("cannot create notice file %s: %s", self.notice_file, exc)
+
     def prepare(self) -> None:
         """Create the notice file if absent, before the daemon starts its clock (see above)."""
         if not self.enabled or self.notice_file is None:
