@@ -6,10 +6,11 @@ and any such file can sit on a mount that stopped answering. A plain ``open()`` 
 for a writer forever, a read of a device may never end, and an ``open`` or ``stat`` on a hung
 mount blocks its thread in the kernel. So every such file is
 
-- opened with ``O_NONBLOCK`` (a FIFO opens at once, for reading; for writing it fails with
-  ``ENXIO`` when nobody reads it), ``O_NOFOLLOW`` unless a link is expected, and ``O_CLOEXEC``;
-- checked with ``fstat`` on the open descriptor: anything but a regular file is refused
-  (:class:`NotRegularFileError`);
+- refused unless ``stat`` says it is a regular file (:class:`NotRegularFileError`), before it
+  is opened: opening some devices does things;
+- opened with ``O_NONBLOCK`` (a FIFO put there meanwhile opens at once, for reading; for writing
+  it fails with ``ENXIO`` when nobody reads it), ``O_NOFOLLOW`` unless a link is expected,
+  ``O_NOCTTY`` and ``O_CLOEXEC``, and checked again with ``fstat`` on the open descriptor;
 - read up to a cap per file (:class:`FileTooLargeError` beyond it);
 - when the event loop asks, read in a thread of its own with a timeout (:func:`read_file`,
   :func:`run_blocking`): a hung mount costs a :class:`NotAnsweringError`, never a hang of the
@@ -54,8 +55,8 @@ T = TypeVar("T")
 #: Seconds a read of one small file may take before it counts as not answering.
 READ_TIMEOUT = 2.0
 
-_READ_FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC
-_WRITE_FLAGS = os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOFOLLOW
+_READ_FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY
+_WRITE_FLAGS = os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY | os.O_NOFOLLOW
 _NOFOLLOW = os.O_NOFOLLOW
 
 _KINDS = {
@@ -87,14 +88,20 @@ class NotAnsweringError(_ShortError):
     """Opening or reading the file did not finish in time (a hung mount)."""
 
 
-def _refuse_irregular(fd: int, path: str | Path) -> os.stat_result:
-    """``fstat`` of ``fd``; closes it and raises NotRegularFileError unless a regular file."""
-    st = os.fstat(fd)
+def _check_regular(st: os.stat_result, path: str | Path) -> os.stat_result:
     if not stat.S_ISREG(st.st_mode):
-        os.close(fd)
         kind = _KINDS.get(stat.S_IFMT(st.st_mode), "not a regular file")
         raise NotRegularFileError(errno.EINVAL, f"not a regular file ({kind})", str(path))
     return st
+
+
+def _refuse_irregular(fd: int, path: str | Path) -> os.stat_result:
+    """``fstat`` of ``fd``; closes it and raises NotRegularFileError unless a regular file."""
+    try:
+        return _check_regular(os.fstat(fd), path)
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 def open_regular(path: str | Path, *, follow: bool = False, dir_fd: int | None = None) -> int:
@@ -109,6 +116,9 @@ def open_regular(path: str | Path, *, follow: bool = False, dir_fd: int | None =
 def _open_checked(
     path: str | Path, *, follow: bool = False, dir_fd: int | None = None
 ) -> tuple[int, os.stat_result]:
+    # A FIFO or a device is refused before it is opened (opening some devices does things);
+    # the fstat after the open catches one put there in between.
+    _check_regular(os.stat(path, dir_fd=dir_fd, follow_symlinks=follow), path)
     fd = os.open(path, _READ_FLAGS if follow else _READ_FLAGS | _NOFOLLOW, dir_fd=dir_fd)
     return fd, _refuse_irregular(fd, path)
 
@@ -120,6 +130,7 @@ def open_regular_for_write(path: str | Path) -> int:
     ``ENXIO``; one somebody reads, a device or a socket is refused (NotRegularFileError) before
     anything is written or truncated.
     """
+    _check_regular(os.stat(path, follow_symlinks=False), path)
     fd = os.open(path, _WRITE_FLAGS)
     _refuse_irregular(fd, path)
     try:

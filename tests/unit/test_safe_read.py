@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import errno
 import os
 import threading
 import time
@@ -55,18 +54,16 @@ def test_what_is_not_a_regular_file_is_refused_at_once(tmp_path: Path, make: str
 def test_a_link_is_refused_unless_followed(tmp_path: Path) -> None:
     (tmp_path / "real").write_text("x")
     (tmp_path / "link").symlink_to(tmp_path / "real")
-    with pytest.raises(OSError, match="Too many levels of symbolic links") as caught:
+    with pytest.raises(NotRegularFileError, match="a symbolic link"):
         read_bounded(tmp_path / "link", 10)
-    assert caught.value.errno == errno.ELOOP
     assert read_bounded(tmp_path / "link", 10, follow=True).data == b"x"
 
 
 def test_a_fifo_is_never_written_or_waited_on(tmp_path: Path) -> None:
     fifo = tmp_path / "notice"
     os.mkfifo(fifo)
-    with pytest.raises(OSError, match="No such device") as caught:  # nobody reads it
+    with pytest.raises(NotRegularFileError, match="a FIFO"):  # nobody reads it
         open_regular_for_write(fifo)
-    assert caught.value.errno == errno.ENXIO
     reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
     try:
         with pytest.raises(NotRegularFileError):  # somebody reads it
