@@ -12,6 +12,7 @@ A timestamp in the future is clamped to now. A malformed answer is logged once a
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import re
@@ -140,7 +141,9 @@ async def _http_get(url: str) -> tuple[int, bytes]:
     except asyncio.IncompleteReadError as exc:
         raise _Malformed(f"incomplete HTTP answer ({exc})") from None
     finally:
-        writer.transport.abort()  # nothing more is read or sent; never waits on the server
+        writer.close()
+        with contextlib.suppress(OSError):
+            await writer.wait_closed()
 
 
 async def _read_chunked(reader: asyncio.StreamReader) -> bytes:
