@@ -14,6 +14,7 @@ import contextlib
 import logging
 import os
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -30,6 +31,7 @@ from autostop_async.keepalive import KeepaliveReader, write_keepalive
 from tests.integration.conftest import (  # fixtures, used by name
     Daemon,
     app_status,
+    aws_env,
     fake,
     fake_server,
     metadata,
@@ -290,3 +292,78 @@ async def test_a_fifo_among_a_repositorys_records_skips_it_with_one_warning(
             assert found is None
     warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warned) == 1 and str(repo) in warned[0], warned
+
+
+# -- a hung mount seen by the real daemon ----------------------------------------------------
+
+#: Loaded by the daemon at start (``sitecustomize``): ``open``/``stat`` of the paths named in
+#: AUTOSTOP_TEST_HANG block forever, as on a hung NFS mount. Nothing else changes.
+HANG_SITE = """
+import builtins, io, os, threading
+
+_hung = set(filter(None, os.environ.get("AUTOSTOP_TEST_HANG", "").split(os.pathsep)))
+_forever = threading.Event()
+
+
+def _blocking(fn):
+    def call(path, *args, **kwargs):
+        try:
+            name = os.fsdecode(os.fspath(path))
+        except TypeError:
+            name = None
+        if name in _hung:
+            _forever.wait()
+        return fn(path, *args, **kwargs)
+    return call
+
+
+if _hung:
+    os.stat, os.lstat, os.open = _blocking(os.stat), _blocking(os.lstat), _blocking(os.open)
+    builtins.open = io.open = _blocking(builtins.open)
+"""
+
+
+@pytest.mark.parametrize("which", ["heartbeat file", "keepalive file", "state file"])
+def test_a_hung_mount_under_a_file_costs_one_warning_and_the_daemon_still_decides(
+    which: str, tmp_path: Path, workspace: Path, metadata: Path, fake: Any
+) -> None:
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(HANG_SITE)
+    state = tmp_path / "state"
+    state.mkdir()
+    hung = {
+        "heartbeat file": tmp_path / "heartbeat",
+        "keepalive file": state / "keepalive.json",
+        "state file": state / "state.json",
+    }[which]
+    log = tmp_path / "daemon.log"
+    argv = [
+        sys.executable, "-m", "autostop_async", "--watch", str(workspace),
+        "--metadata-file", str(metadata), "--state-dir", str(state), "--log-file", str(log),
+        "--idle-time", "4", "--interval", "0.5",
+        "--editor", "--editor-idle-url", "http://127.0.0.1:1/api/idle",
+        "--editor-idle-file", str(tmp_path / "heartbeat"),
+    ]  # fmt: skip
+    env = aws_env(fake.endpoint_url) | {
+        "PYTHONPATH": os.pathsep.join([str(site), os.getcwd()]),
+        "AUTOSTOP_TEST_HANG": str(hung),
+    }
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    daemon = Daemon(proc, log)
+    try:
+        wait_for(
+            lambda: app_status(fake) in ("Deleting", "Deleted"),
+            DECIDE_BOUND,
+            f"the idle app to be deleted with the {which} on a hung mount; log:\n{daemon.text()}",
+        )
+        try:
+            assert proc.wait(10) == 0
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"the daemon did not exit after deleting the app; log:\n{daemon.text()}")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    warned = _warnings_about(daemon, str(hung))
+    assert len(warned) == 1, f"one warning about {hung} expected; log:\n{daemon.text()}"
