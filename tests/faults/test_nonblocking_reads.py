@@ -367,3 +367,27 @@ def test_a_hung_mount_under_a_file_costs_one_warning_and_the_daemon_still_decide
             proc.wait()
     warned = _warnings_about(daemon, str(hung))
     assert len(warned) == 1, f"one warning about {hung} expected; log:\n{daemon.text()}"
+
+
+def test_a_hung_mount_under_the_metadata_file_is_one_line_and_exit_2(
+    tmp_path: Path, metadata: Path
+) -> None:
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(HANG_SITE)
+    (tmp_path / "ws").mkdir()
+    env = aws_env(None) | {
+        "PYTHONPATH": os.pathsep.join([str(site), os.getcwd()]),
+        "AUTOSTOP_TEST_HANG": str(metadata),
+    }
+    argv = [
+        sys.executable, "-m", "autostop_async", "--once", "--watch", str(tmp_path / "ws"),
+        "--metadata-file", str(metadata), "--state-dir", str(tmp_path / "state"),
+    ]  # fmt: skip
+    try:
+        done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=30)
+    except subprocess.TimeoutExpired:
+        pytest.fail("a hung metadata file hung the daemon")
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and str(metadata) in lines[0], done.stderr
