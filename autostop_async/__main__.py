@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
-import json
 import logging
 import os
 import stat
@@ -28,6 +27,7 @@ from .editor import EditorSignal
 from .git_activity import GitSignal
 from .keepalive import KeepaliveReader, keepalive_file
 from .notice import Notifier
+from .safe_output import escape, json_text
 from .sagemaker import AppRef, MetadataError, SageMakerClient, read_app_ref
 from .terminals import OwnWrites, TerminalsSignal
 
@@ -39,8 +39,15 @@ EXIT_OK, EXIT_DELETE_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
 
 class _UTCFormatter(logging.Formatter):
+    """UTC times; the message escaped (a file name's newline or non-UTF-8 byte cannot make a
+    second line, or fail the write), so one record is one line."""
+
     def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
         return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(record.created))
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        record.message = escape(record.message)
+        return super().formatMessage(record)
 
 
 def setup_logging(config: Config) -> None:
@@ -48,7 +55,7 @@ def setup_logging(config: Config) -> None:
     handler: logging.Handler
     if config.log_file is not None:
         config.log_file.parent.mkdir(parents=True, exist_ok=True)
-        handler = logging.FileHandler(config.log_file, encoding="utf-8")
+        handler = logging.FileHandler(config.log_file, encoding="utf-8", errors="backslashreplace")
     else:
         handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(
@@ -173,7 +180,7 @@ async def _run(config: Config) -> int:
         return await daemon.run()
     result = await daemon.once()
     if config.json:
-        print(json.dumps(result.to_json()))
+        print(json_text(result.to_json()))
     return EXIT_DELETE_FAILED if result.error is not None else EXIT_OK
 
 
