@@ -81,16 +81,18 @@ def app_start_time(proc: Path = Path("/proc")) -> float | None:
     return boot + ticks / os.sysconf("SC_CLK_TCK")
 
 
-def _time(raw: dict[str, Any], key: str, *, optional: bool = False) -> float | None:
+def _time(
+    raw: dict[str, Any], key: str, *, optional: bool = False, where: str = ""
+) -> float | None:
     """``raw[key]`` as epoch seconds: a finite number, not negative (None if optional and
-    absent or null). Raises ValueError naming the key."""
+    absent or null). Raises ValueError naming the key (after ``where``, e.g. ``controls.``)."""
     value = raw.get(key)
     if value is None and optional:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValueError(f"{key} is not a number")
+        raise ValueError(f"{where}{key} is not a number")
     if not math.isfinite(value) or value < 0:
-        raise ValueError(f"{key} is not a finite time of at least 0")
+        raise ValueError(f"{where}{key} is not a finite time of at least 0")
     return float(value)
 
 
@@ -107,7 +109,7 @@ def _signal_record(name: str, record: object) -> dict[str, Any]:
     if not isinstance(record, dict):
         raise ValueError(f"signals.{name} is not an object")
     out = dict(record)
-    out["at"] = _time(record, "at", optional=True)
+    out["at"] = _time(record, "at", optional=True, where=f"signals.{name}.")
     for key in ("source", "note"):
         out[key] = _text(record.get(key), f"signals.{name}.{key}", optional=True)
     if not isinstance(record.get("cheap", False), bool):
@@ -132,7 +134,7 @@ def state_controls(state: dict[str, Any]) -> dict[str, Any]:
         raise ValueError("controls is not an object")
     for key in ("max_keepalive", "warn_before"):
         if key in raw:
-            _time(raw, key)
+            _time(raw, key, where="controls.")
     off = raw.get("off", [])
     if not isinstance(off, list) or not all(isinstance(n, str) for n in off):
         raise ValueError("controls.off is not a list of names")
