@@ -107,7 +107,10 @@ def use_signals(config: Config) -> MoreSignals:
     else:
         off.append("terminals")
     if config.busy:
-        signals.append(CpuSignal(config.busy_cpu, warmup=1.0 if config.once else 0.0))
+        warmup = 1.0 if config.once else 0.0
+        signals.append(
+            CpuSignal(config.busy_cpu, warmup=warmup, cgroup_root=config.busy_cgroup_dir)
+        )
         signals.append(GpuSignal(config.busy_gpu))
     else:
         off.extend(["cpu", "gpu"])

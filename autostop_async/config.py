@@ -43,6 +43,8 @@ DEFAULT_STATE_DIR = Path("/var/tmp/autostop-async")
 DEFAULT_EDITOR_IDLE_URL = "http://localhost:8888/api/idle"
 DEFAULT_EDITOR_IDLE_FILE = Path("/tmp/.sagemaker-last-active-timestamp")
 DEFAULT_TERMINALS_DIR = Path("/dev/pts")
+#: Where this container's cgroup (its CPU accounting) is mounted.
+DEFAULT_CGROUP_DIR = Path("/sys/fs/cgroup")
 DEFAULT_NOTICE_FILE = Path("/home/sagemaker-user/autostop-async-notice.txt")
 ENV_PREFIX = "AUTOSTOP_"
 
@@ -130,6 +132,8 @@ class Config:
     #: Percent of the whole machine's CPU; None: half of one core's share (25 on 2 vCPUs).
     busy_cpu: float | None = None
     busy_gpu: float = 10.0
+    #: The cgroup folder whose CPU accounting is the app's; without one, /proc/stat is used.
+    busy_cgroup_dir: Path = DEFAULT_CGROUP_DIR
     max_keepalive: float = 12 * 3600.0
     warn_before: float = 300.0
     #: Where the warning is written for people who are not in a terminal; None: nowhere.
@@ -228,6 +232,12 @@ def _add_signal_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--busy-gpu", metavar="PERCENT", help="GPU utilisation above which it is busy (10)"
     )
+    g.add_argument(
+        "--busy-cgroup-dir",
+        metavar="PATH",
+        help=f"cgroup folder whose CPU accounting (cpu.stat or cpuacct.usage) is the app's; "
+        f"without one there, the whole machine's /proc/stat ({DEFAULT_CGROUP_DIR})",
+    )
     c = p.add_argument_group("controls")
     c.add_argument(
         "--max-keepalive",
@@ -270,7 +280,7 @@ def _signal_settings(pick: Callable[[str], tuple[str, object] | None]) -> dict[s
         kwargs["editor_idle_url"] = _url_setting(
             got[0], str(got[1]), ("http",), "must be a plain http:// URL (the local editor)"
         )
-    for flag in ("editor-idle-file", "terminals-dir"):
+    for flag in ("editor-idle-file", "terminals-dir", "busy-cgroup-dir"):
         if (got := pick(flag)) is not None:
             if not str(got[1]).strip():
                 raise ConfigError(f"{got[0]} is empty: give a path")
