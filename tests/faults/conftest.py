@@ -46,3 +46,12 @@ def launch(fake: object) -> Iterator[Callable[..., Daemon]]:
     yield start
     for daemon in started:
         daemon.stop()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test here carries the ``faults`` marker (``pytestmark``), so that ``nox -s tests``
+    (``-m "not faults"``) leaves it to ``nox -s faults`` and neither runs it twice nor drops it."""
+    here = Path(__file__).parent
+    for item in items:
+        if here in Path(item.fspath).parents and item.get_closest_marker("faults") is None:
+            raise pytest.UsageError(f"{item.nodeid}: add `pytestmark = pytest.mark.faults`")
