@@ -320,9 +320,9 @@ def _duration_setting(name: str, value: str, *, minimum: float, maximum: float) 
     if seconds < minimum:
         raise ConfigError(f"{name}={value!r} must be at least {minimum:g} seconds")
     if seconds > maximum:
-        raise ConfigError(
-            f"{name}={value!r} must be at most {format_duration(maximum)} ({maximum:g} seconds)"
-        )
+        days = maximum / 86400
+        most = "1 day" if days == 1 else f"{days:g} days"
+        raise ConfigError(f"{name}={value!r} must be at most {most} ({maximum:g} seconds)")
     return seconds
 
 
