@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import importlib.util
-import json
 import logging
 import os
 import stat
@@ -30,6 +29,7 @@ from .editor_layout import find_editor_layout
 from .git_activity import GitSignal
 from .keepalive import KeepaliveReader, keepalive_file
 from .notice import Notifier
+from .safe_output import escape, json_text
 from .sagemaker import AppRef, MetadataError, SageMakerClient, read_app_ref
 from .terminals import OwnWrites, TerminalsSignal
 
@@ -41,8 +41,15 @@ EXIT_OK, EXIT_DELETE_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
 
 class _UTCFormatter(logging.Formatter):
+    """UTC times; the message escaped (a file name's newline or non-UTF-8 byte cannot make a
+    second line, or fail the write), so one record is one line."""
+
     def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
         return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(record.created))
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        record.message = escape(record.message)
+        return super().formatMessage(record)
 
 
 def setup_logging(config: Config) -> None:
@@ -50,7 +57,7 @@ def setup_logging(config: Config) -> None:
     handler: logging.Handler
     if config.log_file is not None:
         config.log_file.parent.mkdir(parents=True, exist_ok=True)
-        handler = logging.FileHandler(config.log_file, encoding="utf-8")
+        handler = logging.FileHandler(config.log_file, encoding="utf-8", errors="backslashreplace")
     else:
         handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(
@@ -120,7 +127,10 @@ def use_signals(config: Config) -> MoreSignals:
     else:
         off.append("terminals")
     if config.busy:
-        signals.append(CpuSignal(config.busy_cpu, warmup=1.0 if config.once else 0.0))
+        warmup = 1.0 if config.once else 0.0
+        signals.append(
+            CpuSignal(config.busy_cpu, warmup=warmup, cgroup_root=config.busy_cgroup_dir)
+        )
         signals.append(GpuSignal(config.busy_gpu))
     else:
         off.extend(["cpu", "gpu"])
@@ -203,7 +213,7 @@ async def _run(config: Config) -> int:
         return await daemon.run()
     result = await daemon.once()
     if config.json:
-        print(json.dumps(result.to_json()))
+        print(json_text(result.to_json()))
     return EXIT_DELETE_FAILED if result.error is not None else EXIT_OK
 
 

@@ -458,6 +458,29 @@ def _filtered(
     ]
 
 
+def own_path_aliases(paths: Iterable[Path], roots: Iterable[str]) -> set[str]:
+    """Every path under which the walk may meet each of ``paths`` (the daemon's own files).
+
+    The walk names an entry by the root it came through, as given: with ``--watch`` given
+    through a symlink (``/tmp/link-to-home``), the log file ``/home/u/daemon.log`` is met as
+    ``/tmp/link-to-home/daemon.log``, and the other way round. So each path counts as given
+    (made absolute), by its real path, and by its real path mapped under each root whose real
+    path holds it. A file that does not exist yet is resolved as far as its folders exist.
+    """
+    real_roots = [(root, os.path.realpath(root)) for root in roots]
+    aliases: set[str] = set()
+    for p in paths:
+        given = os.path.normpath(os.path.abspath(p))
+        real = os.path.realpath(given)
+        aliases.update((given, real))
+        for root, real_root in real_roots:
+            if real == real_root:
+                aliases.add(root)
+            elif _is_under(real, real_root):
+                aliases.add(os.path.join(root, os.path.relpath(real, real_root)))
+    return aliases
+
+
 class WorkspaceScanner:
     """Answers "what is the newest change under these roots, or the first one newer than t?"."""
 
@@ -477,7 +500,7 @@ class WorkspaceScanner:
         leaves out the folders each repository's ignore rules exclude (``ignored_loader``
         answers that for one repository; by default ``git ls-files``)."""
         self.roots = [os.path.normpath(os.path.abspath(r)) for r in roots]
-        self._filter = _Filter(exclude, (os.path.abspath(p) for p in excluded_paths))
+        self._filter = _Filter(exclude, own_path_aliases(excluded_paths, self.roots))
         self._concurrency = max(1, concurrency)
         self._batch_entries = max(64, batch_entries)
         self._clock = clock

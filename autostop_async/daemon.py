@@ -23,7 +23,7 @@ from .config import Config, format_duration
 from .keepalive import Keepalive, KeepaliveReader
 from .notice import Notifier
 from .sagemaker import AppRef, DeleteAppError, DeleteOutcome
-from .state import State, app_start_time, load_state, save_state
+from .state import State, app_start_time, read_state, save_state
 from .terminals import OwnWrites
 
 __all__ = ["CheckResult", "Daemon", "Deleter"]
@@ -137,13 +137,12 @@ class Daemon:
         """
         now = self.clock()
         app_started = app_start_time()
-        state = await load_state(self.config.state_file, app_started)
+        state, unusable = await read_state(self.config.state_file, app_started)
         if state is None:
-            if self.config.once:
-                begin = min(app_started, now) if app_started is not None else now
-                source = "app-start" if app_started is not None else "check-start"
-            else:
-                begin, source = now, "daemon-start"
+            if self.config.once and app_started is not None and not unusable:
+                begin, source = min(app_started, now), "app-start"
+            else:  # a state file that could not be used may have known newer activity: now
+                begin, source = now, "check-start" if self.config.once else "daemon-start"
             state = State(
                 app_started=app_started if app_started is not None else begin,
                 started=begin,

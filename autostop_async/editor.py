@@ -25,6 +25,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import math
 import re
 import time
 from collections.abc import Callable, Sequence
@@ -33,6 +34,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from .activity import Activity
+from .safe_output import excerpt
 from .safe_read import read_file
 from .terminals import OwnWrites
 
@@ -74,24 +76,26 @@ def parse_timestamp(value: object) -> float:
     """Epoch seconds of an ISO-8601 time (``Z``, an offset or none = UTC; any fraction), or of a
     number (epoch seconds, or milliseconds when it is that large). Raises ValueError."""
     if isinstance(value, bool):
-        raise ValueError(f"{value!r} is not a time")
+        raise ValueError(f"{excerpt(value)} is not a time")
     if isinstance(value, (int, float)):
         number = float(value)
+        if not math.isfinite(number):  # NaN or infinite: no time at all
+            raise ValueError(f"{excerpt(value)} is not a time")
         return number / 1000.0 if number > 1e11 else number
     if not isinstance(value, str):
-        raise ValueError(f"{value!r} is not a time")
+        raise ValueError(f"{excerpt(value)} is not a time")
     text = value.strip()
     match = _ISO.match(text)
     if match is None:
         try:
             return parse_timestamp(float(text))
         except ValueError:
-            raise ValueError(f"{value!r} is not an ISO-8601 time") from None
+            raise ValueError(f"{excerpt(value)} is not an ISO-8601 time") from None
     year, month, day, hour, minute, second = (int(g) for g in match.groups()[:6])
     try:  # datetime validates the date (no 31 February)
         at = datetime(year, month, day, hour, minute, second, tzinfo=timezone.utc).timestamp()
     except (ValueError, OverflowError):
-        raise ValueError(f"{value!r} is not a valid time") from None
+        raise ValueError(f"{excerpt(value)} is not a valid time") from None
     if match.group(7):
         at += float(match.group(7))
     zone = match.group(8)
@@ -274,7 +278,7 @@ class EditorSignal:
                 value = raw["lastActiveTimestamp"]
                 at = parse_timestamp(value)
             except (ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
-                raise _Malformed(f"{body[:120]!r} ({type(exc).__name__}: {exc})") from None
+                raise _Malformed(f"{excerpt(body)} ({type(exc).__name__}: {exc})") from None
         except _Malformed as exc:
             self._once(
                 "malformed",

@@ -102,6 +102,10 @@ def parse_app_ref(text: str, path: Path) -> AppRef:
         raise MetadataError(
             f"metadata file {path} is not JSON: line {exc.lineno} column {exc.colno}: {exc.msg}"
         ) from None
+    except RecursionError:  # lists or objects nested thousands deep: nobody's metadata
+        raise MetadataError(
+            f"metadata file {path} is nested too deeply to be app metadata"
+        ) from None
     if not isinstance(data, dict):
         raise MetadataError(f"metadata file {path} is not a JSON object")
 
