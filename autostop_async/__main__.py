@@ -16,7 +16,6 @@ import asyncio
 import contextlib
 import functools
 import importlib.util
-import json
 import logging
 import os
 import signal
@@ -40,6 +39,7 @@ from .editor_layout import find_editor_layout
 from .git_activity import GitSignal
 from .keepalive import KeepaliveReader, keepalive_file
 from .notice import Notifier
+from .safe_output import escape, json_text
 from .sagemaker import AppRef, MetadataError, SageMakerClient, read_app_ref
 from .state import StateDirBusy, StateLock, daemon_holding, lock_state_dir
 from .terminals import OwnWrites, TerminalsSignal
@@ -54,8 +54,15 @@ EXIT_OK, EXIT_DELETE_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
 
 class _UTCFormatter(logging.Formatter):
+    """UTC times; the message escaped (a file name's newline or non-UTF-8 byte cannot make a
+    second line, or fail the write), so one record is one line."""
+
     def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
         return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(record.created))
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        record.message = escape(record.message)
+        return super().formatMessage(record)
 
 
 class _OneLineErrors(logging.StreamHandler):  # type: ignore[type-arg]
@@ -114,7 +121,7 @@ def setup_logging(config: Config) -> None:
     handler: logging.Handler
     if config.log_file is not None:
         config.log_file.parent.mkdir(parents=True, exist_ok=True)
-        handler = _LogFile(config.log_file, encoding="utf-8")
+        handler = _LogFile(config.log_file, encoding="utf-8", errors="backslashreplace")
     else:
         handler = _OneLineErrors(sys.stderr)
     handler.setFormatter(
@@ -184,7 +191,10 @@ def use_signals(config: Config) -> MoreSignals:
     else:
         off.append("terminals")
     if config.busy:
-        signals.append(CpuSignal(config.busy_cpu, warmup=1.0 if config.once else 0.0))
+        warmup = 1.0 if config.once else 0.0
+        signals.append(
+            CpuSignal(config.busy_cpu, warmup=warmup, cgroup_root=config.busy_cgroup_dir)
+        )
         signals.append(GpuSignal(config.busy_gpu))
     else:
         off.extend(["cpu", "gpu"])
@@ -247,7 +257,7 @@ async def _run(config: Config) -> int:
     workspace.on_layout = lambda layout: daemon.controls.update(editor_data=describe_layout(layout))
     await workspace.refresh_layout()  # logs where the editor keeps its data
     if more.notifier is not None:
-        more.notifier.prepare()  # before the daemon starts its clock
+        await more.notifier.aprepare()  # before the daemon starts its clock
     if not config.once:
         log.info(
             "signs of use: %s%s; keepalive up to %s",
@@ -267,7 +277,7 @@ async def _run(config: Config) -> int:
         return await daemon.run()
     result = await daemon.once()
     if config.json:
-        print(json.dumps(result.to_json()))
+        print(json_text(result.to_json()))
     # 1: the app may be idle but was not stopped (DeleteApp failed, or a signal failed).
     return EXIT_DELETE_FAILED if result.error is not None else EXIT_OK
 

@@ -23,7 +23,7 @@ from .config import Config, format_duration
 from .keepalive import Keepalive, KeepaliveReader
 from .notice import Notifier
 from .sagemaker import AppRef, DeleteAppError, DeleteOutcome
-from .state import State, app_start_time, load_state, save_state
+from .state import State, app_start_time, read_state, save_state
 from .terminals import OwnWrites
 
 __all__ = ["CheckResult", "Daemon", "Deleter"]
@@ -158,10 +158,10 @@ class Daemon:
         idle_at = self.last.at + self.config.idle_time
         return max(idle_at, self._hold.until) if self._hold is not None else idle_at
 
-    def _refresh_hold(self) -> None:
-        """Read the user's keepalive (a stat per poll)."""
+    async def _refresh_hold(self) -> None:
+        """Read the user's keepalive (a stat per poll, off the event loop)."""
         if self.keepalive is not None:
-            hold = self.keepalive.read()
+            hold = await self.keepalive.aread()
             if hold != self._hold:
                 self._hold, self._dirty = hold, True
 
@@ -173,13 +173,12 @@ class Daemon:
         """
         now = self.clock()
         app_started = app_start_time()
-        state = await load_state(self.config.state_file, app_started)
+        state, unusable = await read_state(self.config.state_file, app_started)
         if state is None:
-            if self.config.once:
-                begin = min(app_started, now) if app_started is not None else now
-                source = "app-start" if app_started is not None else "check-start"
-            else:
-                begin, source = now, "daemon-start"
+            if self.config.once and app_started is not None and not unusable:
+                begin, source = min(app_started, now), "app-start"
+            else:  # a state file that could not be used may have known newer activity: now
+                begin, source = now, "check-start" if self.config.once else "daemon-start"
             state = State(
                 app_started=app_started if app_started is not None else begin,
                 started=begin,
@@ -207,7 +206,7 @@ class Daemon:
             if isinstance(saved, dict):  # a restarted daemon keeps what status showed
                 record.update({k: saved.get(k) for k in ("at", "source")})
             self._records[sig.name] = record
-        self._refresh_hold()
+        await self._refresh_hold()
 
     def _see(self, activity: Activity) -> bool:
         """Move ``last`` forward to ``activity`` (clamped to now); True if it moved."""
@@ -267,7 +266,7 @@ class Daemon:
 
     async def poll_cheap(self) -> None:
         """Read the keepalive; ask the cheap signals for activity newer than ``last``."""
-        self._refresh_hold()
+        await self._refresh_hold()
         for sig in self.signals:
             if sig.cheap:
                 found = await self._ask(sig, self.last.at)

@@ -13,7 +13,6 @@ file changes its folder, and a folder's change would count as workspace activity
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import os
@@ -25,6 +24,7 @@ from pathlib import Path
 
 from .activity import Activity, utc_iso
 from .config import DEFAULT_STATE_DIR, Config, format_duration
+from .safe_read import NotAnsweringError, open_regular_for_write, run_blocking
 from .terminals import OwnWrites, terminal_devices
 
 __all__ = ["Notifier", "keepalive_hint"]
@@ -104,6 +104,13 @@ class Notifier:
         ]
         return [note, *lines] if note else lines
 
+    async def aprepare(self) -> None:
+        """:meth:`prepare` in a thread, within WRITE_TIMEOUT: a hung home folder costs a warning."""
+        try:
+            await run_blocking(self._io_key, self.prepare, timeout=WRITE_TIMEOUT)
+        except NotAnsweringError as exc:
+            log.warning("cannot create notice file %s: %s", self.notice_file, exc)
+
     def prepare(self) -> None:
         """Create the notice file if absent, before the daemon starts its clock (see above)."""
         if not self.enabled or self.notice_file is None:
@@ -135,8 +142,8 @@ class Notifier:
     def _rewrite(self, data: bytes) -> bool:
         if self.notice_file is None:
             return False
-        try:
-            fd = os.open(self.notice_file, os.O_WRONLY | os.O_TRUNC | os.O_NOFOLLOW)
+        try:  # never blocks, never through a link; a FIFO or a device is refused
+            fd = open_regular_for_write(self.notice_file)
         except FileNotFoundError:
             self._unwritten = None
             log.info(
@@ -184,8 +191,8 @@ class Notifier:
         data = self._unwritten
         if data is None:
             return
-        with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(asyncio.to_thread(self._rewrite, data), WRITE_TIMEOUT)
+        with contextlib.suppress(NotAnsweringError):
+            await run_blocking(self._io_key, self._rewrite, data, timeout=WRITE_TIMEOUT)
 
     def _write_terminals(self, lines: list[str], now: float) -> int:
         """Write to every terminal device without blocking; those that refuse are skipped."""
@@ -214,11 +221,11 @@ class Notifier:
 
     async def warn(self, deadline: float, last: Activity) -> None:
         """Write the warning of a stop at ``deadline`` to the terminals and the notice file."""
-        try:
-            terminals, wrote_file = await asyncio.wait_for(
-                asyncio.to_thread(self._warn_now, deadline, last), WRITE_TIMEOUT
+        try:  # a thread stuck on a hung terminal or mount is never waited for (safe_read)
+            terminals, wrote_file = await run_blocking(
+                self._io_key, self._warn_now, deadline, last, timeout=WRITE_TIMEOUT
             )
-        except asyncio.TimeoutError:
+        except NotAnsweringError:
             log.warning("writing the warning took over %gs; gave up", WRITE_TIMEOUT)
             return
         log.info(
@@ -233,7 +240,17 @@ class Notifier:
         """After a warning, the stop was postponed: say so in the notice file (not terminals)."""
         why = activity.describe() if activity is not None else "a keepalive"
         note = f"The stop announced earlier was postponed to {utc_iso(deadline)} by {why}."
-        await asyncio.to_thread(self._rewrite_notice, self._calm_text(note))
+        try:
+            await run_blocking(
+                self._io_key, self._rewrite_notice, self._calm_text(note), timeout=WRITE_TIMEOUT
+            )
+        except NotAnsweringError:
+            log.warning("writing the notice file took over %gs; gave up", WRITE_TIMEOUT)
+
+    @property
+    def _io_key(self) -> str:
+        """What a stuck write is known by: one at a time (safe_read.run_blocking)."""
+        return f"notice:{self.notice_file}"
 
 
 def _encode(lines: list[str]) -> bytes:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import aiofiles
+from .safe_read import read_file
 
 __all__ = [
     "AppRef",
@@ -31,6 +31,8 @@ log = logging.getLogger("autostop_async")
 TOTAL_MAX_ATTEMPTS = 5
 #: App statuses that mean nobody has to delete the app any more.
 GONE_STATUSES = frozenset({"Deleting", "Deleted"})
+#: The largest metadata file read (it holds about a kilobyte).
+MAX_METADATA_BYTES = 1 << 20
 
 
 class MetadataError(ValueError):
@@ -100,6 +102,10 @@ def parse_app_ref(text: str, path: Path) -> AppRef:
         raise MetadataError(
             f"metadata file {path} is not JSON: line {exc.lineno} column {exc.colno}: {exc.msg}"
         ) from None
+    except RecursionError:  # lists or objects nested thousands deep: nobody's metadata
+        raise MetadataError(
+            f"metadata file {path} is nested too deeply to be app metadata"
+        ) from None
     if not isinstance(data, dict):
         raise MetadataError(f"metadata file {path} is not a JSON object")
 
@@ -137,9 +143,8 @@ def parse_app_ref(text: str, path: Path) -> AppRef:
 
 async def read_app_ref(path: Path) -> AppRef:
     """Read and parse the metadata file; every problem becomes a MetadataError naming the file."""
-    try:
-        async with aiofiles.open(path, encoding="utf-8") as f:
-            text = await f.read()
+    try:  # a FIFO, a device or a hung mount in its place is an error, never a hang
+        text = (await read_file(path, MAX_METADATA_BYTES, follow=True)).data.decode("utf-8")
     except FileNotFoundError:
         raise MetadataError(
             f"metadata file {path} does not exist (is this a SageMaker Studio app? "

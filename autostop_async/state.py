@@ -14,6 +14,7 @@ import errno
 import fcntl
 import json
 import logging
+import math
 import os
 import stat
 import tempfile
@@ -23,7 +24,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import aiofiles
+from .safe_read import read_file
 
 __all__ = [
     "LOCK_FILE",
@@ -35,7 +36,11 @@ __all__ = [
     "daemon_holding",
     "load_state",
     "lock_state_dir",
+    "read_state",
     "save_state",
+    "state_controls",
+    "state_from_json",
+    "state_idle_time",
     "write_atomically",
 ]
 
@@ -44,6 +49,8 @@ log = logging.getLogger("autostop_async")
 STATE_VERSION = 1
 #: Two records of the app's start closer than this are the same start (clock-tick rounding).
 SAME_START_TOLERANCE = 5.0
+#: The largest state file read (it holds a few kilobytes).
+MAX_STATE_BYTES = 1 << 20
 #: The lock a daemon holds on its state folder for its whole life (see :func:`lock_state_dir`).
 LOCK_FILE = "daemon.lock"
 #: How long a starting daemon waits for a lock held by someone else (a ``--once`` looking).
@@ -94,35 +101,131 @@ def app_start_time(proc: Path = Path("/proc")) -> float | None:
     return boot + ticks / os.sysconf("SC_CLK_TCK")
 
 
-async def load_state(path: Path, app_started: float | None) -> State | None:
-    """The saved state, or None when absent, unreadable, corrupt, or left by an earlier app."""
+def _time(
+    raw: dict[str, Any], key: str, *, optional: bool = False, where: str = ""
+) -> float | None:
+    """``raw[key]`` as epoch seconds: a finite number, not negative (None if optional and
+    absent or null). Raises ValueError naming the key (after ``where``, e.g. ``controls.``)."""
+    value = raw.get(key)
+    if value is None and optional:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"{where}{key} is not a number")
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(f"{where}{key} is not a finite time of at least 0")
+    return float(value)
+
+
+def _text(value: object, what: str, *, optional: bool = False) -> str | None:
+    if value is None and optional:
+        return None
+    if not isinstance(value, str):
+        raise ValueError(f"{what} is not a string")
+    return value
+
+
+def _signal_record(name: str, record: object) -> dict[str, Any]:
+    """One signal's record for ``status``: when and where it last saw activity."""
+    if not isinstance(record, dict):
+        raise ValueError(f"signals.{name} is not an object")
+    out = dict(record)
+    out["at"] = _time(record, "at", optional=True, where=f"signals.{name}.")
+    for key in ("source", "note"):
+        out[key] = _text(record.get(key), f"signals.{name}.{key}", optional=True)
+    if not isinstance(record.get("cheap", False), bool):
+        raise ValueError(f"signals.{name}.cheap is not true or false")
+    return out
+
+
+def state_idle_time(raw: dict[str, Any]) -> float | None:
+    """The daemon's idle time in the state file's JSON (None if absent); ValueError if it is
+    not a number above 0."""
+    idle_time = _time(raw, "idle_time", optional=True)
+    if idle_time is not None and idle_time <= 0:
+        raise ValueError("idle_time is not more than 0")
+    return idle_time
+
+
+def state_controls(state: dict[str, Any]) -> dict[str, Any]:
+    """The daemon's settings a user's command reads (``status``, ``keepalive``) in the state
+    file's JSON; ValueError when one is of the wrong kind."""
+    raw = state.get("controls", {})
+    if not isinstance(raw, dict):
+        raise ValueError("controls is not an object")
+    for key in ("max_keepalive", "warn_before"):
+        if key in raw:
+            _time(raw, key, where="controls.")
+    off = raw.get("off", [])
+    if not isinstance(off, list) or not all(isinstance(n, str) for n in off):
+        raise ValueError("controls.off is not a list of names")
+    if not isinstance(raw.get("dry_run", False), bool):
+        raise ValueError("controls.dry_run is not true or false")
+    if not isinstance(raw.get("keepalive"), (dict, type(None))):
+        raise ValueError("controls.keepalive is not an object")
+    return dict(raw)
+
+
+def state_from_json(raw: object) -> State:
+    """A State from the state file's JSON; ValueError (naming the key) for any value of the
+    wrong kind: a string, null or list where a number or an object belongs, NaN, an infinite
+    or negative time."""
+    if not isinstance(raw, dict):
+        raise ValueError("not a JSON object")
+    hints = raw.get("hints", [])
+    if not isinstance(hints, list) or not all(isinstance(h, str) for h in hints):
+        raise ValueError("hints is not a list of folders")
+    signals = raw.get("signals", {})
+    if not isinstance(signals, dict):
+        raise ValueError("signals is not an object")
+    idle_time = state_idle_time(raw)
+    pid = raw.get("pid")
+    if pid is not None and (isinstance(pid, bool) or not isinstance(pid, int) or pid <= 0):
+        raise ValueError("pid is not a process number")
+    return State(
+        app_started=float(_time(raw, "app_started") or 0.0),
+        started=float(_time(raw, "started") or 0.0),
+        last_at=float(_time(raw, "last_at") or 0.0),
+        last_source=str(_text(raw.get("last_source"), "last_source")),
+        hints=list(hints),
+        idle_time=idle_time,
+        deadline=_time(raw, "deadline", optional=True),
+        pid=pid,
+        updated=float(_time(raw, "updated", optional=True) or 0.0),
+        signals={str(k): _signal_record(str(k), v) for k, v in signals.items()},
+        controls=state_controls(raw),
+    )
+
+
+async def read_state(path: Path, app_started: float | None) -> tuple[State | None, bool]:
+    """The saved state (None when absent, unusable, or left by an earlier app), and whether
+    the file was there but unusable (unreadable, not JSON, or a value of the wrong kind).
+
+    An unusable file is ignored with one warning. The clock then starts as if there were none,
+    except that ``--once`` must not count from the app's start (it would forget activity the
+    file recorded): the daemon counts from now (see ``Daemon.start``).
+    """
     try:
-        async with aiofiles.open(path, encoding="utf-8") as f:
-            raw = json.loads(await f.read())
-        state = State(
-            app_started=float(raw["app_started"]),
-            started=float(raw["started"]),
-            last_at=float(raw["last_at"]),
-            last_source=str(raw["last_source"]),
-            hints=[str(h) for h in raw.get("hints", [])],
-            idle_time=raw.get("idle_time"),
-            deadline=raw.get("deadline"),
-            pid=raw.get("pid"),
-            updated=float(raw.get("updated", 0.0)),
-            signals=dict(raw.get("signals", {})),
-            controls=dict(raw.get("controls", {})),
-        )
+        # A FIFO, a device or a hung mount in its place costs a warning, never a hang.
+        raw = (await read_file(path, MAX_STATE_BYTES)).data.decode("utf-8")
+        state = state_from_json(json.loads(raw))
     except FileNotFoundError:
-        return None
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+        return None, False
+    except (OSError, ValueError, RecursionError) as exc:
         log.warning(
-            "state file %s is unreadable or corrupt (%s); starting a fresh clock", path, exc
+            "state file %s is unreadable or corrupt (%s); ignoring it: the idle clock starts now",
+            path,
+            exc,
         )
-        return None
+        return None, True
     if app_started is not None and abs(state.app_started - app_started) > SAME_START_TOLERANCE:
         log.info("state file %s is from an earlier start of the app; ignoring it", path)
-        return None
-    return state
+        return None, False
+    return state, False
+
+
+async def load_state(path: Path, app_started: float | None) -> State | None:
+    """The saved state, or None when absent, unreadable, corrupt, or left by an earlier app."""
+    return (await read_state(path, app_started))[0]
 
 
 async def save_state(path: Path, state: State) -> None:

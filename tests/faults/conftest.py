@@ -1,5 +1,10 @@
-"""Fixtures of the fault suite: the fake SageMaker and the daemon as a subprocess (from the
-integration suite), a daemon launched with a fault put in (``launch.py``), and a full disk."""
+"""Fault-injection suite (issue 9): the daemon and its commands under bad input and faults.
+
+The fake SageMaker and the helpers of the integration tests are reused; :func:`launch` starts
+the daemon with exactly the flags a test gives (no watch root or log file imposed);
+:func:`launch_daemon` starts it with one fault put in (``launch.py``); :func:`full_disk` makes a
+folder a full disk (ENOSPC, EDQUOT) for the test's own process.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.conftest import (  # noqa: F401  (fixtures)
+from tests.integration.conftest import (  # fixtures are registered by being imported here
     Daemon,
     aws_env,
     fake,
@@ -25,15 +30,50 @@ from tests.integration.conftest import (  # noqa: F401  (fixtures)
 )
 from tests.support.fake_sagemaker import FakeSageMaker
 
+__all__ = [
+    "FullDisk",
+    "fake",
+    "fake_server",
+    "full_disk",
+    "launch",
+    "launch_daemon",
+    "metadata",
+    "start_daemon",
+    "workspace",
+]
+
 LAUNCH = Path(__file__).with_name("launch.py")
+
+
+@pytest.fixture
+def launch(fake: object) -> Iterator[Callable[..., Daemon]]:
+    """Start ``python -m autostop_async ARGS`` against the fake; its log is ``log`` (a path the
+    test names with ``--log-file``); stopped (SIGTERM, then SIGKILL) at the end of the test."""
+    started: list[Daemon] = []
+
+    def start(*args: str, log: Path, env: dict[str, str] | None = None) -> Daemon:
+        endpoint = getattr(fake, "endpoint_url", None)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "autostop_async", "--log-file", str(log), *args],
+            env=env if env is not None else aws_env(endpoint),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
+        daemon = Daemon(proc, log)
+        started.append(daemon)
+        return daemon
+
+    yield start
+    for daemon in started:
+        daemon.stop()
 
 
 @pytest.fixture
 def launch_daemon(
     tmp_path: Path,
-    fake: FakeSageMaker,  # noqa: F811  (the fixtures imported above)
-    metadata: Path,  # noqa: F811
-    workspace: Path,  # noqa: F811
+    fake: FakeSageMaker,
+    metadata: Path,
+    workspace: Path,
 ) -> Iterator[Callable[..., Daemon]]:
     """Start ``launch.py`` (the daemon with ``fault`` put in) against the fake SageMaker."""
     started: list[Daemon] = []
@@ -162,3 +202,12 @@ def full_disk(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[[Path
         return disk
 
     return make
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test here carries the ``faults`` marker (``pytestmark``), so that ``nox -s tests``
+    (``-m "not faults"``) leaves it to ``nox -s faults`` and neither runs it twice nor drops it."""
+    here = Path(__file__).parent
+    for item in items:
+        if here in Path(item.fspath).parents and item.get_closest_marker("faults") is None:
+            raise pytest.UsageError(f"{item.nodeid}: add `pytestmark = pytest.mark.faults`")
