@@ -23,7 +23,9 @@ def spinner(tmp_path: Path) -> Iterator[subprocess.Popen[bytes]]:
     """A training job stand-in, ``python train.py``: one core fully busy (for at most a minute)."""
     script = tmp_path / "train.py"
     script.write_text("import time\nend = time.time() + 60\nwhile time.time() < end:\n    pass\n")
-    child = subprocess.Popen([sys.executable, str(script)])
+    # Run from its folder: the source names the command line, cut short when it is long (the
+    # temporary folders of parallel test workers are).
+    child = subprocess.Popen([sys.executable, "train.py"], cwd=tmp_path)
     yield child
     child.kill()
     child.wait()
