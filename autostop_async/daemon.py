@@ -408,15 +408,19 @@ class Daemon:
 
     async def _delete(self, now: float) -> CheckResult:
         idle_for = now - self.last.at
-        target = (
-            str(self.app) if self.app is not None else f"the app of {self.config.metadata_file}"
-        )
+        target = str(self.app)
         if self.config.dry_run or self.deleter is None or self.app is None:
+            named = (
+                self.app.describe()
+                if self.app is not None
+                else f"this app (its domain, space and name are unknown: no metadata file "
+                f"{self.config.metadata_file})"
+            )
             log.info(
-                "idle for %s (last activity %s); dry run: would delete app %s",
+                "idle for %s (last activity %s); dry run: would delete %s",
                 format_duration(idle_for),
                 self.last.describe(),
-                target,
+                named,
             )
             return self._result(now, idle=True, action="would-delete")
         log.info(

@@ -81,10 +81,13 @@ class AppRef:
         return params
 
     def __str__(self) -> str:
-        if self.arn:
-            return self.arn
+        return self.arn if self.arn else self.describe(with_arn=False)
+
+    def describe(self, *, with_arn: bool = True) -> str:
+        """For people: ``CodeEditor app default of space my-space in domain d-abc (arn…)``."""
         owner = f"space {self.space_name}" if self.space_name else f"user {self.user_profile_name}"
-        return f"{self.app_type} app {self.app_name} of {owner} in domain {self.domain_id}"
+        named = f"{self.app_type} app {self.app_name} of {owner} in domain {self.domain_id}"
+        return f"{named} ({self.arn})" if with_arn and self.arn else named
 
 
 def _region_from_arn(arn: str) -> str | None:

@@ -22,6 +22,7 @@ from typing import Any
 from .activity import utc_iso
 from .config import Config, ConfigError, format_duration, parse_settings, subcommand_parser
 from .keepalive import Keepalive, keepalive_file, read_keepalive
+from .notice import MAX_WARN_SHARE
 from .safe_output import escape, json_text
 from .state import State, app_start_time, load_state
 
@@ -147,9 +148,7 @@ def format_report(report: dict[str, Any], state_file: Path, *, now: float) -> st
         )
     else:
         lines.append(f"{verb}: due since {_when(stops_at, now)}, unless the check finds activity")
-    warn = report.get("warn_before")
-    if warn:
-        lines.append(f"a warning goes to the terminals {format_duration(warn)} before")
+    lines.extend(_warning_lines(report))
     if report.get("editor_data"):
         lines.append(f"editor data: {report['editor_data']}")
     daemon = report["daemon"]
@@ -164,6 +163,20 @@ def format_report(report: dict[str, Any], state_file: Path, *, now: float) -> st
             f"written at {_when(_epoch(daemon['updated']), now)} ({state_file})"
         )
     return "\n".join(lines)
+
+
+def _warning_lines(report: dict[str, Any]) -> list[str]:
+    """What the daemon will actually do before the stop (it warns only when --warn-before is at
+    most half the idle time: :attr:`Notifier.enabled`)."""
+    warn, idle_time = report.get("warn_before"), float(report["idle_time"] or 0.0)
+    if not warn:
+        return []
+    if warn > idle_time * MAX_WARN_SHARE:
+        return [
+            f"no warning before the stop: --warn-before {format_duration(warn)} is more than "
+            f"half the idle time {format_duration(idle_time)}"
+        ]
+    return [f"a warning goes to the terminals {format_duration(warn)} before"]
 
 
 def _epoch(iso: str) -> float:
