@@ -435,9 +435,9 @@ class Daemon:
             return self._result(now, idle=True, action="none", error=str(exc))
         if outcome is DeleteOutcome.DELETED:
             log.info("deleted app %s", target)
-        else:
-            log.info("app %s is already gone; nothing to delete", target)
-        return self._result(now, idle=True, action=_ACTIONS[outcome])
+            return self._result(now, idle=True, action="deleted")
+        log.info("app %s is already gone; nothing to delete", target)
+        return self._result(now, idle=True, action="already-gone")
 
     def _result(
         self,
@@ -675,12 +675,6 @@ class Daemon:
                 format_duration(self.deadline - self.clock()),
             )
         return result
-
-
-_ACTIONS: dict[DeleteOutcome, Action] = {
-    DeleteOutcome.DELETED: "deleted",
-    DeleteOutcome.ALREADY_GONE: "already-gone",
-}
 
 
 def _discard(task: asyncio.Future[Any]) -> None:
