@@ -490,7 +490,10 @@ def render(results: dict[str, Any]) -> str:
     add = lines.append
     add(f"# {results['command']}")
     m = results["machine"]
-    add(f"# {m['cpus']} CPUs, load {m['load_at_start']}, Python {m['python']}, {m['git']}")
+    add(
+        f"# {m['cpus']} CPUs, load {m['load_at_start']} at the start, "
+        f"{m.get('load_at_end', '?')} at the end, Python {m['python']}, {m['git']}"
+    )
     add("")
     add("1/5. Full scan, nothing newer than t (median of the runs, and the best run)")
     cols = [
@@ -691,6 +694,7 @@ def main(argv: list[str] | None = None) -> int:
         mon["workspace"] = monitored.label
         mon["workspace_files"] = monitored.files
         results["monitor"] = mon
+    results["machine"]["load_at_end"] = " ".join(Path("/proc/loadavg").read_text().split()[:3])
     table = render(results)
     print(table)
     args.out.parent.mkdir(parents=True, exist_ok=True)
