@@ -6,7 +6,7 @@ cached under ``bench/.workspaces``), then reports in one run, side by side:
 1. a full scan (nothing newer than t) with a warm cache: GNU ``find -printf '%C@'`` (the floor),
    the seed-style ``os.walk`` + ``os.lstat``, one ``aiofiles.os.stat`` per file, and this project,
    also with ``--skip-git-ignored`` (5.);
-2. an early-exit scan with one recent change: no hint, and with the hot-folder hint;
+2. an early-exit scan with one recent change (warm cache): no hint, and the hot-folder hint;
 3. the CPU the daemon spends over a scaled monitoring run (idle time 30 s, a file touched every
    5 s in one folder for 2 minutes) against a seed-style loop walking everything every 1 s, and
    how soon after the workspace became idle each noticed;
@@ -198,9 +198,9 @@ def early_exit(loop: asyncio.AbstractEventLoop, root: Path, reps: int) -> dict[s
     changed = pick_source_file(root)
     threshold = _settle()
     os.utime(changed)
-    out: dict[str, Any] = {"changed": str(changed.relative_to(root)), "cold": [], "hint": []}
+    out: dict[str, Any] = {"changed": str(changed.relative_to(root)), "no_hint": [], "hint": []}
     for _ in range(reps):
-        for kind, first in (("cold", []), ("hint", [str(changed.parent)])):
+        for kind, first in (("no_hint", []), ("hint", [str(changed.parent)])):
             scanner = WorkspaceScanner([root])  # a new scanner: nothing remembered
 
             def scan(s: WorkspaceScanner = scanner, f: list[str] = first) -> dict[str, Any]:
@@ -534,17 +534,17 @@ def render(results: dict[str, Any]) -> str:
     add("")
     add("2. One recent change: wall s / CPU s (median), files looked at; full scan for scale")
     add(
-        f"{'case':>9} | {'full scan':>15} | {'cold early exit':>28} | {'hot-folder hint':>28} | "
+        f"{'case':>9} | {'full scan':>15} | {'no hint':>28} | {'hot-folder hint':>28} | "
         f"{'full / hint':>11}"
     )
     for label, size in results["sizes"].items():
         e = size["early_exit"]
         full = median(size["full_scan"]["project"], "wall")
         hint = median(e["hint"], "wall")
-        cold_files = e["cold"][0]["out"]["files"]
+        plain_files = e["no_hint"][0]["out"]["files"]
         hint_files = e["hint"][0]["out"]["files"]
         add(
-            f"{label:>9} | {full:>15.3f} | {_ws(e['cold']):>17} {cold_files:>9,} f | "
+            f"{label:>9} | {full:>15.3f} | {_ws(e['no_hint']):>17} {plain_files:>9,} f | "
             f"{_ws(e['hint']):>17} {hint_files:>9,} f | {full / hint:>10.0f}x"
         )
     mon = results.get("monitor")
