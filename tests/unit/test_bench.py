@@ -69,3 +69,16 @@ async def test_each_scan_appends_one_json_line_of_its_stats(
     assert (first["files"], first["folders"], first["stopped_early"]) == (3, 2, False)
     assert second["stopped_early"] in (True, False)  # one line per scan, whatever it found
     assert {"at", "seconds", "workers", "skipped"} <= first.keys()
+
+
+def test_cold_scans_say_why_they_are_skipped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import bench.run
+
+    monkeypatch.setattr(bench.run.os, "geteuid", lambda: 1000)
+    assert bench.run.drop_caches() == "not root"
+    monkeypatch.setattr(bench.run.os, "geteuid", lambda: 0)
+    monkeypatch.setattr(bench.run.os, "sync", lambda: None)
+    monkeypatch.setattr(bench.run, "DROP_CACHES", tmp_path / "no" / "drop_caches")
+    assert "cannot write" in (bench.run.drop_caches() or "")
