@@ -439,7 +439,7 @@ class Config:
         return self.state_dir / "state.json"
 
 
-def settings() -> list[tuple[Field[Any], Setting]]:
+def declared_settings() -> list[tuple[Field[Any], Setting]]:
     """Config's settings, in the order of the help: each field and its declaration."""
     return [(f, f.metadata["setting"]) for f in fields(Config) if "setting" in f.metadata]
 
@@ -485,7 +485,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     defaults = Config()
     groups: dict[str | None, argparse._ActionsContainer] = {None: p}
-    for f, spec in settings():
+    for f, spec in declared_settings():
         if spec.group not in groups:
             groups[spec.group] = p.add_argument_group(spec.group)
         shown = _shown_default(spec, getattr(defaults, f.name)).replace("%", "%%")
@@ -551,7 +551,7 @@ def parse_settings(
     env = os.environ if environ is None else environ
     args = (parser if parser is not None else build_parser()).parse_args(argv)
     values: dict[str, Any] = {}
-    for f, spec in settings():
+    for f, spec in declared_settings():
         raw = getattr(args, f.name)
         if raw is not None:  # a flag wins over the environment
             values[f.name] = _value(spec, flag_name(f.name), raw)
