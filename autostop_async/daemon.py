@@ -138,6 +138,9 @@ class Daemon:
         self._warned_for: float | None = None  # the deadline the last warning announced
         self._records: dict[str, dict[str, Any]] = {}  # each signal's newest activity
         self._dirty = False
+        #: The newest activity may be the editor's echo of our last state save (a tab showing
+        #: the state file): saving again would echo again; the next check saves instead.
+        self._save_held = False
         self.cheap_timeout = cheap_timeout
         self.walk_timeout = walk_timeout
         self._failing: dict[str, _Failing] = {}  # signals failing now, by name
@@ -219,9 +222,18 @@ class Daemon:
         self._failures, self._retry_at = 0, None
         return True
 
-    async def save(self, timeout: float = STATE_WRITE_TIMEOUT) -> bool:
+    def _may_echo_our_save(self, activity: Activity) -> bool:
+        """Whether ``activity`` may be the editor's echo of our own last state save."""
+        return (
+            self.own_writes is not None
+            and activity.source.startswith("editor:")
+            and self.own_writes.may_echo_prompted(activity.at)
+        )
+
+    async def save(self, timeout: float = STATE_WRITE_TIMEOUT, *, prompted: bool = False) -> bool:
         """Write the state file; a failure is logged once, never fatal (the clock is in memory),
         and the write is tried again at the next poll; a line says when it works again.
+        ``prompted``: the save only records activity a poll just found (see ``OwnWrites``).
         True if it was written."""
         assert self.state is not None
         self.state.deadline = self.deadline
@@ -241,7 +253,7 @@ class Daemon:
         try:
             await asyncio.wait_for(save_state(path, self.state), timeout)
             if self.own_writes is not None:
-                self.own_writes.wrote_file(self.clock())
+                self.own_writes.wrote_file(self.clock(), prompted=prompted)
         except (OSError, asyncio.TimeoutError) as exc:
             self._dirty = True  # tried again at the next poll
             timed_out = isinstance(exc, asyncio.TimeoutError) and not exc.args
@@ -644,8 +656,10 @@ class Daemon:
             else:
                 before = self.last.at
                 await self._interruptible(self.poll_cheap())
-                if self.last.at != before or self._dirty:
-                    await self._interruptible(self.save())
+                if self.last.at != before:
+                    self._save_held = self._may_echo_our_save(self.last)
+                if (self.last.at != before or self._dirty) and not self._save_held:
+                    await self._interruptible(self.save(prompted=True))
             await self._interruptible(self._tell_postponed())
             if self.notifier is not None and self.notifier.pending:
                 await self._interruptible(self.notifier.retry())

@@ -238,8 +238,10 @@ class EditorSignal(PolledSignal):
         if wrote and wrote - 1.0 <= found.at <= wrote + ECHO_WINDOW:
             log.debug("editor heartbeat %s may echo our own notice to the terminals", found.at)
             return None
-        file_write = self.own_writes.file_write_near(found.at, 0.05, self.file_echo_window)
-        if file_write is not None:
+        file_write = self.own_writes.file_write_near(
+            found.at, 0.05, self.file_echo_window, prompted=False
+        )
+        if file_write is not None:  # a prompted write's echo is the daemon's to hold (OwnWrites)
             log.debug(
                 "editor heartbeat %s may echo our own file write at %s (a reloaded tab)",
                 found.at,

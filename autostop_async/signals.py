@@ -49,6 +49,7 @@ class Signals:
 def build_signals(config: Config) -> Signals:
     """The signals the settings switch on, and the daemon's other inputs."""
     own_writes = remember_log_writes()
+    own_writes.echo_window = file_echo_window(config.idle_time)
     workspace = workspace_signal(config)
     every: list[tuple[str, bool, Callable[[], Signal]]] = [
         ("workspace", True, lambda: workspace),

@@ -75,26 +75,46 @@ class OwnWrites:
     we last wrote to any terminal. ``file_times`` are the recent moments we wrote one of our own
     files (notice, state, log): a file open in an editor tab is reloaded when it changes, and the
     editor's idle extension takes that reload for typing (see ``editor.FILE_ECHO_WINDOW``).
+
+    A write is *prompted* when it only records activity just seen (the state saved after a poll
+    found some), and *unprompted* otherwise (the warning, a check, a log line). The echo of an
+    unprompted write is never counted: it could postpone the stop by a whole idle time, again
+    and again. A heartbeat soon after a prompted write is counted (it may be a person's next
+    click), but the daemon then holds its next prompted save (:meth:`may_echo_prompted`): an
+    echo can add no more than a few seconds to the newest activity, and never feeds itself.
     """
 
     mtimes: dict[int, float] = field(default_factory=dict)
     at: float = 0.0
-    file_times: deque[float] = field(default_factory=lambda: deque(maxlen=MAX_FILE_WRITES))
+    #: ``(moment, prompted)`` of our recent file writes.
+    file_times: deque[tuple[float, bool]] = field(
+        default_factory=lambda: deque(maxlen=MAX_FILE_WRITES)
+    )
+    #: How long after a file write of ours a heartbeat may be its echo (``file_echo_window``).
+    echo_window: float = 10.0
 
-    def wrote_file(self, at: float) -> None:
+    def wrote_file(self, at: float, *, prompted: bool = False) -> None:
         """Remember that one of our own files was written at ``at``."""
-        if not self.file_times or at > self.file_times[-1] + 0.5:  # a burst is one write
-            self.file_times.append(at)
+        if self.file_times and at <= self.file_times[-1][0] + 0.5:  # a burst is one write
+            prompted = prompted and self.file_times[-1][1]  # unprompted if any part was
+            self.file_times[-1] = (at, prompted)
         else:
-            self.file_times[-1] = at
+            self.file_times.append((at, prompted))
 
-    def file_write_near(self, at: float, before: float, after: float) -> float | None:
-        """The moment of an own file write from ``before`` s after ``at`` to ``after`` s before
-        it (the write ``at`` may echo), or None."""
-        for wrote in reversed(self.file_times):
-            if wrote - before <= at <= wrote + after:
+    def file_write_near(
+        self, at: float, before: float, after: float, *, prompted: bool | None = None
+    ) -> float | None:
+        """The moment of an own file write (of the kind asked, or any) from ``before`` s after
+        ``at`` to ``after`` s before it (the write ``at`` may echo), or None."""
+        for wrote, kind in reversed(self.file_times):
+            if (prompted is None or kind == prompted) and wrote - before <= at <= wrote + after:
                 return wrote
         return None
+
+    def may_echo_prompted(self, activity_at: float) -> bool:
+        """Whether a heartbeat at ``activity_at`` may echo a prompted write of ours."""
+        near = self.file_write_near(activity_at, 0.05, self.echo_window, prompted=True)
+        return near is not None
 
     def wrote(self, fd: int, at: float) -> None:
         """Remember the time of the device open on ``fd`` right after we wrote to it."""
