@@ -11,13 +11,15 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.support.waiting import wait_for
 
 MARGIN = 15.0  # generous bound for anything that should happen "soon"
 
@@ -126,14 +128,6 @@ def status(setup: Setup) -> dict[str, Any]:
     done = cli(setup, "status", "--json")
     assert done.returncode == 0, done.stderr
     return dict(json.loads(done.stdout))
-
-
-def wait_for(predicate: Callable[[], object], bound: float, what: str) -> None:
-    deadline = time.monotonic() + bound
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {bound:g}s waiting for {what}")
-        time.sleep(0.05)
 
 
 @pytest.fixture

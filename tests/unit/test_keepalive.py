@@ -10,16 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from autostop_async import daemon as daemon_module
 from autostop_async.activity import Activity, SignalBase
 from autostop_async.config import Config, load_config
-from autostop_async.daemon import Daemon
 from autostop_async.keepalive import KeepaliveReader, main, read_keepalive, write_keepalive
-
-
-@pytest.fixture(autouse=True)
-def fixed_app_start(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(daemon_module, "app_start_time", lambda: 100.0)
+from tests.support.doubles import Clock, Deleter, make_daemon
 
 
 def keepalive(tmp_path: Path, *args: str) -> int:
@@ -127,14 +121,6 @@ def test_the_reader_logs_a_new_and_an_ended_keepalive(
     assert any("was cancelled" in m for m in messages)
 
 
-class Clock:
-    def __init__(self, now: float) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
 class NoActivity(SignalBase):
     name, cheap = "workspace", False
     latest: Activity | None = None
@@ -144,16 +130,6 @@ class NoActivity(SignalBase):
 
     async def aclose(self) -> None:
         pass
-
-
-class Deleter:
-    calls = 0
-
-    async def __call__(self, app: object) -> object:
-        from autostop_async.sagemaker import DeleteOutcome
-
-        self.calls += 1
-        return DeleteOutcome.DELETED
 
 
 async def test_the_app_is_not_stopped_before_the_keepalive_ends(tmp_path: Path) -> None:
@@ -171,14 +147,14 @@ async def test_the_app_is_not_stopped_before_the_keepalive_ends(tmp_path: Path) 
     deleter = Deleter()
     clock = Clock(1000.0)  # idle for 200 s of 100: only the keepalive holds it
     reader = KeepaliveReader(path, 10**9, clock=clock)
-    d = Daemon(config, [NoActivity()], app, deleter, keepalive=reader, clock=clock)
+    d = make_daemon(config, [NoActivity()], app, deleter, keepalive=reader, clock=clock)
     result = await d.once()
     assert result.action == "none" and deleter.calls == 0
     assert d.deadline == 1500.0
     saved = json.loads((tmp_path / "state" / "state.json").read_text())
     assert saved["controls"]["keepalive"]["by"] == "ann"
     clock.now = 1501.0  # the keepalive is over: idle since 800
-    d = Daemon(config, [NoActivity()], app, deleter, keepalive=reader, clock=clock)
+    d = make_daemon(config, [NoActivity()], app, deleter, keepalive=reader, clock=clock)
     assert (await d.once()).action == "deleted"
 
 
