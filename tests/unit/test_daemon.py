@@ -6,6 +6,7 @@ import asyncio
 import itertools
 import json
 import logging
+import time
 from pathlib import Path
 
 import pytest
@@ -187,8 +188,10 @@ async def test_daemon_deletes_after_idle_time_and_exits_0(tmp_path: Path) -> Non
     cfg = make_config(tmp_path, once=False, idle_time=0.3, interval=0.05)
     deleter = Deleter(DeleteOutcome.DELETED)
     d = make_daemon(cfg, [FakeSignal()], APP, deleter)
+    started = time.monotonic()
     assert await asyncio.wait_for(d.run(), timeout=10) == 0
     assert deleter.calls == 1
+    assert deleter.times[0] - started >= 0.3 - 0.01  # not before the idle time
 
 
 async def test_daemon_retries_a_failing_delete_with_growing_backoff(
