@@ -111,6 +111,7 @@ class Daemon:
         monotonic: Callable[[], float] = time.monotonic,
         cheap_timeout: float = CHEAP_SIGNAL_TIMEOUT,
         walk_timeout: float = WALK_TIMEOUT,
+        app_start: Callable[[], float | None] = app_start_time,
     ) -> None:
         """``keepalive`` reads a user's postponement; ``notifier`` warns before a stop;
         ``own_writes`` learns when the state file is written (an editor tab showing it reloads,
@@ -118,6 +119,7 @@ class Daemon:
 
         ``cheap_timeout`` and ``walk_timeout`` bound one answer of a cheap signal and of a signal
         consulted at deadlines: a signal that takes longer has failed for that check.
+        ``app_start`` tells when the app started (None where that cannot be read).
         """
         self.config = config
         self.signals = list(signals)
@@ -128,6 +130,7 @@ class Daemon:
         self.own_writes = own_writes
         self.clock = clock
         self.monotonic = monotonic
+        self.app_start = app_start
         self.state: State | None = None
         #: Settings a user's command needs, saved in the state file (``status``, ``keepalive``).
         self.controls: dict[str, Any] = {}
@@ -177,7 +180,7 @@ class Daemon:
         daemon of this app started, so restarts neither reset nor forget it.
         """
         now = self.clock()
-        app_started = app_start_time()
+        app_started = self.app_start()
         state, unusable = await read_state(self.config.state_file, app_started)
         if state is None:
             if self.config.once and app_started is not None and not unusable:

@@ -15,7 +15,7 @@ import io
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -193,19 +193,20 @@ def _parser() -> argparse.ArgumentParser:
     )
 
 
-def main(argv: Sequence[str]) -> int:
+def main(argv: Sequence[str], *, app_start: Callable[[], float | None] = app_start_time) -> int:
     """``status [--json]``: 0 the daemon runs, 1 it does not (last record shown), 2 no state."""
     try:
         config, _ = parse_settings(argv, parser=_parser(), daemon=False)
     except ConfigError as exc:
         print(f"autostop-async: error: {exc}", file=sys.stderr)
         return 2
-    return show(config)
+    return show(config, app_start)
 
 
-def show(config: Config) -> int:
-    """Print the status of the daemon whose state folder ``config`` names."""
-    state = asyncio.run(load_state(config.state_file, app_start_time()))
+def show(config: Config, app_start: Callable[[], float | None] = app_start_time) -> int:
+    """Print the status of the daemon whose state folder ``config`` names; ``app_start`` tells
+    when the app started (state files of an earlier start are not shown)."""
+    state = asyncio.run(load_state(config.state_file, app_start()))
     if state is None or state.idle_time is None:
         print(
             f"autostop-async: no daemon state in {config.state_dir}: no daemon has run here "

@@ -26,8 +26,8 @@ from tests.integration.conftest import (
     run_cli,
     wait_for,
 )
+from tests.support.doubles import APP
 from tests.support.fake_sagemaker import DEFAULT_DELETING_SECONDS, FakeSageMaker
-from tests.unit.test_daemon import APP
 
 pytestmark = pytest.mark.faults
 

@@ -18,7 +18,6 @@ from pathlib import Path
 import pytest
 
 from autostop_async.activity import Activity
-from autostop_async.daemon import Daemon
 from autostop_async.sagemaker import DeleteOutcome
 from tests.integration.conftest import (
     Daemon as DaemonProcess,
@@ -26,18 +25,18 @@ from tests.integration.conftest import (
 from tests.integration.conftest import (
     age_tree,
     app_status,
-    wait_for,
 )
-from tests.support.fake_sagemaker import FakeSageMaker
-from tests.unit.test_daemon import (  # noqa: F401  (fixed_app_start: an autouse fixture)
+from tests.support.doubles import (
     APP,
     Clock,
     Deleter,
     FakeSignal,
-    fixed_app_start,
     make_config,
+    make_daemon,
     write_state,
 )
+from tests.support.fake_sagemaker import FakeSageMaker
+from tests.support.waiting import until, wait_for
 
 pytestmark = pytest.mark.faults
 
@@ -74,7 +73,7 @@ def warnings_about(caplog: pytest.LogCaptureFixture, text: str) -> list[str]:
 async def test_a_raising_walk_is_inconclusive_not_idle(tmp_path: Path) -> None:
     write_state(tmp_path, last_at=800.0, last_source="workspace:/w/a.py")
     deleter = Deleter(DeleteOutcome.DELETED)
-    d = Daemon(make_config(tmp_path), [BrokenSignal(1)], APP, deleter, clock=Clock(1000.0))
+    d = make_daemon(make_config(tmp_path), [BrokenSignal(1)], APP, deleter, clock=Clock(1000.0))
     result = await d.once()
     assert deleter.calls == 0
     out = result.to_json()
@@ -88,7 +87,7 @@ async def test_a_signal_that_never_answers_is_inconclusive_within_its_bound(
 ) -> None:
     write_state(tmp_path, last_at=800.0, last_source="x")
     deleter = Deleter(DeleteOutcome.DELETED)
-    d = Daemon(make_config(tmp_path), [HungSignal("hung", cheap=cheap)], APP, deleter)
+    d = make_daemon(make_config(tmp_path), [HungSignal("hung", cheap=cheap)], APP, deleter)
     d.walk_timeout = d.cheap_timeout = 0.2  # the bounds are attributes, set in code
     result = await asyncio.wait_for(d.once(), timeout=10)
     assert deleter.calls == 0
@@ -102,7 +101,7 @@ async def test_the_daemon_keeps_the_app_while_the_walk_fails_and_says_so_once(
     cfg = make_config(tmp_path, once=False, idle_time=0.2, interval=0.05)
     walk = BrokenSignal(6)
     deleter = Deleter(DeleteOutcome.DELETED)
-    d = Daemon(cfg, [walk], APP, deleter)
+    d = make_daemon(cfg, [walk], APP, deleter)
     assert await asyncio.wait_for(d.run(), timeout=20) == 0
     assert walk.asked > walk.failures  # inconclusive checks, each retried an interval later
     assert deleter.calls == 1  # only once the walk answered (and found nothing)
@@ -117,16 +116,13 @@ async def test_checks_go_on_beside_a_hung_signal_which_is_not_asked_again(
     cfg = make_config(tmp_path, once=False, idle_time=0.1, interval=0.05)
     hung, walk = HungSignal("terminals", cheap=True), FakeSignal("workspace")
     deleter = Deleter(DeleteOutcome.DELETED)
-    d = Daemon(cfg, [hung, walk], APP, deleter)
+    d = make_daemon(cfg, [hung, walk], APP, deleter)
     d.cheap_timeout = 0.1
     task = asyncio.create_task(d.run())
-    for _ in range(500):  # the checks go on, each inconclusive: a bounded poll for three
-        if walk.asked >= 3:
-            break
-        await asyncio.sleep(0.02)
+    # The checks go on, each inconclusive.
+    await until(lambda: walk.asked >= 3, 10, "three checks beside the stuck signal")
     d.request_stop()
     assert await asyncio.wait_for(task, timeout=5) == 0
-    assert walk.asked >= 3
     assert hung.asked == 1  # its first call is still stuck: no second thread beside it
     assert deleter.calls == 0
 
@@ -138,7 +134,7 @@ async def test_a_lasting_failure_is_said_again_every_hour_not_at_every_try(
     write_state(tmp_path, last_at=800.0, last_source="x")
     clock = Clock(1000.0)
     walk = BrokenSignal(1000)
-    d = Daemon(make_config(tmp_path, once=False), [walk], APP, None, clock=clock)
+    d = make_daemon(make_config(tmp_path, once=False), [walk], APP, None, clock=clock)
     await d.start()
     for _ in range(130):  # a try a minute for over two hours
         assert (await d.check()).inconclusive

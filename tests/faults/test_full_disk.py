@@ -19,17 +19,17 @@ import pytest
 
 from autostop_async import __main__ as cli
 from autostop_async.config import Config
-from autostop_async.daemon import Daemon
 from autostop_async.notice import Notifier
 from autostop_async.sagemaker import DeleteOutcome
 from autostop_async.terminals import OwnWrites
-from tests.unit.test_daemon import (  # noqa: F401  (fixed_app_start: an autouse fixture)
+from tests.support.doubles import (
     APP,
     Deleter,
     FakeSignal,
-    fixed_app_start,
     make_config,
+    make_daemon,
 )
+from tests.support.waiting import until
 
 from .conftest import FullDisk
 
@@ -40,16 +40,6 @@ FullDiskMaker = Callable[..., FullDisk]
 
 def messages(caplog: pytest.LogCaptureFixture, text: str) -> list[str]:
     return [r.getMessage() for r in caplog.records if text in r.getMessage()]
-
-
-async def until(predicate: Callable[[], object], timeout: float, what: str) -> None:
-    """Poll ``predicate`` on the running loop until it holds, failing after ``timeout`` s."""
-    loop = asyncio.get_running_loop()
-    give_up = loop.time() + timeout
-    while not predicate():
-        if loop.time() > give_up:
-            raise AssertionError(f"timed out after {timeout:g}s waiting for {what}")
-        await asyncio.sleep(0.02)
 
 
 @pytest.fixture(autouse=True)
@@ -65,7 +55,7 @@ async def test_a_full_state_folder_is_logged_once_and_the_app_still_deleted(
     cfg = make_config(tmp_path, once=False, idle_time=0.5, interval=0.05)
     cheap = FakeSignal("terminals", cheap=True)  # polled every interval: a write is retried
     deleter = Deleter(DeleteOutcome.DELETED)
-    d = Daemon(cfg, [FakeSignal(), cheap], APP, deleter)
+    d = make_daemon(cfg, [FakeSignal(), cheap], APP, deleter)
     assert await asyncio.wait_for(d.run(), timeout=20) == 0
     assert deleter.calls == 1  # it kept deciding
     assert disk.hits >= 3  # and kept trying to write
@@ -81,7 +71,7 @@ async def test_the_state_is_written_again_once_there_is_room(
 ) -> None:
     disk = full_disk(tmp_path / "state")
     cfg = make_config(tmp_path, once=False, idle_time=3600.0, interval=0.05)
-    d = Daemon(cfg, [FakeSignal(), FakeSignal("terminals", cheap=True)], APP, None)
+    d = make_daemon(cfg, [FakeSignal(), FakeSignal("terminals", cheap=True)], APP, None)
     task = asyncio.create_task(d.run())
     try:
         await until(lambda: disk.hits >= 3, 10, "three tries to write the state")
@@ -110,7 +100,7 @@ async def test_a_full_home_volume_does_not_stop_the_warning_or_the_decision(
     home.mkdir()
     notifier.prepare()  # the notice file exists, as after any start
     disk = full_disk(home)
-    d = Daemon(cfg, [FakeSignal()], None, None, notifier=notifier)
+    d = make_daemon(cfg, [FakeSignal()], None, None, notifier=notifier)
     task = asyncio.create_task(d.run())
     try:
         await until(lambda: disk.hits >= 3, 10, "the warning and two retries to hit the disk")

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import Daemon, run_cli, wait_for
+from tests.integration.conftest import Daemon, run_cli
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.faults
 

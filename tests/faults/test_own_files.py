@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import Daemon, age_tree, app_status, wait_for
+from tests.integration.conftest import Daemon, age_tree, app_status
 from tests.support.fake_sagemaker import FakeSageMaker
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.faults
 

@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import Daemon, aws_env, wait_for
+from tests.integration.conftest import Daemon, aws_env
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.faults
 

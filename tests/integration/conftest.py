@@ -11,11 +11,11 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from tests.support.fake_sagemaker import FakeSageMaker
+from tests.support.waiting import wait_for
 
 DOMAIN, SPACE, REGION = "d-integration1", "space-1", "us-east-1"
 ARN = f"arn:aws:sagemaker:{REGION}:123456789012:app/{DOMAIN}/{SPACE}/codeeditor/default"
@@ -144,18 +144,6 @@ def run_cli(
         timeout=timeout,
         check=False,
     )
-
-
-def wait_for(predicate: Callable[[], Any], timeout: float, what: str, step: float = 0.1) -> Any:
-    """Poll ``predicate`` until it returns something truthy, failing after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:g}s waiting for {what}")
-        time.sleep(step)
 
 
 def app_status(fake: FakeSageMaker) -> str | None:

@@ -10,8 +10,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from tests.support.fake_sagemaker import FakeSageMaker
+from tests.support.waiting import wait_for
 
-from .conftest import Daemon, app_status, run_cli, wait_for
+from .conftest import Daemon, app_status, run_cli
 
 IDLE, INTERVAL = 3.0, 0.5
 #: Start-up, the first SageMaker call (~0.5 s), aioboto3's import: generous on a busy 2-core box.

@@ -52,7 +52,8 @@ async def test_early_exit_stops_before_walking_everything(tmp_path: Path) -> Non
     threshold = time.time() - 3600  # everything is newer: the first batch answers
     scanner = WorkspaceScanner([tmp_path], concurrency=1, batch_entries=64)
     result = await scanner.scan(threshold)
-    assert result.newer_than(threshold) is not None
+    found = result.newer_than(threshold)
+    assert found is not None and found.source.startswith(f"workspace:{tmp_path}")
     assert result.stats.stopped_early
     assert result.stats.files < 2000
 

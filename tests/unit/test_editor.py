@@ -227,7 +227,9 @@ async def test_heartbeats_just_after_our_own_terminal_notice_are_not_counted(
     sig = EditorSignal(editor.url, None, own_writes=own)
     assert await sig.newer_than(0) is None
     own.at = time.time() - 3600  # long ago: the heartbeat is a person's again
-    assert await sig.newer_than(0) is not None
+    found = await sig.newer_than(0)
+    assert found is not None and found.source == f"editor:{editor.url}"
+    assert found.at == pytest.approx(time.time(), abs=60)
 
 
 def test_editor_settings_from_flags_and_environment() -> None:

@@ -259,5 +259,7 @@ async def test_the_signal_finds_the_layout_before_each_walk_and_says_so(
     assert f"{sdd} (found by the running editor (pid 7))" in lines[1]
     assert "counted: data/User/History, data/User/Backups" in lines[1]
     assert seen == [None, found[0]]
-    os.utime(sdd / "data" / "User" / "History" / "-1a" / "entries.json")
-    assert await sig.newer_than(t) is not None
+    entries = sdd / "data" / "User" / "History" / "-1a" / "entries.json"
+    os.utime(entries)
+    activity = await sig.newer_than(t)  # a person's edit history is counted
+    assert activity is not None and f"{sdd}/data/User/History/" in activity.source

@@ -15,12 +15,12 @@ from pathlib import Path
 import pytest
 
 from autostop_async import changes
-from autostop_async import daemon as daemon_module
 from autostop_async.changes import WorkspaceScanner, WorkspaceSignal
 from autostop_async.config import Config, ConfigError, load_config
 from autostop_async.daemon import Daemon
 from autostop_async.git_activity import GitSignal, IgnoredFolders
 from autostop_async.signals import build_signals
+from tests.support.doubles import app_started_at
 
 GIT_ENV = {
     **os.environ,
@@ -178,7 +178,8 @@ async def test_a_repository_that_vanished_is_forgotten_quietly(
 ) -> None:
     repo = make_repo(tmp_path / "proj")
     signal = signal_for(repo)
-    assert await signal.newer_than(0) is not None
+    found = await signal.newer_than(0)
+    assert found is not None and found.source.startswith(f"git:{repo} (")
     shutil.rmtree(repo)
     assert await signal.newer_than(0) is None
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
@@ -342,13 +343,12 @@ def test_skip_git_ignored_is_off_by_default_and_set_by_flag_or_environment() -> 
 
 @pytest.mark.parametrize("commit", [False, True])
 async def test_the_daemon_counts_a_commit_that_changed_no_file(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, commit: bool
+    tmp_path: Path, commit: bool
 ) -> None:
     idle_time = 1.0
     repo = make_repo(tmp_path / "home" / "proj")
     time.sleep(idle_time + 0.1)  # age the files: only the last idle_time counts
     started = time.time() - idle_time  # the app started long enough ago to be due a check
-    monkeypatch.setattr(daemon_module, "app_start_time", lambda: started)
     if commit:
         git(repo, "commit", "-q", "--allow-empty", "-m", "only git moves")
     config = Config(
@@ -359,7 +359,13 @@ async def test_the_daemon_counts_a_commit_that_changed_no_file(
         dry_run=True,
     )
     workspace = WorkspaceSignal(WorkspaceScanner(config.watch))
-    daemon = Daemon(config, [workspace, GitSignal(lambda: workspace.repos)], None, None)
+    daemon = Daemon(
+        config,
+        [workspace, GitSignal(lambda: workspace.repos)],
+        None,
+        None,
+        app_start=app_started_at(started),
+    )
     result = await daemon.once()
     if commit:
         assert result.action == "none"

@@ -10,16 +10,17 @@ from pathlib import Path
 
 import pytest
 
-from autostop_async import daemon as daemon_module
-from autostop_async.activity import Activity, SignalBase
-from autostop_async.config import Config, load_config
-from autostop_async.daemon import Daemon
+from autostop_async.config import load_config
 from autostop_async.keepalive import KeepaliveReader, main, read_keepalive, write_keepalive
-
-
-@pytest.fixture(autouse=True)
-def fixed_app_start(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(daemon_module, "app_start_time", lambda: 100.0)
+from tests.support.doubles import (
+    APP,
+    Clock,
+    Deleter,
+    FakeSignal,
+    make_config,
+    make_daemon,
+    write_state,
+)
 
 
 def keepalive(tmp_path: Path, *args: str) -> int:
@@ -127,58 +128,23 @@ def test_the_reader_logs_a_new_and_an_ended_keepalive(
     assert any("was cancelled" in m for m in messages)
 
 
-class Clock:
-    def __init__(self, now: float) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
-class NoActivity(SignalBase):
-    name, cheap = "workspace", False
-    latest: Activity | None = None
-
-    async def newer_than(self, t: float) -> Activity | None:
-        return None
-
-    async def aclose(self) -> None:
-        pass
-
-
-class Deleter:
-    calls = 0
-
-    async def __call__(self, app: object) -> object:
-        from autostop_async.sagemaker import DeleteOutcome
-
-        self.calls += 1
-        return DeleteOutcome.DELETED
-
-
 async def test_the_app_is_not_stopped_before_the_keepalive_ends(tmp_path: Path) -> None:
-    from autostop_async.sagemaker import AppRef
-
-    config = Config(idle_time=100.0, state_dir=tmp_path / "state", once=True)
-    (tmp_path / "state").mkdir()
-    (tmp_path / "state" / "state.json").write_text(
-        json.dumps({"app_started": 100.0, "started": 100.0, "last_at": 800.0, "last_source": "x"})
-    )
+    config = make_config(tmp_path)
+    write_state(tmp_path, last_at=800.0, last_source="x")
     path = tmp_path / "state" / "keepalive.json"
     path.write_text(json.dumps({"until_epoch": 1500.0, "by": "ann"}))
     os.utime(path)
-    app = AppRef("d-abc", "CodeEditor", "default", space_name="s1", region="us-east-1")
     deleter = Deleter()
     clock = Clock(1000.0)  # idle for 200 s of 100: only the keepalive holds it
     reader = KeepaliveReader(path, 10**9, clock=clock)
-    d = Daemon(config, [NoActivity()], app, deleter, keepalive=reader, clock=clock)
+    d = make_daemon(config, [FakeSignal("workspace")], APP, deleter, keepalive=reader, clock=clock)
     result = await d.once()
     assert result.action == "none" and deleter.calls == 0
     assert d.deadline == 1500.0
     saved = json.loads((tmp_path / "state" / "state.json").read_text())
     assert saved["controls"]["keepalive"]["by"] == "ann"
     clock.now = 1501.0  # the keepalive is over: idle since 800
-    d = Daemon(config, [NoActivity()], app, deleter, keepalive=reader, clock=clock)
+    d = make_daemon(config, [FakeSignal("workspace")], APP, deleter, keepalive=reader, clock=clock)
     assert (await d.once()).action == "deleted"
 
 

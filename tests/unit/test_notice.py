@@ -12,20 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from autostop_async import daemon as daemon_module
 from autostop_async.activity import Activity, SignalBase
 from autostop_async.config import Config, ConfigError, load_config
 from autostop_async.daemon import Daemon
 from autostop_async.notice import Notifier, keepalive_hint
-from autostop_async.sagemaker import AppRef, DeleteOutcome
 from autostop_async.terminals import OwnWrites, TerminalsSignal
-
-APP = AppRef("d-abc", "CodeEditor", "default", space_name="s1", region="us-east-1")
-
-
-@pytest.fixture(autouse=True)
-def fixed_app_start(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(daemon_module, "app_start_time", lambda: None)
+from tests.support.doubles import APP, Deleter, no_app_start
+from tests.support.waiting import until
 
 
 @dataclass
@@ -116,7 +109,6 @@ def test_the_hint_names_the_state_folder_when_it_is_not_the_default(tmp_path: Pa
     assert hint is not None and hint.endswith(
         f"-m autostop_async keepalive 2h --state-dir {tmp_path}"
     )
-    assert keepalive_hint(Config(max_keepalive=1800)) is not None
     assert "keepalive 0h30m00s" in str(keepalive_hint(Config(max_keepalive=1800)))
     assert keepalive_hint(Config(max_keepalive=0)) is None
 
@@ -142,15 +134,6 @@ class Scripted(SignalBase):
         pass
 
 
-class Deleter:
-    def __init__(self) -> None:
-        self.calls = 0
-
-    async def __call__(self, app: AppRef) -> DeleteOutcome:
-        self.calls += 1
-        return DeleteOutcome.DELETED
-
-
 def run_config(tmp_path: Path) -> Config:
     return Config(idle_time=1.2, interval=0.05, state_dir=tmp_path / "state", warn_before=0.6)
 
@@ -161,7 +144,7 @@ async def test_the_daemon_warns_once_then_stops(terminal: Terminal, tmp_path: Pa
     n.prepare()
     walk = Scripted("workspace", False, lambda: None)
     deleter = Deleter()
-    d = Daemon(run_config(tmp_path), [walk], APP, deleter, notifier=n)
+    d = Daemon(run_config(tmp_path), [walk], APP, deleter, notifier=n, app_start=no_app_start)
     assert await asyncio.wait_for(d.run(), timeout=10) == 0
     assert deleter.calls == 1
     shown = terminal.read().decode()
@@ -186,7 +169,7 @@ async def test_no_warning_when_the_check_finds_activity(
     deleter = Deleter()
     walk = Scripted("workspace", False, once_found)
     with caplog.at_level(logging.INFO, logger="autostop_async"):
-        d = Daemon(run_config(tmp_path), [walk], APP, deleter, notifier=n)
+        d = Daemon(run_config(tmp_path), [walk], APP, deleter, notifier=n, app_start=no_app_start)
         assert await asyncio.wait_for(d.run(), timeout=10) == 0
     assert deleter.calls == 1
     assert any(r.getMessage().startswith("no warning: workspace:x") for r in caplog.records)
@@ -201,18 +184,11 @@ async def test_activity_after_the_warning_postpones_and_says_so(
     n.prepare()
     typed: list[float] = []
     cheap = Scripted("editor", True, lambda: typed[0] if typed else None)
-    d = Daemon(run_config(tmp_path), [cheap], APP, Deleter(), notifier=n)
+    d = Daemon(run_config(tmp_path), [cheap], APP, Deleter(), notifier=n, app_start=no_app_start)
     task = asyncio.create_task(d.run())
-    for _ in range(200):  # wait for the warning
-        if "will be stopped" in notice.read_text():
-            break
-        await asyncio.sleep(0.02)
-    assert "will be stopped" in notice.read_text()
+    await until(lambda: "will be stopped" in notice.read_text(), 10, "the warning")
     typed.append(time.time())  # the person reads it and types
-    for _ in range(200):
-        if "postponed" in notice.read_text():
-            break
-        await asyncio.sleep(0.02)
+    await until(lambda: "postponed" in notice.read_text(), 10, "the postponement")
     d.request_stop()
     await asyncio.wait_for(task, timeout=5)
     assert "postponed" in notice.read_text() and "editor:x" in notice.read_text()

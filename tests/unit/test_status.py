@@ -18,13 +18,7 @@ from autostop_async.activity import Activity, SignalBase
 from autostop_async.config import Config
 from autostop_async.daemon import Daemon
 from autostop_async.keepalive import KeepaliveReader, write_keepalive
-
-
-@pytest.fixture(autouse=True)
-def no_app_start(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Outside a container PID 1 is not the app; state files are not compared with it."""
-    monkeypatch.setattr(status, "app_start_time", lambda: None)
-    monkeypatch.setattr("autostop_async.daemon.app_start_time", lambda: None)
+from tests.support.doubles import app_started_at, no_app_start
 
 
 class Answer(SignalBase):
@@ -51,7 +45,7 @@ async def daemon_state(tmp_path: Path, *, pid: int | None = None) -> Config:
         Answer("gpu", True, None),
     ]
     reader = KeepaliveReader(config.state_dir / "keepalive.json", config.max_keepalive)
-    d = Daemon(config, signals, None, None, keepalive=reader)
+    d = Daemon(config, signals, None, None, keepalive=reader, app_start=no_app_start)
     d.controls["off"] = ["editor"]
     await d.start()
     d.state.last_at = now - 600  # type: ignore[union-attr]
@@ -62,7 +56,7 @@ async def daemon_state(tmp_path: Path, *, pid: int | None = None) -> Config:
 
 
 def run_status(config: Config, *more: str) -> int:
-    return status.main(["--state-dir", str(config.state_dir), *more])
+    return status.main(["--state-dir", str(config.state_dir), *more], app_start=no_app_start)
 
 
 def test_the_table_shows_each_signal_and_when_the_app_stops(
@@ -125,7 +119,7 @@ def test_a_keepalive_moves_the_stop(tmp_path: Path, capsys: pytest.CaptureFixtur
 def test_without_state_status_says_so_and_exits_2(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert status.main(["--state-dir", str(tmp_path)]) == 2
+    assert status.main(["--state-dir", str(tmp_path)], app_start=no_app_start) == 2
     assert f"no daemon state in {tmp_path}" in capsys.readouterr().err
 
 
@@ -142,17 +136,14 @@ def test_a_running_daemon_is_recognised(tmp_path: Path) -> None:
     assert run_status(config) == 1
 
 
-def test_state_files_of_an_earlier_app_start_are_not_shown(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_state_files_of_an_earlier_app_start_are_not_shown(tmp_path: Path) -> None:
     (tmp_path / "state.json").write_text(
         json.dumps(
             {"app_started": 5.0, "started": 5.0, "last_at": 6.0, "last_source": "x", "idle_time": 1}
         )
     )
-    monkeypatch.setattr(status, "app_start_time", lambda: 1000.0)
     assert state_module.SAME_START_TOLERANCE < 995
-    assert status.main(["--state-dir", str(tmp_path)]) == 2
+    assert status.main(["--state-dir", str(tmp_path)], app_start=app_started_at(1000.0)) == 2
 
 
 @pytest.mark.parametrize(
