@@ -9,23 +9,16 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime, timezone
 from pathlib import Path
 
-import pytest
-
-from autostop_async import daemon as daemon_module
 from autostop_async.activity import Activity
 from autostop_async.config import Config
 from autostop_async.daemon import Daemon
 from autostop_async.editor import EditorSignal
 from autostop_async.sagemaker import AppRef, DeleteOutcome
 from autostop_async.terminals import OwnWrites
+from tests.support.doubles import no_app_start
 
 APP = AppRef("d-abc", "CodeEditor", "default", space_name="s1", region="us-east-1")
 IDLE, INTERVAL, WINDOW = 2.0, 0.1, 1.0
-
-
-@pytest.fixture(autouse=True)
-def no_app_start(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(daemon_module, "app_start_time", lambda: None)
 
 
 def iso(at: float) -> str:
@@ -62,7 +55,7 @@ async def run_with(
     config = Config(idle_time=IDLE, interval=INTERVAL, state_dir=tmp_path / "state")
     editor = EditorSignal(None, heartbeat, own_writes=own, file_echo_window=WINDOW)
     deleted = Deleted()
-    daemon = Daemon(config, [editor], APP, deleted, own_writes=own)
+    daemon = Daemon(config, [editor], APP, deleted, own_writes=own, app_start=no_app_start)
     tab = asyncio.create_task(tab_showing_our_files(own, heartbeat))
     click = time.time()
     heartbeat.write_text(iso(click))  # a person's click as the daemon starts
