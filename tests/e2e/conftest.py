@@ -1,13 +1,17 @@
-"""Fixtures for the end-to-end tests: the container engine, the image (built once), containers.
+"""Fixtures for the end-to-end tests: the container engine, the images (built once), containers.
 
-The image is built once per test run, also under pytest-xdist (the first worker builds, the
-others wait on a lock). ``AUTOSTOP_E2E_NO_BUILD=1`` uses the image as it is. A missing container
-engine is an error, not a skip: CI installs one.
+The images are built once per test run, also under pytest-xdist (the first worker builds, the
+others wait on a lock); the one with a real editor only when an editor test runs.
+``AUTOSTOP_E2E_NO_BUILD=1`` uses the images as they are (``nox -s e2e`` builds them first). A
+missing container engine is an error, not a skip: CI installs one.
+
+Scenarios may record timings (:func:`record_timing`); the run ends with a table of them.
 """
 
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import re
 from collections.abc import Callable, Iterator
@@ -15,7 +19,9 @@ from pathlib import Path
 
 import pytest
 
-from .sim import IMAGE, Engine, Sim, build_image, detect_engine
+from .sim import IMAGE, LAYOUT_IMAGES, Engine, Sim, build_image, detect_engine
+
+TIMINGS = "e2e-timings.jsonl"
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -31,18 +37,80 @@ def engine(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Engine:
     """The container engine, with the simulated instance image built (once per run)."""
     found = detect_engine()
     if os.environ.get("AUTOSTOP_E2E_NO_BUILD") == "1":
-        found("image", "inspect", IMAGE)
+        found("image", "inspect", *LAYOUT_IMAGES.values())
         return found
-    if worker_id == "master":
-        return build_image(found)
-    shared = tmp_path_factory.getbasetemp().parent  # common to all xdist workers of this run
-    with open(shared / "image.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        marker = shared / "image.built"
-        if not marker.exists():
-            build_image(found)
-            marker.write_text(IMAGE)
+    _once(tmp_path_factory, worker_id, "image", lambda: build_image(found))
     return found
+
+
+@pytest.fixture(scope="session")
+def editor_engine(
+    engine: Engine, tmp_path_factory: pytest.TempPathFactory, worker_id: str
+) -> Engine:
+    """The container engine, with the image holding a real editor built too (once per run)."""
+    from .editor import EDITOR_IMAGE, build_editor_image
+
+    if os.environ.get("AUTOSTOP_E2E_NO_BUILD") == "1":
+        engine("image", "inspect", EDITOR_IMAGE)
+    else:
+        _once(tmp_path_factory, worker_id, "editor-image", lambda: build_editor_image(engine))
+    return engine
+
+
+def _shared_dir(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Path:
+    """A folder common to all xdist workers of this run (the run's own without xdist)."""
+    base = tmp_path_factory.getbasetemp()
+    return base if worker_id == "master" else base.parent
+
+
+def _once(
+    tmp_path_factory: pytest.TempPathFactory, worker_id: str, what: str, do: Callable[[], object]
+) -> None:
+    """Run ``do`` once per test run, whichever worker comes first; the others wait for it."""
+    if worker_id == "master":
+        do()
+        return
+    shared = _shared_dir(tmp_path_factory, worker_id)
+    with open(shared / f"{what}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        marker = shared / f"{what}.built"
+        if not marker.exists():
+            do()
+            marker.write_text(IMAGE)
+
+
+@pytest.fixture
+def record_timing(
+    tmp_path_factory: pytest.TempPathFactory, worker_id: str, request: pytest.FixtureRequest
+) -> Callable[..., None]:
+    """``record_timing(what, seconds, **details)``: printed in the run's summary."""
+
+    def record(what: str, seconds: float, **details: object) -> None:
+        line = {"test": request.node.name, "what": what, "seconds": round(seconds, 1), **details}
+        print(f"E2E TIMING {json.dumps(line)}")
+        with open(_shared_dir(tmp_path_factory, worker_id) / TIMINGS, "a") as f:
+            f.write(json.dumps(line) + "\n")
+
+    return record
+
+
+def pytest_terminal_summary(
+    terminalreporter: pytest.TerminalReporter, config: pytest.Config
+) -> None:
+    """The recorded timings, one line each."""
+    factory = getattr(config, "_tmp_path_factory", None)
+    if factory is None or hasattr(config, "workerinput"):
+        return
+    path = factory.getbasetemp() / TIMINGS
+    if not path.exists():
+        return
+    terminalreporter.section("e2e timings (seconds)")
+    for raw in path.read_text().splitlines():
+        line = json.loads(raw)
+        extra = {k: v for k, v in line.items() if k not in ("test", "what", "seconds")}
+        terminalreporter.write_line(
+            f"{line['seconds']:7.1f}  {line['test']}: {line['what']}  {json.dumps(extra)}"
+        )
 
 
 @pytest.fixture(scope="session")
@@ -56,17 +124,26 @@ def worker_id(request: pytest.FixtureRequest) -> str:
 def start_sim(
     engine: Engine, request: pytest.FixtureRequest, tmp_path: Path
 ) -> Iterator[Callable[..., Sim]]:
-    """Start simulated instances: ``start_sim(network=None, **env)``; removed after the test.
+    """Start simulated instances: ``start_sim(network=None, *, image=IMAGE, publish=(), **env)``;
+    removed after the test.
 
     On failure the test's report gets each container's log files and process list.
     """
     started: list[Sim] = []
     base = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower()).strip("-")[:40]
 
-    def start(network: str | None = None, **env: str) -> Sim:
+    def start(
+        network: str | None = None,
+        *,
+        image: str = IMAGE,
+        publish: tuple[int, ...] = (),
+        **env: str,
+    ) -> Sim:
         name = f"autostop-e2e-{base}-{os.getpid()}-{len(started)}"
         logs = tmp_path / f"logs-{len(started)}"
-        sim = Sim(engine, name, env=dict(env), network=network, logs=logs)
+        sim = Sim(
+            engine, name, env=dict(env), network=network, logs=logs, image=image, publish=publish
+        )
         started.append(sim)
         return sim.start()
 

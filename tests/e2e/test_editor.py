@@ -1,0 +1,255 @@
+"""End to end with a real editor: code-server in the simulated instance, Chromium on the host.
+
+The instance (docker/Dockerfile.editor) starts a VS Code server as Code Editor starts, its data in
+the home folder (``~/sagemaker-code-editor-server-data/data``, extensions beside it), with our
+heartbeat extension standing in for Code Editor's idle extension. The LCC installs and starts the
+daemon with its default settings, but for short times: IDLE seconds idle, polled every INTERVAL.
+A headless Chromium on the host (the user's laptop) opens the editor and does what a person does.
+Each scenario is judged by the app's status in the fake SageMaker, and records the time from the
+last interaction (or the end of the job) to the DeleteApp call.
+
+What the editor writes while nobody uses it (its lock file every second, logs, caches) must never
+count; typing, unsaved edits, terminal commands and running jobs must.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from datetime import datetime
+
+import pytest
+
+from .editor import EDITOR_IMAGE, EDITOR_PORT, HEARTBEAT, Browser
+from .sim import HOME, SERVER_DATA, Engine, Sim
+from .test_instance import START_LINE, _assert_deleted_cleanly, _delete_times
+
+pytestmark = pytest.mark.e2e
+
+IDLE = 60  # seconds of idleness before deletion
+INTERVAL = 3  # the daemon's polling interval
+#: Slack on top of IDLE + INTERVAL for the DeleteApp call to be made and recorded on a busy
+#: 2-core host (the daemon imports its SDK on the first call).
+SLACK = 12
+TYPE_EVERY = 20  # seconds between two bursts of typing: well under IDLE / 2
+KEEP = 2 * IDLE  # how long a person keeps working in the scenarios that must keep the app
+JOB_SECONDS = 90  # the terminal job's length: longer than IDLE
+DATA = SERVER_DATA["current"]
+USER = f"{DATA}/data/User"
+#: Settings of every editor: no welcome page (it would take the focus from the file opened).
+SETTINGS = {"workbench.startupEditor": "none"}
+ENV = {"AUTOSTOP_IDLE_TIME": str(IDLE), "AUTOSTOP_INTERVAL": str(INTERVAL), "AUTOSTOP_BUSY": "0"}
+
+StartSim = Callable[..., Sim]
+Record = Callable[..., None]
+
+
+@pytest.fixture
+def browser() -> Iterator[Browser]:
+    """Headless Chromium; closed after the test."""
+    b = Browser()
+    yield b
+    b.close()
+
+
+def _editor_sim(
+    start_sim: StartSim,
+    editor_engine: Engine,
+    browser: Browser,
+    settings: dict[str, object] | None = None,
+    **env: str,
+) -> Sim:
+    """An instance with a real editor whose LCC ran and whose daemon started, and the editor
+    open in the browser, our extension active."""
+    sim = start_sim(
+        None,
+        image=EDITOR_IMAGE,
+        publish=(EDITOR_PORT,),
+        SIM_EDITOR_SETTINGS=json.dumps({**SETTINGS, **(settings or {})}),
+        **{**ENV, **env},
+    )
+    rc, _ = sim.wait_lcc()
+    assert rc == 0, f"the LCC exited {rc}\n{sim.diagnostics()}"
+    sim.wait_for("the daemon's start line", lambda: START_LINE.search(sim.log()), 30)
+    sim.sh(f"printf 'notes\\n' >{HOME}/notes.txt")
+    browser.open_editor(f"http://127.0.0.1:{sim.host_port(EDITOR_PORT)}/?folder={HOME}")
+    sim.wait_for("our extension's first heartbeat", lambda: sim.read(HEARTBEAT).strip(), 60)
+    return sim
+
+
+def _heartbeat(sim: Sim) -> float:
+    """The editor's last heartbeat (epoch seconds)."""
+    return datetime.fromisoformat(sim.read(HEARTBEAT).strip()).timestamp()
+
+
+def _active_sources(sim: Sim) -> list[str]:
+    return [line.split("active: ", 1)[1] for line in sim.log().splitlines() if "active: " in line]
+
+
+def _wait_deleted(sim: Sim, since: float) -> float:
+    """Wait for the DeleteApp call (up to IDLE + INTERVAL + SLACK after ``since`` and some);
+    the seconds from ``since`` to it."""
+    sim.wait_gone(max(0.0, since + IDLE + INTERVAL + SLACK + 30 - time.time()))
+    (deleted_at,) = _delete_times(sim)
+    return deleted_at - since
+
+
+def _assert_on_time(sim: Sim, seconds: float, what: str, early: float = 2) -> None:
+    """Deleted IDLE after ``what`` (not earlier), within one INTERVAL and SLACK."""
+    assert seconds >= IDLE - early, f"deleted {seconds:.1f}s after {what}: before the idle time"
+    assert seconds <= IDLE + INTERVAL + SLACK, (
+        f"deleted {seconds:.1f}s after {what}: later than IDLE {IDLE} + INTERVAL {INTERVAL} "
+        f"(+{SLACK}); what kept it: {_active_sources(sim)[-5:]}\n{sim.diagnostics()}"
+    )
+
+
+def _lock_touched_since(sim: Sim, since: float) -> bool:
+    """The editor's own bookkeeping went on: its lock file was touched after ``since``."""
+    found = sim.sh(f"find {USER}/workspaceStorage -name vscode.lock -newermt @{since:.0f}")
+    return bool(found.strip())
+
+
+def _keep_working(sim: Sim, work: Callable[[], None], what: str) -> float:
+    """Do ``work`` every TYPE_EVERY seconds for KEEP seconds, the app staying; the time of the
+    last piece of work."""
+    end = time.monotonic() + KEEP
+    while True:
+        work()
+        last = time.time()
+        if time.monotonic() >= end:
+            return last
+        status = sim.app_status()
+        assert status == "InService", f"{what} did not keep the app: {status}\n{sim.diagnostics()}"
+        time.sleep(TYPE_EVERY)
+
+
+def test_a_open_editor_idle_user_is_deleted_on_time(
+    start_sim: StartSim, editor_engine: Engine, browser: Browser, record_timing: Record
+) -> None:
+    """The editor open in the browser, nobody touching it: deleted IDLE after the last
+    interaction, although the editor keeps writing its own bookkeeping into the home folder."""
+    sim = _editor_sim(start_sim, editor_engine, browser)
+    browser.open_file("notes.txt")
+    last = time.time()
+    seconds = _wait_deleted(sim, last)
+    record_timing("last interaction -> DeleteApp", seconds, idle=IDLE, interval=INTERVAL)
+    assert _lock_touched_since(sim, last + IDLE / 2), "no editor noise: the test proves nothing"
+    _assert_on_time(sim, seconds, "opening a file")
+    _assert_deleted_cleanly(sim)
+
+
+def test_b_typing_with_autosave_keeps_the_app(
+    start_sim: StartSim, editor_engine: Engine, browser: Browser, record_timing: Record
+) -> None:
+    """Typing every TYPE_EVERY seconds for twice IDLE (default autosave: the file and a History
+    entry are written): kept; deleted IDLE after the last key."""
+    sim = _editor_sim(start_sim, editor_engine, browser)
+    browser.open_file("notes.txt")
+    count = iter(range(1000))
+    last = _keep_working(sim, lambda: browser.type_line(f"line {next(count)}"), "typing")
+    saved = sim.read(f"{HOME}/notes.txt")
+    assert "line 1" in saved, f"autosave did not save the file: {saved!r}"
+    history = sim.sh(f"find {USER}/History -name entries.json | wc -l")
+    assert int(history) >= 1, "the editor wrote no History entry"
+    seconds = _wait_deleted(sim, last)
+    record_timing("last key -> DeleteApp", seconds, idle=IDLE, interval=INTERVAL)
+    _assert_on_time(sim, seconds, "the last key")
+    _assert_deleted_cleanly(sim)
+
+
+def test_c_unsaved_typing_keeps_the_app_through_backups(
+    start_sim: StartSim, editor_engine: Engine, browser: Browser, record_timing: Record
+) -> None:
+    """``files.autoSave: off``: typing leaves the file alone, only the editor's hot-exit backup
+    in data/User/Backups changes. With the editor's heartbeat off, that alone keeps the app;
+    deleted IDLE after the last key."""
+    sim = _editor_sim(
+        start_sim, editor_engine, browser, {"files.autoSave": "off"}, AUTOSTOP_EDITOR="0"
+    )
+    browser.open_file("notes.txt")
+    count = iter(range(1000))
+    last = _keep_working(sim, lambda: browser.type_line(f"unsaved {next(count)}"), "typing")
+    assert sim.read(f"{HOME}/notes.txt") == "notes\n", "the file was saved: autosave is on"
+    backups = sim.sh(f"find {USER}/Backups -type f | wc -l")
+    assert int(backups) >= 1, "the editor wrote no backup"
+    sources = _active_sources(sim)
+    assert any("/data/User/Backups/" in s for s in sources), f"not kept by Backups: {sources}"
+    seconds = _wait_deleted(sim, last)
+    record_timing("last key -> DeleteApp", seconds, idle=IDLE, interval=INTERVAL)
+    _assert_on_time(sim, seconds, "the last key")
+    _assert_deleted_cleanly(sim)
+
+
+def test_d_terminal_commands_keep_the_app(
+    start_sim: StartSim, editor_engine: Engine, browser: Browser, record_timing: Record
+) -> None:
+    """A command typed in the editor's terminal every TYPE_EVERY seconds for twice IDLE: kept
+    (by the terminal's device); deleted IDLE after the last command."""
+    sim = _editor_sim(start_sim, editor_engine, browser)
+    browser.open_terminal()
+    count = iter(range(1000))
+    last = _keep_working(
+        sim, lambda: browser.run_in_terminal(f"echo command {next(count)}"), "terminal commands"
+    )
+    sources = _active_sources(sim)
+    assert any(s.startswith("terminal:") for s in sources), f"not kept by a terminal: {sources}"
+    seconds = _wait_deleted(sim, last)
+    record_timing("last command -> DeleteApp", seconds, idle=IDLE, interval=INTERVAL)
+    # A terminal's times move in steps of about 8 s: the last one may be that much older.
+    _assert_on_time(sim, seconds, "the last command", early=10)
+    _assert_deleted_cleanly(sim)
+
+
+def test_e_job_in_terminal_keeps_the_app_after_browser_closed(
+    start_sim: StartSim, editor_engine: Engine, browser: Browser, record_timing: Record
+) -> None:
+    """A job started in the editor's terminal (one core busy for JOB_SECONDS), then the browser
+    closed: kept while it computes (the CPU signal, measured on the app's cgroup), deleted IDLE
+    after it ends."""
+    sim = _editor_sim(start_sim, editor_engine, browser, AUTOSTOP_BUSY="1")
+    browser.open_terminal()
+    browser.run_in_terminal(
+        f"timeout {JOB_SECONDS} sh -c 'while :; do :; done'; date +%s.%N >/tmp/job-ended"
+    )
+    started = time.time()
+    sim.wait_for("the job", lambda: sim.pids("while :; do :; done"), 20)
+    browser.close()
+    while sim.pids("while :; do :; done"):
+        status = sim.app_status()
+        assert status == "InService", f"deleted while the job ran: {status}\n{sim.diagnostics()}"
+        time.sleep(INTERVAL)
+    ended = float(sim.wait_for("the job's end", lambda: sim.read("/tmp/job-ended").strip(), 30))
+    assert ended - started >= JOB_SECONDS - 3, f"the job ran only {ended - started:.0f}s"
+    sources = _active_sources(sim)
+    assert any(s.startswith("busy:cpu") for s in sources), f"not kept by the CPU: {sources}"
+    seconds = _wait_deleted(sim, ended)
+    record_timing("job end -> DeleteApp", seconds, idle=IDLE, interval=INTERVAL)
+    # The CPU is sampled every INTERVAL: the last busy sample may come one interval after.
+    _assert_on_time(sim, seconds - INTERVAL, "the job's end")
+    _assert_deleted_cleanly(sim)
+
+
+def test_f_notice_file_open_in_a_tab_does_not_postpone_the_stop(
+    start_sim: StartSim, editor_engine: Engine, browser: Browser, record_timing: Record
+) -> None:
+    """The daemon's notice file open in an editor tab, and a terminal open: the warning
+    rewrites the file (the tab reloads, which is a heartbeat) and is written to the terminal;
+    neither postpones the stop: deleted IDLE after the last interaction."""
+    warn = IDLE // 2
+    notice = f"{HOME}/autostop-async-notice.txt"
+    sim = _editor_sim(start_sim, editor_engine, browser, AUTOSTOP_WARN_BEFORE=str(warn))
+    sim.wait_for("the notice file", lambda: sim.sh(f"test -f {notice} && echo y").strip(), 30)
+    browser.open_terminal()
+    browser.open_file("autostop-async-notice.txt")
+    last = time.time()
+    sim.wait_log("warned 1 terminal(s) and", IDLE + SLACK)
+    seconds = _wait_deleted(sim, last)
+    record_timing("last interaction -> DeleteApp", seconds, idle=IDLE, warn_before=warn)
+    warned_at = float(sim.sh(f"stat -c %.3Y {notice}"))
+    assert "keepalive" in sim.read(notice), "the warning is not in the notice file"
+    # The editor did echo the warning: its heartbeat moved when the tab reloaded.
+    assert _heartbeat(sim) >= warned_at - 1, "the tab did not reload: the test proves nothing"
+    _assert_on_time(sim, seconds, "the last interaction")
+    assert "postponed" not in sim.log()
+    _assert_deleted_cleanly(sim)
