@@ -10,10 +10,12 @@ Scenarios may record timings (:func:`record_timing`); the run ends with a table 
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
 import re
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -77,6 +79,34 @@ def _once(
         if not marker.exists():
             do()
             marker.write_text(IMAGE)
+
+
+#: Real editors starting at once (container, LCC, code-server, browser): each takes some 20 s of
+#: CPU, which on 2 cores shared by every worker would starve the others' timed phases.
+EDITOR_STARTS = int(os.environ.get("AUTOSTOP_E2E_EDITOR_STARTS", "2"))
+
+
+@pytest.fixture
+def editor_start_slot(
+    tmp_path_factory: pytest.TempPathFactory, worker_id: str
+) -> Callable[[], contextlib.AbstractContextManager[None]]:
+    """``with editor_start_slot(): ...``: at most EDITOR_STARTS of these at once in the run."""
+    shared = _shared_dir(tmp_path_factory, worker_id)
+
+    @contextlib.contextmanager
+    def slot() -> Iterator[None]:
+        while True:
+            for n in range(EDITOR_STARTS):
+                with open(shared / f"editor-start-{n}.lock", "w") as lock:
+                    try:
+                        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    except BlockingIOError:
+                        continue
+                    yield
+                    return
+            time.sleep(0.5)
+
+    return slot
 
 
 @pytest.fixture

@@ -190,6 +190,7 @@ class Browser:
             args=["--headless", "--no-sandbox", "--disable-gpu"],
         )
         self.page: Any = None
+        self.closed = False
 
     def open_editor(self, url: str, timeout: float = 90) -> None:
         """Load the workbench and wait until it shows (the extension host starts after)."""
@@ -229,6 +230,9 @@ class Browser:
 
     def close(self) -> None:
         """Close the browser (the user closes the laptop's tab); the server keeps running."""
+        if self.closed:
+            return
+        self.closed = True
         try:
             self.browser.close()
         finally:

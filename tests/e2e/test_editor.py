@@ -14,7 +14,9 @@ count; typing, unsaved edits, terminal commands and running jobs must.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import time
 from collections.abc import Callable, Iterator
 from datetime import datetime
@@ -22,7 +24,7 @@ from datetime import datetime
 import pytest
 
 from .editor import EDITOR_IMAGE, EDITOR_PORT, HEARTBEAT, Browser
-from .sim import HOME, SERVER_DATA, Engine, Sim
+from .sim import HOME, SERVER_DATA, STATE_DIR, Engine, Sim
 from .test_instance import START_LINE, _assert_deleted_cleanly, _delete_times
 
 pytestmark = pytest.mark.e2e
@@ -35,11 +37,21 @@ SLACK = 12
 TYPE_EVERY = 20  # seconds between two bursts of typing: well under IDLE / 2
 KEEP = 2 * IDLE  # how long a person keeps working in the scenarios that must keep the app
 JOB_SECONDS = 90  # the terminal job's length: longer than IDLE
+#: The CPU threshold of scenario e, percent of the machine. By default it is half a core (25 on 2
+#: vCPUs), right for an instance of its own, where a job gets its cores. The test host is shared:
+#: under load, the scheduler gives all containers together about one share among the host's busy
+#: processes, and a job of one core was seen at well under 25% (and deleted while it ran). 5% sits
+#: between that and the idle editor (code-server's own use is 1-2.5% of 2 cores); the scenario
+#: still fails if the editor's own CPU counted (the app would not be deleted after the job).
+JOB_BUSY_CPU = "5"
 DATA = SERVER_DATA["current"]
 USER = f"{DATA}/data/User"
 #: Settings of every editor: no welcome page (it would take the focus from the file opened).
 SETTINGS = {"workbench.startupEditor": "none"}
 ENV = {"AUTOSTOP_IDLE_TIME": str(IDLE), "AUTOSTOP_INTERVAL": str(INTERVAL), "AUTOSTOP_BUSY": "0"}
+#: More daemon settings for every editor instance, as JSON (``{"AUTOSTOP_EXCLUDE": "…"}``): to
+#: try settings by hand. CI sets nothing: the scenarios judge the daemon's defaults.
+EXTRA_ENV: dict[str, str] = json.loads(os.environ.get("AUTOSTOP_E2E_DAEMON_ENV", "{}"))
 
 StartSim = Callable[..., Sim]
 Record = Callable[..., None]
@@ -53,34 +65,56 @@ def browser() -> Iterator[Browser]:
     b.close()
 
 
-def _editor_sim(
+@pytest.fixture
+def editor(
     start_sim: StartSim,
     editor_engine: Engine,
     browser: Browser,
-    settings: dict[str, object] | None = None,
-    **env: str,
+    editor_start_slot: Callable[[], contextlib.AbstractContextManager[None]],
+) -> Callable[..., Sim]:
+    """``editor(settings=None, **env)``: an instance with a real editor whose LCC ran and whose
+    daemon started, the editor open in the browser and our extension active. Only a few start
+    at once in the whole run (``editor_start_slot``)."""
+
+    def start(settings: dict[str, object] | None = None, **env: str) -> Sim:
+        with editor_start_slot():
+            return _editor_sim(start_sim, browser, settings, **env)
+
+    return start
+
+
+def _editor_sim(
+    start_sim: StartSim, browser: Browser, settings: dict[str, object] | None, **env: str
 ) -> Sim:
-    """An instance with a real editor whose LCC ran and whose daemon started, and the editor
-    open in the browser, our extension active."""
     sim = start_sim(
         None,
         image=EDITOR_IMAGE,
         publish=(EDITOR_PORT,),
         SIM_EDITOR_SETTINGS=json.dumps({**SETTINGS, **(settings or {})}),
-        **{**ENV, **env},
+        **{**ENV, **EXTRA_ENV, **env},
     )
     rc, _ = sim.wait_lcc()
     assert rc == 0, f"the LCC exited {rc}\n{sim.diagnostics()}"
-    sim.wait_for("the daemon's start line", lambda: START_LINE.search(sim.log()), 30)
+    sim.wait_for("the daemon's start line", lambda: START_LINE.search(sim.log()), 60)
     sim.sh(f"printf 'notes\\n' >{HOME}/notes.txt")
     browser.open_editor(f"http://127.0.0.1:{sim.host_port(EDITOR_PORT)}/?folder={HOME}")
-    sim.wait_for("our extension's first heartbeat", lambda: sim.read(HEARTBEAT).strip(), 60)
+    sim.wait_for("our extension's first heartbeat", lambda: sim.read(HEARTBEAT).strip(), 180)
     return sim
 
 
 def _heartbeat(sim: Sim) -> float:
     """The editor's last heartbeat (epoch seconds)."""
     return datetime.fromisoformat(sim.read(HEARTBEAT).strip()).timestamp()
+
+
+def _signal_latest(sim: Sim, name: str) -> tuple[float, str]:
+    """A signal's latest activity (epoch seconds, 0 if none) and source, from ``status --json``."""
+    out = sim.exec(f"{STATE_DIR}/venv/bin/autostop-async", "status", "--json", check=False).stdout
+    for sig in json.loads(out)["signals"]:
+        if sig["name"] == name and sig.get("latest_activity"):
+            at = datetime.fromisoformat(sig["latest_activity"]).timestamp()
+            return at, str(sig.get("source"))
+    return 0.0, ""
 
 
 def _active_sources(sim: Sim) -> list[str]:
@@ -125,11 +159,11 @@ def _keep_working(sim: Sim, work: Callable[[], None], what: str) -> float:
 
 
 def test_a_open_editor_idle_user_is_deleted_on_time(
-    start_sim: StartSim, editor_engine: Engine, browser: Browser, record_timing: Record
+    editor: Callable[..., Sim], browser: Browser, record_timing: Record
 ) -> None:
     """The editor open in the browser, nobody touching it: deleted IDLE after the last
     interaction, although the editor keeps writing its own bookkeeping into the home folder."""
-    sim = _editor_sim(start_sim, editor_engine, browser)
+    sim = editor()
     browser.open_file("notes.txt")
     last = time.time()
     seconds = _wait_deleted(sim, last)
@@ -140,11 +174,11 @@ def test_a_open_editor_idle_user_is_deleted_on_time(
 
 
 def test_b_typing_with_autosave_keeps_the_app(
-    start_sim: StartSim, editor_engine: Engine, browser: Browser, record_timing: Record
+    editor: Callable[..., Sim], browser: Browser, record_timing: Record
 ) -> None:
     """Typing every TYPE_EVERY seconds for twice IDLE (default autosave: the file and a History
     entry are written): kept; deleted IDLE after the last key."""
-    sim = _editor_sim(start_sim, editor_engine, browser)
+    sim = editor()
     browser.open_file("notes.txt")
     count = iter(range(1000))
     last = _keep_working(sim, lambda: browser.type_line(f"line {next(count)}"), "typing")
@@ -159,14 +193,12 @@ def test_b_typing_with_autosave_keeps_the_app(
 
 
 def test_c_unsaved_typing_keeps_the_app_through_backups(
-    start_sim: StartSim, editor_engine: Engine, browser: Browser, record_timing: Record
+    editor: Callable[..., Sim], browser: Browser, record_timing: Record
 ) -> None:
     """``files.autoSave: off``: typing leaves the file alone, only the editor's hot-exit backup
     in data/User/Backups changes. With the editor's heartbeat off, that alone keeps the app;
     deleted IDLE after the last key."""
-    sim = _editor_sim(
-        start_sim, editor_engine, browser, {"files.autoSave": "off"}, AUTOSTOP_EDITOR="0"
-    )
+    sim = editor({"files.autoSave": "off"}, AUTOSTOP_EDITOR="0")
     browser.open_file("notes.txt")
     count = iter(range(1000))
     last = _keep_working(sim, lambda: browser.type_line(f"unsaved {next(count)}"), "typing")
@@ -182,18 +214,20 @@ def test_c_unsaved_typing_keeps_the_app_through_backups(
 
 
 def test_d_terminal_commands_keep_the_app(
-    start_sim: StartSim, editor_engine: Engine, browser: Browser, record_timing: Record
+    editor: Callable[..., Sim], browser: Browser, record_timing: Record
 ) -> None:
     """A command typed in the editor's terminal every TYPE_EVERY seconds for twice IDLE: kept
     (by the terminal's device); deleted IDLE after the last command."""
-    sim = _editor_sim(start_sim, editor_engine, browser)
+    sim = editor()
     browser.open_terminal()
     count = iter(range(1000))
     last = _keep_working(
         sim, lambda: browser.run_in_terminal(f"echo command {next(count)}"), "terminal commands"
     )
-    sources = _active_sources(sim)
-    assert any(s.startswith("terminal:") for s in sources), f"not kept by a terminal: {sources}"
+    at, source = _signal_latest(sim, "terminals")
+    assert at >= last - 10 and source.startswith("terminal:/dev/pts/"), (
+        f"the terminals signal did not see the commands: {source} at {at:.0f}, last {last:.0f}"
+    )
     seconds = _wait_deleted(sim, last)
     record_timing("last command -> DeleteApp", seconds, idle=IDLE, interval=INTERVAL)
     # A terminal's times move in steps of about 8 s: the last one may be that much older.
@@ -202,15 +236,16 @@ def test_d_terminal_commands_keep_the_app(
 
 
 def test_e_job_in_terminal_keeps_the_app_after_browser_closed(
-    start_sim: StartSim, editor_engine: Engine, browser: Browser, record_timing: Record
+    editor: Callable[..., Sim], browser: Browser, record_timing: Record
 ) -> None:
     """A job started in the editor's terminal (one core busy for JOB_SECONDS), then the browser
     closed: kept while it computes (the CPU signal, measured on the app's cgroup), deleted IDLE
     after it ends."""
-    sim = _editor_sim(start_sim, editor_engine, browser, AUTOSTOP_BUSY="1")
+    sim = editor(AUTOSTOP_BUSY="1", AUTOSTOP_BUSY_CPU=JOB_BUSY_CPU)
     browser.open_terminal()
     browser.run_in_terminal(
-        f"timeout {JOB_SECONDS} sh -c 'while :; do :; done'; date +%s.%N >/tmp/job-ended"
+        f"for i in 1 2; do timeout {JOB_SECONDS} sh -c 'while :; do :; done' & done; wait;"
+        " date +%s.%N >/tmp/job-ended"
     )
     started = time.time()
     sim.wait_for("the job", lambda: sim.pids("while :; do :; done"), 20)
@@ -221,24 +256,27 @@ def test_e_job_in_terminal_keeps_the_app_after_browser_closed(
         time.sleep(INTERVAL)
     ended = float(sim.wait_for("the job's end", lambda: sim.read("/tmp/job-ended").strip(), 30))
     assert ended - started >= JOB_SECONDS - 3, f"the job ran only {ended - started:.0f}s"
-    sources = _active_sources(sim)
-    assert any(s.startswith("busy:cpu") for s in sources), f"not kept by the CPU: {sources}"
+    at, source = _signal_latest(sim, "cpu")
+    assert at >= ended - 3 * INTERVAL and source.startswith("busy:cpu"), (
+        f"the CPU signal did not see the job: {source} at {at:.0f}, job ended {ended:.0f}"
+    )
     seconds = _wait_deleted(sim, ended)
     record_timing("job end -> DeleteApp", seconds, idle=IDLE, interval=INTERVAL)
     # The CPU is sampled every INTERVAL: the last busy sample may come one interval after.
     _assert_on_time(sim, seconds - INTERVAL, "the job's end")
+    assert _lock_touched_since(sim, ended), "no editor noise after the job: the test proves less"
     _assert_deleted_cleanly(sim)
 
 
 def test_f_notice_file_open_in_a_tab_does_not_postpone_the_stop(
-    start_sim: StartSim, editor_engine: Engine, browser: Browser, record_timing: Record
+    editor: Callable[..., Sim], browser: Browser, record_timing: Record
 ) -> None:
     """The daemon's notice file open in an editor tab, and a terminal open: the warning
     rewrites the file (the tab reloads, which is a heartbeat) and is written to the terminal;
     neither postpones the stop: deleted IDLE after the last interaction."""
     warn = IDLE // 2
     notice = f"{HOME}/autostop-async-notice.txt"
-    sim = _editor_sim(start_sim, editor_engine, browser, AUTOSTOP_WARN_BEFORE=str(warn))
+    sim = editor(AUTOSTOP_WARN_BEFORE=str(warn))
     sim.wait_for("the notice file", lambda: sim.sh(f"test -f {notice} && echo y").strip(), 30)
     browser.open_terminal()
     browser.open_file("autostop-async-notice.txt")
