@@ -7,6 +7,7 @@ Exit codes: 0 the check ran (active, or idle and handled); 1 idle but DeleteApp 
 from __future__ import annotations
 
 import asyncio
+import functools
 import importlib.util
 import json
 import logging
@@ -21,10 +22,11 @@ from pathlib import Path
 from . import __version__
 from .activity import Signal
 from .busy import CpuSignal, GpuSignal
-from .changes import WorkspaceScanner, WorkspaceSignal
+from .changes import WorkspaceScanner, WorkspaceSignal, describe_layout
 from .config import Config, ConfigError, format_duration, load_config
 from .daemon import Daemon
-from .editor import EditorSignal
+from .editor import EditorSignal, file_echo_window
+from .editor_layout import find_editor_layout
 from .git_activity import GitSignal
 from .keepalive import KeepaliveReader, keepalive_file
 from .notice import Notifier
@@ -83,16 +85,34 @@ class MoreSignals:
     off: list[str]
     keepalive: KeepaliveReader
     notifier: Notifier | None
+    own_writes: OwnWrites
+
+
+class _RememberWrites(logging.Filter):
+    """Tells :class:`OwnWrites` of each log line: a log file open in an editor tab reloads."""
+
+    def __init__(self, own_writes: OwnWrites) -> None:
+        super().__init__()
+        self.own_writes = own_writes
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        self.own_writes.wrote_file(record.created)
+        return True
 
 
 def use_signals(config: Config) -> MoreSignals:
     """Editor, terminals, CPU and GPU (each unless switched off); keepalive; the warning."""
-    own_writes = OwnWrites()  # our notices to the terminals are nobody's activity
+    # The daemon's own writes (notices to the terminals; notice, state and log files) are
+    # nobody's activity, though the editor may echo them.
+    own_writes = OwnWrites()
+    for handler in log.handlers:
+        handler.addFilter(_RememberWrites(own_writes))
     signals: list[Signal] = []
     off: list[str] = []
     if config.editor:
-        url, file = config.editor_idle_url, config.editor_idle_file
-        signals.append(EditorSignal(url, file, own_writes=own_writes))
+        url, files = config.editor_idle_url, config.editor_idle_files
+        window = file_echo_window(config.idle_time)
+        signals.append(EditorSignal(url, files, own_writes=own_writes, file_echo_window=window))
     else:
         off.append("editor")
     if config.terminals:
@@ -106,13 +126,13 @@ def use_signals(config: Config) -> MoreSignals:
         off.extend(["cpu", "gpu"])
     keepalive = KeepaliveReader(keepalive_file(config), config.max_keepalive)
     notifier = None if config.once else Notifier.from_config(config, own_writes)
-    return MoreSignals(signals, off, keepalive, notifier)
+    return MoreSignals(signals, off, keepalive, notifier, own_writes)
 
 
 def check_watch_roots(config: Config) -> None:
     """At least one watch folder must exist, or nothing could ever count as activity."""
-    if not any(root.is_dir() for root in config.watch):
-        names = ", ".join(str(r) for r in config.watch)
+    if not any(root.is_dir() for root in config.watch_roots):
+        names = ", ".join(str(r) for r in config.watch_roots)
         raise ConfigError(f"--watch: none of the watch folders exists or is a folder: {names}")
 
 
@@ -133,13 +153,19 @@ async def _run(config: Config) -> int:
             "aioboto3 is not installed: reinstall autostop-async with its dependencies"
         )
     scanner = WorkspaceScanner(
-        config.watch,
+        config.watch_roots,
         exclude=config.exclude,
         excluded_paths=own_output_files(config),
         concurrency=config.concurrency,
         skip_git_ignored=config.skip_git_ignored,
     )
-    workspace = WorkspaceSignal(scanner)
+    workspace = WorkspaceSignal(
+        scanner,
+        find_layout=functools.partial(
+            find_editor_layout, config.home, override=config.editor_server_data_dir
+        ),
+        watch_editor_folders=config.watch_editor_folders,
+    )
     # Git's records of the repositories the walk found: asked after the walk, at deadlines.
     signals: list[Signal] = [workspace, GitSignal(lambda: workspace.repos)]
     client = SageMakerClient(region=config.region, endpoint_url=config.endpoint_url)
@@ -151,8 +177,11 @@ async def _run(config: Config) -> int:
         None if config.dry_run else client.delete_app,
         keepalive=more.keepalive,
         notifier=more.notifier,
+        own_writes=more.own_writes,
     )
     daemon.controls["off"] = more.off
+    workspace.on_layout = lambda layout: daemon.controls.update(editor_data=describe_layout(layout))
+    await workspace.refresh_layout()  # logs where the editor keeps its data
     if more.notifier is not None:
         more.notifier.prepare()  # before the daemon starts its clock
     if not config.once:
@@ -167,7 +196,8 @@ async def _run(config: Config) -> int:
             __version__,
             app if app is not None else "(none: dry run)",
             format_duration(config.idle_time),
-            ", ".join(str(r) for r in config.watch),
+            ", ".join(str(r) for r in config.watch_roots)
+            + (" and the editor's History and Backups" if config.watch_editor_folders else ""),
             "; dry run" if config.dry_run else "",
         )
         return await daemon.run()

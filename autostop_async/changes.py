@@ -43,9 +43,16 @@ from pathlib import Path
 from stat import S_ISDIR
 
 from .activity import Activity
+from .editor_layout import EditorLayout
 from .git_activity import IgnoredFolders
 
-__all__ = ["ScanResult", "ScanStats", "WorkspaceScanner", "WorkspaceSignal"]
+__all__ = [
+    "ScanResult",
+    "ScanStats",
+    "WorkspaceScanner",
+    "WorkspaceSignal",
+    "describe_layout",
+]
 
 log = logging.getLogger("autostop_async")
 
@@ -122,29 +129,98 @@ class _Batch:
     cpu: float = 0.0
 
 
+@dataclass(frozen=True)
+class _Rule:
+    """What the walk does in one folder beyond the exclude globs: the editor's bookkeeping."""
+
+    #: Only these entries are looked at (None: all of them).
+    allowed: frozenset[str] | None = None
+    #: Entries walked into, whose own change time does not count (a folder's time moves when
+    #: anything is created or removed in it: the editor's folders above History and Backups).
+    silent: frozenset[str] = frozenset()
+
+
 class _Filter:
-    """What the walk leaves out: exclude globs, exact paths (the daemon's own files), and the
-    folders git ignores (with ``--skip-git-ignored``)."""
+    """What the walk leaves out: exclude globs, exact paths (the daemon's own files), the
+    editor's bookkeeping (:meth:`leave_out`), and the folders git ignores (with
+    ``--skip-git-ignored``)."""
 
     def __init__(self, globs: Iterable[str], paths: Iterable[str]) -> None:
         patterns = [g for g in globs if g]
         self.match = (
             re.compile("|".join(fnmatch.translate(g) for g in patterns)).match if patterns else None
         )
-        # Exact paths, grouped by the folder that lists them: one lookup per folder, not per file.
+        self._own = [os.path.normpath(p) for p in paths]
+        self.rules: dict[str, _Rule] = {}
         self.by_folder: dict[str, frozenset[str]] = {}
-        for p in paths:
-            parent, name = os.path.split(os.path.normpath(p))
-            self.by_folder[parent] = self.by_folder.get(parent, frozenset()) | {name}
+        self.leave_out((), ())
+
+    def leave_out(self, folders: Iterable[str], keep: Iterable[str]) -> None:
+        """Never count anything under ``folders`` but what lies under one of ``keep``.
+
+        The folders between a left-out folder and a kept one are walked through, their own
+        change times not counted; a left-out folder with nothing kept inside is not walked.
+        """
+        keep = [os.path.normpath(k) for k in keep]
+        allowed: dict[str, set[str]] = {}
+        silent: dict[str, set[str]] = {}
+        excluded = list(self._own)
+        for top in (os.path.normpath(f) for f in folders):
+            inner = [k for k in keep if k != top and _is_under(k, top)]
+            if not inner:
+                excluded.append(top)
+                continue
+            parent, name = os.path.split(top)
+            silent.setdefault(parent, set()).add(name)
+            for k in inner:
+                parts = os.path.relpath(k, top).split(os.sep)
+                folder = top
+                for i, part in enumerate(parts):
+                    allowed.setdefault(folder, set()).add(part)
+                    if i < len(parts) - 1:
+                        silent.setdefault(folder, set()).add(part)
+                    folder = os.path.join(folder, part)
+        self.rules = {
+            f: _Rule(
+                frozenset(allowed[f]) if f in allowed else None,
+                frozenset(silent.get(f, ())),
+            )
+            for f in {*allowed, *silent}
+        }
+        # Exact paths, grouped by the folder that lists them: one lookup per folder, not per file.
+        by_folder: dict[str, frozenset[str]] = {}
+        for p in excluded:
+            parent, name = os.path.split(p)
+            by_folder[parent] = by_folder.get(parent, frozenset()) | {name}
+        self.by_folder = by_folder
 
     def path_excluded(self, path: str) -> bool:
         """Whether ``path`` itself (a root, a hint) is left out."""
         parent, name = os.path.split(path)
         if name in self.by_folder.get(parent, ()):
             return True
+        if self.rules and self._outside_allowed(path):
+            return True
         return self.match is not None and (
             self.match(name) is not None or self.match(path) is not None
         )
+
+    def time_excluded(self, path: str) -> bool:
+        """Whether the change time of ``path`` itself does not count (a root)."""
+        parent, name = os.path.split(path)
+        rule = self.rules.get(parent)
+        return self.path_excluded(path) or (rule is not None and name in rule.silent)
+
+    def _outside_allowed(self, path: str) -> bool:
+        """Whether some folder above ``path`` allows only other entries than the one leading
+        to it (a path inside the editor's bookkeeping)."""
+        head, tail = os.path.split(path)
+        while tail:
+            rule = self.rules.get(head)
+            if rule is not None and rule.allowed is not None and tail not in rule.allowed:
+                return True
+            head, tail = os.path.split(head)
+        return False
 
 
 IgnoredLoader = Callable[[str], Iterable[str]]
@@ -220,7 +296,7 @@ def _scan_batch(walk: _Walk, start: list[str], budget: int, descend: bool = True
     stack = list(start)
     pop, stopped = stack.pop, walk.stop.is_set
     roots, visited, threshold = walk.roots, walk.visited, walk.threshold
-    by_folder, match = walk.filter.by_folder, walk.filter.match
+    by_folder, match, rules = walk.filter.by_folder, walk.filter.match, walk.filter.rules
     filtering = bool(by_folder) or match is not None
     loader, ignored = walk.ignored_loader, walk.ignored
     lstat, open_dir, close, fstat, listdir = os.lstat, os.open, os.close, os.fstat, os.listdir
@@ -253,6 +329,7 @@ def _scan_batch(walk: _Walk, start: list[str], budget: int, descend: bool = True
                 seen.add(st.st_ino)
             n_dirs += 1
             prefix = folder if folder.endswith(sep) else folder + sep
+            rule = rules.get(folder) if rules else None  # the editor's bookkeeping
             if loader is not None and os.path.lexists(prefix + git_dir):
                 # The folder must be known to be a repository before its first entry is judged,
                 # so ask before listing (one lstat per folder, only with the option on).
@@ -267,6 +344,8 @@ def _scan_batch(walk: _Walk, start: list[str], budget: int, descend: bool = True
                     names.remove(git_dir)
                 if filtering:
                     names = _filtered(names, prefix, by_folder.get(folder), match)
+                if rule is not None and rule.allowed is not None:
+                    names = [n for n in names if n in rule.allowed]
                 if not names:
                     continue
                 try:
@@ -283,10 +362,19 @@ def _scan_batch(walk: _Walk, start: list[str], budget: int, descend: bool = True
                     subdirs = [d for d in subdirs if prefix + d not in ignored]
                 if not results:
                     continue
-                top = max(map(ctime_of, results))
+                if rule is not None and rule.silent:  # rare: the editor's folders
+                    times = [
+                        -1.0 if n in rule.silent else ctime_of(r)
+                        for n, r in zip(names, results, strict=True)
+                    ]
+                    top = max(times)
+                else:
+                    top = max(map(ctime_of, results))
                 if top > newest_at:
                     newest_at = top
-                    newest_path = prefix + names[list(map(ctime_of, results)).index(top)]
+                    if rule is None or not rule.silent:
+                        times = list(map(ctime_of, results))
+                    newest_path = prefix + names[times.index(top)]
                 n_files += len(results) - len(subdirs)
                 if descend and subdirs:
                     stack += [prefix + d for d in subdirs]
@@ -354,9 +442,27 @@ class WorkspaceScanner:
         self._clock = clock
         self._executor: ThreadPoolExecutor | None = None
         self._missing_reported: set[str] = set()
+        #: Roots added by the editor's layout (History, Backups): skipped quietly when absent.
+        self._quiet_roots: list[str] = []
         self._ignored_loader: IgnoredLoader | None = None
         if skip_git_ignored:
             self._ignored_loader = ignored_loader or IgnoredFolders()
+
+    def use_editor_layout(self, layout: EditorLayout | None, *, add_roots: bool) -> None:
+        """Leave out the editor's bookkeeping (all of its data folder but History and Backups);
+        with ``add_roots``, watch History and Backups wherever they are."""
+        keep = [str(p) for p in layout.activity_dirs] if layout is not None else []
+        left_out = [str(p) for p in layout.left_out] if layout is not None else []
+        self._filter.leave_out(left_out, keep)
+        self._quiet_roots = (
+            [
+                k
+                for k in keep
+                if k not in self.roots and not any(_is_under(k, r) for r in self.roots)
+            ]
+            if add_roots
+            else []
+        )
 
     def _pool(self) -> ThreadPoolExecutor:
         if self._executor is None:
@@ -373,10 +479,12 @@ class WorkspaceScanner:
 
     def _existing_roots(self) -> list[tuple[str, os.stat_result]]:
         found = []
-        for root in self.roots:
+        for root in [*self.roots, *self._quiet_roots]:
             try:
                 st = os.stat(root)
             except OSError as exc:
+                if root in self._quiet_roots:
+                    continue  # no save or unsaved edit yet: the editor makes it on the first
                 if root not in self._missing_reported:
                     self._missing_reported.add(root)
                     reason = exc.strerror or type(exc).__name__
@@ -401,7 +509,8 @@ class WorkspaceScanner:
         started = time.perf_counter()
         now = self._clock()
         loop = asyncio.get_running_loop()
-        walk = _Walk(threshold, self._filter, frozenset(self.roots), self._ignored_loader)
+        roots = [*self.roots, *self._quiet_roots]
+        walk = _Walk(threshold, self._filter, frozenset(roots), self._ignored_loader)
         stats = ScanStats()
         repos: set[str] = set()
         newest_at = float("-inf")
@@ -410,7 +519,7 @@ class WorkspaceScanner:
         hints = [
             h
             for h in first
-            if any(_is_under(h, r) for r in self.roots) and not self._filter.path_excluded(h)
+            if any(_is_under(h, r) for r in roots) and not self._filter.path_excluded(h)
         ]
         if hints:
             # Hot folders alone, without what is below them: cheap, and often enough.
@@ -424,7 +533,7 @@ class WorkspaceScanner:
             pending: deque[str] = deque()
             for root, st in self._existing_roots():
                 pending.append(root)
-                if st.st_ctime > newest_at and not self._filter.path_excluded(root):
+                if st.st_ctime > newest_at and not self._filter.time_excluded(root):
                     newest_at, newest_path = st.st_ctime, root
             running: set[asyncio.Future[_Batch]] = set()
             workers = 1  # until a batch shows the walk waits on the disk
@@ -485,6 +594,20 @@ def _scan_hints(walk: _Walk, hints: list[str]) -> _Batch:
     return result
 
 
+def describe_layout(layout: EditorLayout | None) -> str:
+    """The editor's layout in a line: what counts and what is left out."""
+    if layout is None:
+        return (
+            "no Code Editor data folder found (no running editor names one, and none of the "
+            "usual places exists); nothing is left out as the editor's bookkeeping"
+        )
+    return layout.describe()
+
+
+def _folders(layout: EditorLayout | None) -> tuple[Path, tuple[Path, ...]] | None:
+    return None if layout is None else (layout.server_data_dir, layout.left_out)
+
+
 def _is_under(path: str, root: str) -> bool:
     return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
 
@@ -498,8 +621,24 @@ class WorkspaceSignal:
     name = "workspace"
     cheap = False
 
-    def __init__(self, scanner: WorkspaceScanner, hints: Iterable[str] = ()) -> None:
+    def __init__(
+        self,
+        scanner: WorkspaceScanner,
+        hints: Iterable[str] = (),
+        *,
+        find_layout: Callable[[], EditorLayout | None] | None = None,
+        watch_editor_folders: bool = False,
+    ) -> None:
+        """``find_layout`` says where the editor keeps its data (asked before each walk, in a
+        worker thread); ``watch_editor_folders`` adds its History and Backups as roots."""
         self.scanner = scanner
+        self.find_layout = find_layout
+        self.watch_editor_folders = watch_editor_folders
+        #: Where the editor keeps its data, as last found (None: no editor data found).
+        self.layout: EditorLayout | None = None
+        #: Called when the layout found changes (the daemon shows it in ``status``).
+        self.on_layout: Callable[[EditorLayout | None], object] | None = None
+        self._layout_known = False
         self.hints: list[str] = list(hints)[:MAX_HINTS]
         self.last_stats: ScanStats | None = None
         self.repos: set[str] = set()
@@ -508,8 +647,23 @@ class WorkspaceSignal:
         #: What the last walk looked at, for ``status``.
         self.note: str | None = None
 
+    async def refresh_layout(self) -> None:
+        """Look for the editor's data folder again; say so when it was found or moved."""
+        if self.find_layout is None:
+            return
+        layout = await asyncio.to_thread(self.find_layout)
+        before, self.layout = self.layout, layout
+        if self._layout_known and _folders(layout) == _folders(before):
+            return  # the same folders (perhaps found another way now: the editor started)
+        self._layout_known = True
+        log.info("editor data: %s", describe_layout(layout))
+        self.scanner.use_editor_layout(layout, add_roots=self.watch_editor_folders)
+        if self.on_layout is not None:
+            self.on_layout(layout)
+
     async def newer_than(self, t: float) -> Activity | None:
         """The first change newer than ``t`` (hot folders first), or None after a full walk."""
+        await self.refresh_layout()
         result = await self.scanner.scan(t, first=self.hints)
         self.last_stats = result.stats
         self.repos |= result.repos

@@ -15,10 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 __all__ = [
+    "DEFAULT_HOME",
     "DEFAULT_METADATA_FILE",
     "DEFAULT_STATE_DIR",
-    "DEFAULT_WATCH",
-    "EDITOR_DATA_DIR",
     "Config",
     "ConfigError",
     "build_parser",
@@ -29,19 +28,18 @@ __all__ = [
     "subcommand_parser",
 ]
 
-EDITOR_DATA_DIR = Path("/opt/amazon/sagemaker/sagemaker-code-editor-server-data/data")
-DEFAULT_WATCH: tuple[Path, ...] = (
-    Path("/home/sagemaker-user"),
-    EDITOR_DATA_DIR / "User" / "History",
-    EDITOR_DATA_DIR / "User" / "Backups",
-)
+#: The user's home folder: the space's volume, watched by default.
+DEFAULT_HOME = Path("/home/sagemaker-user")
 DEFAULT_METADATA_FILE = Path("/opt/ml/metadata/resource-metadata.json")
 DEFAULT_STATE_DIR = Path("/var/tmp/autostop-async")
 #: Code Editor's idle endpoint and the file its idle extension writes (see REFERENCE.md).
 DEFAULT_EDITOR_IDLE_URL = "http://localhost:8888/api/idle"
 DEFAULT_EDITOR_IDLE_FILE = Path("/tmp/.sagemaker-last-active-timestamp")
 DEFAULT_TERMINALS_DIR = Path("/dev/pts")
-DEFAULT_NOTICE_FILE = Path("/home/sagemaker-user/autostop-async-notice.txt")
+NOTICE_FILE_NAME = "autostop-async-notice.txt"
+DEFAULT_NOTICE_FILE = DEFAULT_HOME / NOTICE_FILE_NAME
+#: The heartbeat file of Code Editor builds 1.1.2, 1.3.1-1.3.3 and 1.4.0, in the home folder.
+HOME_EDITOR_IDLE_FILE_NAME = ".sagemaker-last-active-timestamp"
 ENV_PREFIX = "AUTOSTOP_"
 
 _UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
@@ -90,7 +88,12 @@ class Config:
     """Everything the daemon needs to know, fixed for its lifetime."""
 
     idle_time: float = 3600.0
-    watch: tuple[Path, ...] = DEFAULT_WATCH
+    #: The folders to watch; None: the home folder, and the editor's History and Backups
+    #: wherever the editor keeps them (editor_layout.py).
+    watch: tuple[Path, ...] | None = None
+    home: Path = DEFAULT_HOME
+    #: Code Editor's --server-data-dir; None: asked of the running editor, else looked for.
+    editor_server_data_dir: Path | None = None
     exclude: tuple[str, ...] = ()
     interval: float = 60.0
     once: bool = False
@@ -118,6 +121,25 @@ class Config:
     warn_before: float = 300.0
     #: Where the warning is written for people who are not in a terminal; None: nowhere.
     notice_file: Path | None = DEFAULT_NOTICE_FILE
+
+    @property
+    def watch_roots(self) -> tuple[Path, ...]:
+        """The folders given to watch, or the home folder by default."""
+        return self.watch if self.watch is not None else (self.home,)
+
+    @property
+    def watch_editor_folders(self) -> bool:
+        """Whether the editor's History and Backups are watch roots too (the default)."""
+        return self.watch is None
+
+    @property
+    def editor_idle_files(self) -> tuple[Path, ...]:
+        """The heartbeat files read when the endpoint does not answer: the setting's, and the
+        home folder's that some Code Editor builds wrote instead."""
+        home_file = self.home / HOME_EDITOR_IDLE_FILE_NAME
+        if home_file == self.editor_idle_file:
+            return (self.editor_idle_file,)
+        return (self.editor_idle_file, home_file)
 
     @property
     def state_file(self) -> Path:
@@ -157,7 +179,19 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PATH",
         action="append",
         help="folder to watch (repeatable; default: the home folder and the editor's "
-        "History and Backups folders)",
+        "History and Backups folders, wherever the editor keeps them)",
+    )
+    p.add_argument(
+        "--home",
+        metavar="PATH",
+        help=f"the user's home folder: watched by default, holds the notice file ({DEFAULT_HOME})",
+    )
+    p.add_argument(
+        "--editor-server-data-dir",
+        metavar="PATH",
+        help="Code Editor's --server-data-dir (default: asked of the running editor, else "
+        "~/sagemaker-code-editor-server-data or the pre-2.3 location); only its "
+        "data/User/History and data/User/Backups count as activity",
     )
     p.add_argument(
         "--exclude",
@@ -364,7 +398,7 @@ def parse_settings(
         else:
             kwargs["exclude"] = tuple(items)
 
-    for flag in ("metadata-file", "state-dir", "log-file"):
+    for flag in ("metadata-file", "state-dir", "log-file", "home", "editor-server-data-dir"):
         if (got := pick(flag)) is not None:
             if not str(got[1]).strip():
                 raise ConfigError(f"{got[0]} is empty: give a path")
@@ -379,6 +413,8 @@ def parse_settings(
         kwargs["endpoint_url"] = url
 
     kwargs.update(_signal_settings(pick))
+    if "home" in kwargs and pick("notice-file") is None:
+        kwargs["notice_file"] = Path(str(kwargs["home"])) / NOTICE_FILE_NAME
     config = Config(**kwargs)  # type: ignore[arg-type]
     if daemon and config.json and not config.once:
         raise ConfigError("--json needs --once (the daemon logs lines instead)")

@@ -24,6 +24,7 @@ from .keepalive import Keepalive, KeepaliveReader
 from .notice import Notifier
 from .sagemaker import AppRef, DeleteAppError, DeleteOutcome
 from .state import State, app_start_time, load_state, save_state
+from .terminals import OwnWrites
 
 __all__ = ["CheckResult", "Daemon", "Deleter"]
 
@@ -80,16 +81,20 @@ class Daemon:
         *,
         keepalive: KeepaliveReader | None = None,
         notifier: Notifier | None = None,
+        own_writes: OwnWrites | None = None,
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
-        """``keepalive`` reads a user's postponement; ``notifier`` warns before a stop."""
+        """``keepalive`` reads a user's postponement; ``notifier`` warns before a stop;
+        ``own_writes`` learns when the state file is written (an editor tab showing it reloads,
+        which is not a person's doing)."""
         self.config = config
         self.signals = list(signals)
         self.app = app
         self.deleter = deleter
         self.keepalive = keepalive
         self.notifier = notifier
+        self.own_writes = own_writes
         self.clock = clock
         self.monotonic = monotonic
         self.state: State | None = None
@@ -197,6 +202,8 @@ class Daemon:
         self._dirty = False
         try:
             await save_state(self.config.state_file, self.state)
+            if self.own_writes is not None:
+                self.own_writes.wrote_file(self.clock())
         except OSError as exc:
             log.warning("cannot write state file %s: %s", self.config.state_file, exc)
 

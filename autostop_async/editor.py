@@ -4,9 +4,19 @@ Code Editor's idle extension records the last time someone typed, switched or se
 editor, or opened or closed a terminal, as an ISO-8601 UTC timestamp. The server answers
 ``GET /api/idle`` with ``{"lastActiveTimestamp": "<ISO>"}``; the extension also writes the
 timestamp to a file. The endpoint is asked first (with a short timeout, over a plain asyncio
-stream: no thread, no HTTP library in memory); when it does not answer, the file is read.
+stream: no thread, no HTTP library in memory); when it does not answer, the files are read:
+``/tmp/.sagemaker-last-active-timestamp``, and ``~/.sagemaker-last-active-timestamp`` that Code
+Editor builds 1.1.2, 1.3.1-1.3.3 and 1.4.0 wrote instead (their endpoint answered 500).
+
+The extension truncates the file, then writes it: a reader can find it empty for an instant, so
+an empty file is read again a moment later, and is not reported as malformed.
 
 A timestamp in the future is clamped to now. A malformed answer is logged once and ignored.
+
+The daemon's own writes must not keep the app (:class:`OwnWrites`): its notice to the terminals
+refreshes the heartbeat of newer builds for 60 s, and any of its own files (notice, state, log)
+open in an editor tab is reloaded when written, which the extension takes for a text change.
+Heartbeats that close after such a write are not counted.
 """
 
 from __future__ import annotations
@@ -17,7 +27,7 @@ import json
 import logging
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -25,7 +35,7 @@ from urllib.parse import urlsplit
 from .activity import Activity
 from .terminals import OwnWrites
 
-__all__ = ["EditorSignal", "parse_timestamp"]
+__all__ = ["FILE_ECHO_WINDOW", "EditorSignal", "file_echo_window", "parse_timestamp"]
 
 log = logging.getLogger("autostop_async")
 
@@ -37,6 +47,14 @@ MAX_ANSWER_BYTES = 64 * 1024
 #: heartbeat from the terminals' times for 60 s (see REFERENCE.md): heartbeats in this window after
 #: our write are not counted (terminal use then still counts through the terminals signal).
 ECHO_WINDOW = 75.0
+#: A file of ours open in an editor tab is reloaded when we write it, and the reload is a text
+#: change for the idle extension: heartbeats this long after one of our file writes are not
+#: counted (the editor notices the change and reloads within a second or two). The daemon uses
+#: at most a twentieth of the idle time (:func:`file_echo_window`).
+FILE_ECHO_WINDOW = 10.0
+#: An empty heartbeat file is being rewritten: read it again this many times, this far apart.
+EMPTY_RETRIES = 3
+EMPTY_RETRY_DELAY = 0.05
 
 _ISO = re.compile(
     r"^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2}):(\d{2})(\.\d+)?"
@@ -140,6 +158,18 @@ async def _read_chunked(reader: asyncio.StreamReader) -> bytes:
     return body
 
 
+def file_echo_window(idle_time: float) -> float:
+    """How long after an own file write a heartbeat is taken for its echo: short against the
+    idle time, so that a person's heartbeat lost in it moves the stop by little."""
+    return min(FILE_ECHO_WINDOW, idle_time / 20)
+
+
+def _read_text(file: Path) -> str:
+    """The heartbeat file's text (/tmp and the home are local: the read does not block)."""
+    with open(file, "rb") as f:
+        return f.read(MAX_ANSWER_BYTES).decode("utf-8")
+
+
 class EditorSignal:
     """Code Editor's heartbeat: the endpoint first, the file when the endpoint does not answer."""
 
@@ -149,15 +179,21 @@ class EditorSignal:
     def __init__(
         self,
         url: str | None,
-        file: Path | None,
+        file: Path | Sequence[Path] | None,
         *,
         timeout: float = HTTP_TIMEOUT,
         own_writes: OwnWrites | None = None,
+        file_echo_window: float = FILE_ECHO_WINDOW,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        """``own_writes``: the daemon's own writes to terminals, which the editor may echo."""
+        """``file``: the heartbeat file, or files (the newest time wins); ``own_writes``: the
+        daemon's own writes, which the editor may echo for ``file_echo_window`` seconds after
+        a file write."""
+        self.file_echo_window = file_echo_window
         self.url = url
-        self.file = file
+        self.files: tuple[Path, ...] = (
+            () if file is None else (file,) if isinstance(file, Path) else tuple(file)
+        )
         self.timeout = timeout
         self.own_writes = own_writes if own_writes is not None else OwnWrites()
         self.clock = clock
@@ -175,12 +211,20 @@ class EditorSignal:
         """The editor's last-active time if newer than ``t`` (clamped to now)."""
         found = await self._from_endpoint()
         if found is None:
-            found = self._from_file()
+            found = await self._from_files()
         if found is None:
             return None
         wrote = self.own_writes.at
         if wrote and wrote - 1.0 <= found.at <= wrote + ECHO_WINDOW:
             log.debug("editor heartbeat %s may echo our own notice to the terminals", found.at)
+            return None
+        file_write = self.own_writes.file_write_near(found.at, 0.05, self.file_echo_window)
+        if file_write is not None:
+            log.debug(
+                "editor heartbeat %s may echo our own file write at %s (a reloaded tab)",
+                found.at,
+                file_write,
+            )
             return None
         if self.latest is None or found.at > self.latest.at:
             self.latest = found
@@ -198,7 +242,7 @@ class EditorSignal:
                     "editor idle endpoint %s answers HTTP %d; reading %s",
                     self.url,
                     status,
-                    self.file,
+                    self._files_text(),
                 )
                 return None
             try:
@@ -223,37 +267,52 @@ class EditorSignal:
                 "editor idle endpoint %s does not answer (%s); reading %s",
                 self.url,
                 type(exc).__name__ if not str(exc) else exc,
-                self.file,
+                self._files_text(),
             )
             return None
         return Activity(min(at, self.clock()), f"editor:{self.url}")
 
-    def _from_file(self) -> Activity | None:
-        if self.file is None:
+    def _files_text(self) -> str:
+        return " and ".join(str(f) for f in self.files) if self.files else "no file"
+
+    async def _from_files(self) -> Activity | None:
+        """The newest heartbeat of the files (a missing one is skipped quietly)."""
+        found: Activity | None = None
+        for file in self.files:
+            got = await self._from_file(file)
+            if got is not None and (found is None or got.at > found.at):
+                found = got
+        return found
+
+    async def _from_file(self, file: Path) -> Activity | None:
+        for attempt in range(EMPTY_RETRIES + 1):
+            try:
+                text = _read_text(file)
+            except FileNotFoundError:
+                self._once(f"nofile:{file}", logging.DEBUG, "editor heartbeat %s is absent", file)
+                return None
+            except (OSError, UnicodeDecodeError) as exc:
+                self._once(f"badfile:{file}", logging.WARNING, "cannot read %s: %s", file, exc)
+                return None
+            if text.strip():
+                break
+            if attempt < EMPTY_RETRIES:  # caught between the editor's truncate and its write
+                await asyncio.sleep(EMPTY_RETRY_DELAY)
+        else:
+            log.debug("editor heartbeat %s stayed empty; read again at the next poll", file)
             return None
-        try:
-            with open(self.file, "rb") as f:  # /tmp is local: a read does not block
-                text = f.read(MAX_ANSWER_BYTES).decode("utf-8")
-        except FileNotFoundError:
-            self._once("nofile", logging.DEBUG, "editor heartbeat file %s is absent", self.file)
-            return None
-        except (OSError, UnicodeDecodeError) as exc:
-            self._once("badfile", logging.WARNING, "cannot read %s: %s", self.file, exc)
-            return None
-        if not text.strip():
-            return None  # being rewritten
         try:
             at = parse_timestamp(text)
         except ValueError as exc:
             self._once(
-                "malformedfile",
+                f"malformedfile:{file}",
                 logging.WARNING,
                 "editor heartbeat file %s is malformed; ignoring it: %s",
-                self.file,
+                file,
                 exc,
             )
             return None
-        return Activity(min(at, self.clock()), f"editor:{self.file}")
+        return Activity(min(at, self.clock()), f"editor:{file}")
 
     async def aclose(self) -> None:
         """Nothing is held between polls."""

@@ -137,6 +137,7 @@ class Notifier:
             return False
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write("\n".join(lines) + "\n")
+        self.own_writes.wrote_file(self.clock())  # a tab showing it reloads: not a person
         return True
 
     def _write_terminals(self, lines: list[str], now: float) -> int:

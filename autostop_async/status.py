@@ -96,6 +96,7 @@ def build_report(
         "dry_run": bool(controls.get("dry_run", False)),
         "keepalive": hold.to_json() if hold is not None else None,
         "warn_before": controls.get("warn_before"),
+        "editor_data": controls.get("editor_data"),
         "signals": signals,
     }
 
@@ -146,6 +147,8 @@ def format_report(report: dict[str, Any], state_file: Path, *, now: float) -> st
     warn = report.get("warn_before")
     if warn:
         lines.append(f"a warning goes to the terminals {format_duration(warn)} before")
+    if report.get("editor_data"):
+        lines.append(f"editor data: {report['editor_data']}")
     daemon = report["daemon"]
     if daemon["running"]:
         lines.append(

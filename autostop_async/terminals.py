@@ -18,6 +18,7 @@ import logging
 import os
 import stat
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +28,9 @@ from .activity import Activity
 __all__ = ["OwnWrites", "TerminalsSignal", "own_terminals", "terminal_devices"]
 
 log = logging.getLogger("autostop_async")
+
+#: Own file writes remembered for the editor's echo (a burst of writes counts as one).
+MAX_FILE_WRITES = 64
 
 
 def terminal_devices(folder: Path) -> Iterator[tuple[str, os.stat_result]]:
@@ -65,14 +69,32 @@ def own_terminals() -> frozenset[int]:
 
 @dataclass
 class OwnWrites:
-    """What the daemon itself wrote to terminals: not activity of a person.
+    """What the daemon itself wrote: not activity of a person.
 
-    ``mtimes`` maps a device number to its mtime right after our write; ``at`` is when we last
-    wrote to any terminal.
+    ``mtimes`` maps a terminal's device number to its mtime right after our write; ``at`` is when
+    we last wrote to any terminal. ``file_times`` are the recent moments we wrote one of our own
+    files (notice, state, log): a file open in an editor tab is reloaded when it changes, and the
+    editor's idle extension takes that reload for typing (see ``editor.FILE_ECHO_WINDOW``).
     """
 
     mtimes: dict[int, float] = field(default_factory=dict)
     at: float = 0.0
+    file_times: deque[float] = field(default_factory=lambda: deque(maxlen=MAX_FILE_WRITES))
+
+    def wrote_file(self, at: float) -> None:
+        """Remember that one of our own files was written at ``at``."""
+        if not self.file_times or at > self.file_times[-1] + 0.5:  # a burst is one write
+            self.file_times.append(at)
+        else:
+            self.file_times[-1] = at
+
+    def file_write_near(self, at: float, before: float, after: float) -> float | None:
+        """The moment of an own file write from ``before`` s after ``at`` to ``after`` s before
+        it (the write ``at`` may echo), or None."""
+        for wrote in reversed(self.file_times):
+            if wrote - before <= at <= wrote + after:
+                return wrote
+        return None
 
     def wrote(self, fd: int, at: float) -> None:
         """Remember the time of the device open on ``fd`` right after we wrote to it."""

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from autostop_async.config import (
-    DEFAULT_WATCH,
+    DEFAULT_HOME,
     ConfigError,
     format_duration,
     load_config,
@@ -57,7 +57,15 @@ def test_format_duration(seconds: float, text: str) -> None:
 def test_defaults_without_flags_or_environment() -> None:
     c = load_config([], {})
     assert c.idle_time == 3600
-    assert c.watch == DEFAULT_WATCH
+    assert c.watch is None  # the default: the home folder and the editor's folders
+    assert c.watch_roots == (DEFAULT_HOME,) == (Path("/home/sagemaker-user"),)
+    assert c.watch_editor_folders
+    assert c.editor_server_data_dir is None
+    assert c.notice_file == Path("/home/sagemaker-user/autostop-async-notice.txt")
+    assert c.editor_idle_files == (
+        Path("/tmp/.sagemaker-last-active-timestamp"),
+        Path("/home/sagemaker-user/.sagemaker-last-active-timestamp"),
+    )
     assert c.interval == 60
     assert c.metadata_file == Path("/opt/ml/metadata/resource-metadata.json")
     assert c.state_dir == Path("/var/tmp/autostop-async")
@@ -84,9 +92,20 @@ def test_environment_is_read_and_flags_win() -> None:
     assert c.interval == 5
     assert c.region == "eu-west-1"
     assert c.endpoint_url == "http://127.0.0.1:5000"
+    assert not c.watch_editor_folders  # given folders replace the default ones
     c = load_config(["--idle-time", "90m", "--watch", "/x", "--watch", "/y"], env)
     assert c.idle_time == 5400
     assert c.watch == (Path("/x"), Path("/y"))
+
+
+def test_home_moves_the_default_watch_root_notice_file_and_home_heartbeat() -> None:
+    c = load_config(["--editor-server-data-dir", "/srv/ce"], {"AUTOSTOP_HOME": "/srv/u"})
+    assert c.watch_roots == (Path("/srv/u"),)
+    assert c.notice_file == Path("/srv/u/autostop-async-notice.txt")
+    assert Path("/srv/u/.sagemaker-last-active-timestamp") in c.editor_idle_files
+    assert c.editor_server_data_dir == Path("/srv/ce")
+    c = load_config(["--home", "/srv/u", "--notice-file", "/srv/n.txt"], {})
+    assert c.notice_file == Path("/srv/n.txt")  # an explicit notice file wins
 
 
 @pytest.mark.parametrize(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import socket
@@ -14,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from autostop_async.config import ConfigError, load_config
-from autostop_async.editor import EditorSignal, parse_timestamp
+from autostop_async.editor import FILE_ECHO_WINDOW, EditorSignal, parse_timestamp
 from autostop_async.terminals import OwnWrites
 
 Answer = Callable[[BaseHTTPRequestHandler], None]
@@ -239,3 +240,57 @@ def test_editor_settings_from_flags_and_environment() -> None:
     assert config.editor_idle_url == "http://127.0.0.1:9/api/idle"
     with pytest.raises(ConfigError, match="--editor-idle-url='https://x' must be a plain http"):
         load_config(["--editor-idle-url", "https://x"], {})
+
+
+async def test_the_home_folders_heartbeat_of_older_builds_is_read_too(tmp_path: Path) -> None:
+    # Builds 1.1.2, 1.3.1-1.3.3 and 1.4.0 wrote ~/.sagemaker-last-active-timestamp, and their
+    # endpoint answered 500: the newest of both files counts.
+    tmp_file, home_file = tmp_path / "tmp-ts", tmp_path / "home-ts"
+    now = time.time()
+    tmp_file.write_text(iso(now - 600))
+    home_file.write_text(iso(now - 5))
+    sig = EditorSignal(free_port_url(), [tmp_file, home_file])
+    found = await sig.newer_than(now - 60)
+    assert found is not None and found.source == f"editor:{home_file}"
+    home_file.unlink()  # one file alone is enough
+    found = await sig.newer_than(now - 3600)
+    assert found is not None and found.source == f"editor:{tmp_file}"
+    config = load_config(["--home", str(tmp_path)], {})
+    assert config.editor_idle_files == (
+        Path("/tmp/.sagemaker-last-active-timestamp"),
+        tmp_path / ".sagemaker-last-active-timestamp",
+    )
+
+
+async def test_an_empty_heartbeat_file_is_read_again_not_reported_as_malformed(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The extension truncates, then writes: a poll can land in between.
+    heartbeat = tmp_path / "ts"
+    heartbeat.write_text("")
+    at = time.time() - 2
+    loop = asyncio.get_running_loop()
+    loop.call_later(0.02, heartbeat.write_text, iso(at))
+    with caplog.at_level(logging.DEBUG, logger="autostop_async"):
+        found = await EditorSignal(None, heartbeat).newer_than(at - 1)
+        assert found is not None and found.at == pytest.approx(at, abs=0.01)
+        heartbeat.write_text("")  # stays empty: nothing now, and still no complaint
+        assert await EditorSignal(None, heartbeat).newer_than(0) is None
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+
+
+async def test_a_reload_of_our_own_file_in_an_editor_tab_is_not_a_heartbeat(
+    editor: FakeEditor,
+) -> None:
+    # The notice file open in a tab: our rewrite reloads it, the extension sees a text change.
+    own = OwnWrites()
+    wrote = time.time() - 60
+    own.wrote_file(wrote)
+    echo = wrote + 1.2
+    editor.answer = lambda h: editor.json(h, {"lastActiveTimestamp": iso(echo)})
+    sig = EditorSignal(editor.url, None, own_writes=own)
+    assert await sig.newer_than(0) is None
+    later = wrote + FILE_ECHO_WINDOW + 5  # well after our write: a person's
+    editor.answer = lambda h: editor.json(h, {"lastActiveTimestamp": iso(later)})
+    found = await sig.newer_than(0)
+    assert found is not None and found.at == pytest.approx(later, abs=0.01)

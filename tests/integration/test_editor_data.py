@@ -1,0 +1,112 @@
+"""Today's images keep the editor's data in the home folder: the daemon, as a subprocess, must
+leave the editor's own writes out and still see saves and unsaved edits (issue 8)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from tests.support.fake_sagemaker import FakeSageMaker
+
+from .conftest import Daemon, app_status, run_cli, wait_for
+
+IDLE, INTERVAL = 3.0, 0.5
+#: Start-up, the first SageMaker call (~0.5 s), aioboto3's import: generous on a busy 2-core box.
+MARGIN = 15.0
+SDD = "sagemaker-code-editor-server-data"
+
+
+@contextmanager
+def every(seconds: float, action: Callable[[int], None]) -> Iterator[None]:
+    """Run ``action(n)`` every ``seconds`` in a thread while the block runs."""
+    stop = threading.Event()
+
+    def loop() -> None:
+        n = 0
+        while not stop.wait(seconds):
+            action(n)
+            n += 1
+
+    thread = threading.Thread(target=loop)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+
+
+def editor_noise(sdd: Path) -> Callable[[int], None]:
+    """What an idle Code Editor writes by itself: the lock every second, logs, caches."""
+    lock = sdd / "data" / "User" / "workspaceStorage" / "1a2b" / "vscode.lock"
+    log = sdd / "data" / "logs" / "20261127T071500" / "exthost.log"
+    cache = sdd / "data" / "User" / "caches" / "CachedConfigurations" / "c.json"
+    ext = sdd / "extensions" / "extensions.json"
+    for path in (lock, log, cache, ext):
+        path.parent.mkdir(parents=True, exist_ok=True)
+
+    def write(n: int) -> None:
+        lock.write_text(str(n))
+        with log.open("a") as f:
+            f.write(f"line {n}\n")
+        cache.write_text(str(n))
+        ext.write_text(str(n))
+
+    return write
+
+
+def test_an_idle_editors_own_writes_do_not_keep_the_app(
+    start_daemon: Callable[..., Daemon], fake: FakeSageMaker, workspace: Path, tmp_path: Path
+) -> None:
+    sdd = workspace / SDD
+    with every(0.3, editor_noise(sdd)):
+        started = time.time()
+        daemon = start_daemon(
+            "--idle-time", str(IDLE), "--interval", str(INTERVAL), "--home", str(workspace)
+        )
+        wait_for(
+            lambda: app_status(fake) in ("Deleting", "Deleted"),
+            IDLE + INTERVAL + MARGIN,
+            "the app to be deleted despite the editor's own writes",
+        )
+    assert fake.calls("DeleteApp")[-1]["time"] - started >= IDLE
+    assert daemon.proc.wait(10) == 0
+    text = daemon.text()
+    assert f"editor data: {sdd} (found by the home folder)" in text, text
+    assert "vscode.lock" not in text and "exthost.log" not in text
+
+
+def test_saves_keep_the_app_while_the_editor_writes_its_own_files(
+    start_daemon: Callable[..., Daemon], fake: FakeSageMaker, workspace: Path, tmp_path: Path
+) -> None:
+    sdd = workspace / SDD
+    history = sdd / "data" / "User" / "History" / "-7f3a"
+    history.mkdir(parents=True)
+
+    def save(n: int) -> None:  # what a save writes: an entry and the list of entries
+        (history / f"e{n}.py").write_text(str(n))
+        (history / "entries.json").write_text(f'{{"n": {n}}}')
+
+    with every(0.3, editor_noise(sdd)):
+        with every(1.0, save):
+            daemon = start_daemon(
+                "--idle-time", str(IDLE), "--interval", str(INTERVAL), "--home", str(workspace)
+            )
+            kept_until = time.monotonic() + 3 * IDLE
+            while time.monotonic() < kept_until:  # watching with a bound: must stay alive
+                assert app_status(fake) == "InService", daemon.text()
+                time.sleep(0.2)
+            status = run_cli("status", "--state-dir", str(tmp_path / "state"), endpoint=None)
+        stopped = time.time()
+        assert "active: workspace:" + str(history) in daemon.text()
+        assert f"editor data: {sdd} (found by the home folder)" in status.stdout, status.stdout
+        wait_for(
+            lambda: app_status(fake) in ("Deleting", "Deleted"),
+            IDLE + INTERVAL + MARGIN,
+            "the app to be deleted once the saves stopped (the editor still writing)",
+        )
+    assert fake.calls("DeleteApp")[-1]["time"] - stopped >= IDLE - 1.2
+    assert daemon.proc.wait(10) == 0
