@@ -81,30 +81,50 @@ def _once(
             marker.write_text(IMAGE)
 
 
-#: Real editors starting at once (container, LCC, code-server, browser): each takes some 20 s of
-#: CPU, which on 2 cores shared by every worker would starve the others' timed phases.
-EDITOR_STARTS = int(os.environ.get("AUTOSTOP_E2E_EDITOR_STARTS", "2"))
+#: Instances starting at once in the whole run: the container, its endpoints and the LCC's install
+#: (with a real editor also code-server and the browser) take 20 s and more of CPU each; on 2
+#: shared cores, more at once only makes each slower (an LCC was seen taking 143 s) and starves
+#: the timed phases of the tests already running.
+STARTS = int(os.environ.get("AUTOSTOP_E2E_STARTS", "2"))
+_held = 0  # slots this process holds (one test at a time per process; nested use is free)
 
 
 @pytest.fixture
-def editor_start_slot(
+def start_slot(
     tmp_path_factory: pytest.TempPathFactory, worker_id: str
 ) -> Callable[[], contextlib.AbstractContextManager[None]]:
-    """``with editor_start_slot(): ...``: at most EDITOR_STARTS of these at once in the run."""
+    """``with start_slot(): ...``: at most STARTS of these at once in the run (re-entrant)."""
     shared = _shared_dir(tmp_path_factory, worker_id)
 
     @contextlib.contextmanager
     def slot() -> Iterator[None]:
-        while True:
-            for n in range(EDITOR_STARTS):
-                with open(shared / f"editor-start-{n}.lock", "w") as lock:
-                    try:
-                        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    except BlockingIOError:
-                        continue
-                    yield
-                    return
-            time.sleep(0.5)
+        global _held
+        if _held:
+            _held += 1
+            try:
+                yield
+            finally:
+                _held -= 1
+            return
+        lock = None
+        while lock is None:
+            for n in range(STARTS):
+                f = open(shared / f"start-{n}.lock", "w")  # noqa: SIM115 (held below)
+                try:
+                    fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    f.close()
+                    continue
+                lock = f
+                break
+            else:
+                time.sleep(0.5)
+        _held = 1
+        try:
+            yield
+        finally:
+            _held = 0
+            lock.close()
 
     return slot
 
@@ -152,10 +172,14 @@ def worker_id(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture
 def start_sim(
-    engine: Engine, request: pytest.FixtureRequest, tmp_path: Path
+    engine: Engine,
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    start_slot: Callable[[], contextlib.AbstractContextManager[None]],
 ) -> Iterator[Callable[..., Sim]]:
     """Start simulated instances: ``start_sim(network=None, *, image=IMAGE, publish=(), **env)``;
-    removed after the test.
+    removed after the test. It returns once the LCC ended (or, with SIM_RUN_LCC=0, the endpoints
+    are up), a few at a time in the whole run (``start_slot``).
 
     On failure the test's report gets each container's log files and process list.
     """
@@ -175,7 +199,15 @@ def start_sim(
             engine, name, env=dict(env), network=network, logs=logs, image=image, publish=publish
         )
         started.append(sim)
-        return sim.start()
+        with start_slot():
+            sim.start()
+            done = ("ready",) if env.get("SIM_RUN_LCC") == "0" else ("lcc.rc",)
+            deadline = time.monotonic() + 300
+            while not any((logs / "sim" / f).exists() for f in done):
+                if time.monotonic() > deadline:
+                    break  # the test's own wait says what is missing
+                time.sleep(0.5)
+        return sim
 
     yield start
     failed = getattr(request.node, "rep_call", None)

@@ -191,6 +191,8 @@ class Browser:
         )
         self.page: Any = None
         self.closed = False
+        #: When the last key was pressed (epoch seconds): the user's last interaction.
+        self.last_input = 0.0
 
     def open_editor(self, url: str, timeout: float = 90) -> None:
         """Load the workbench and wait until it shows (the extension host starts after)."""
@@ -206,19 +208,23 @@ class Browser:
         page.wait_for_selector(".quick-input-widget input", timeout=30000)
         page.keyboard.type(name, delay=20)
         page.wait_for_selector(f'.quick-input-list [aria-label*="{name}"]', timeout=30000)
-        page.keyboard.press("Enter")
+        self._press("Enter")
         page.wait_for_selector(f'.tab[data-resource-name="{name}"]', timeout=30000)
         page.wait_for_selector(".monaco-editor.focused", timeout=30000)
 
     def type_line(self, text: str) -> None:
         """Type into the focused editor, as a person does (key by key), and a new line."""
         self.page.keyboard.type(text, delay=30)
-        self.page.keyboard.press("Enter")
+        self._press("Enter")
+
+    def _press(self, key: str) -> None:
+        self.page.keyboard.press(key)
+        self.last_input = time.time()
 
     def open_terminal(self) -> None:
         """Open the integrated terminal (Ctrl+`) and wait for its prompt to take keys."""
         page = self.page
-        page.keyboard.press("Control+Backquote")
+        self._press("Control+Backquote")
         page.wait_for_selector(".terminal-wrapper .xterm", timeout=30000)
         page.wait_for_selector(".xterm-helper-textarea:focus", timeout=30000)
         time.sleep(1.5)  # the shell's start; keys typed before it are kept anyway
@@ -226,7 +232,7 @@ class Browser:
     def run_in_terminal(self, command: str) -> None:
         """Type a command into the focused terminal and press Enter."""
         self.page.keyboard.type(command, delay=30)
-        self.page.keyboard.press("Enter")
+        self._press("Enter")
 
     def close(self) -> None:
         """Close the browser (the user closes the laptop's tab); the server keeps running."""
