@@ -85,7 +85,7 @@ def _once(
 #: (with a real editor also code-server and the browser) take 20 s and more of CPU each; on 2
 #: shared cores, more at once only makes each slower (an LCC was seen taking 143 s) and starves
 #: the timed phases of the tests already running.
-STARTS = int(os.environ.get("AUTOSTOP_E2E_STARTS", "2"))
+STARTS = int(os.environ.get("AUTOSTOP_E2E_STARTS", "3"))
 _held = 0  # slots this process holds (one test at a time per process; nested use is free)
 
 

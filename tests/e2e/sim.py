@@ -173,8 +173,12 @@ def image_python(engine: Engine) -> tuple[str, str]:
     return version, machine
 
 
-def _pip(python: str, *args: str) -> None:
-    subprocess.run([python, "-m", "pip", "--disable-pip-version-check", *args], check=True)
+def _pip(python: str, *args: str, env: dict[str, str] | None = None) -> None:
+    subprocess.run(
+        [python, "-m", "pip", "--disable-pip-version-check", *args],
+        check=True,
+        env=None if env is None else {**os.environ, **env},
+    )
 
 
 def _requires(wheel: Path) -> list[str]:
@@ -192,7 +196,18 @@ def build_wheels(engine: Engine, python: str = sys.executable) -> Path:
     sim.mkdir(parents=True, exist_ok=True)
     for old in app.glob("autostop_async-*.whl"):
         old.unlink()
-    _pip(python, "wheel", "--quiet", "--no-deps", "--wheel-dir", str(app), str(REPO))
+    # Fixed dates inside: the same sources give the same wheel, so the image layers that hold
+    # it (and the editor image on top) stay cached until the package changes.
+    _pip(
+        python,
+        "wheel",
+        "--quiet",
+        "--no-deps",
+        "--wheel-dir",
+        str(app),
+        str(REPO),
+        env={"SOURCE_DATE_EPOCH": "315532800"},
+    )
     (wheel,) = app.glob("autostop_async-*.whl")
     target = [
         "--only-binary=:all:",
