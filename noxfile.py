@@ -1,4 +1,4 @@
-"""Sessions: plain ``nox`` runs lint, typecheck, tests and e2e; bench runs on demand."""
+"""Sessions: plain ``nox`` runs lint, typecheck, tests, faults and e2e; bench runs on demand."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import subprocess
 
 import nox
 
-nox.options.sessions = ["lint", "typecheck", "tests", "e2e"]
+nox.options.sessions = ["lint", "typecheck", "tests", "faults", "e2e"]
 nox.options.error_on_missing_interpreters = True
 
 LINT_PATHS = ["autostop_async", "tests", "bench", "noxfile.py"]
@@ -31,9 +31,18 @@ def typecheck(session: nox.Session) -> None:
 
 @nox.session
 def tests(session: nox.Session) -> None:
-    """Unit and integration tests (the daemon as a subprocess against moto's server)."""
+    """Unit and integration tests (the daemon as a subprocess against moto's server); the
+    fault-injection suite has its own session."""
     session.install("-e", ".[test]")
-    session.run("pytest", "-q", "-ra", *session.posargs)
+    session.run("pytest", "-q", "-ra", "-m", "not faults", *session.posargs)
+
+
+@nox.session
+def faults(session: nox.Session) -> None:
+    """The fault-injection suite (issue 9): bad settings, hostile names, wrong values in the
+    daemon's files, own files seen through symlinks; the daemon as a user would meet it."""
+    session.install("-e", ".[test]")
+    session.run("pytest", "tests/faults", "-m", "faults", "-q", "-ra", *session.posargs)
 
 
 #: What the e2e session needs on the host besides a container engine (the test says which).

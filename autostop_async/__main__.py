@@ -1,23 +1,32 @@
 """Command line: parse the settings, build the daemon, run once or until the app is deleted.
 
-Exit codes: 0 the check ran (active, or idle and handled); 1 idle but DeleteApp failed;
-2 bad configuration or input, with one line on stderr naming the setting or file.
+Exit codes: 0 the check ran (active, or idle and handled); 1 the app was not stopped though it
+may be idle: DeleteApp failed, or a signal failed (the check was inconclusive); 2 bad
+configuration or input, with one line on stderr naming the setting or file (also: another
+daemon holds the state folder).
+
+The process ends with ``os._exit`` once its work is done and its output flushed (:func:`entry`):
+a worker thread stuck in a system call (a hung mount, a FIFO) can be neither stopped nor joined,
+and a normal interpreter exit would wait for it forever.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import importlib.util
-import json
 import logging
 import os
+import signal
 import stat
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from types import FrameType
+from typing import Any, TypeVar
 
 from . import __version__
 from .activity import Signal
@@ -30,10 +39,14 @@ from .editor_layout import find_editor_layout
 from .git_activity import GitSignal
 from .keepalive import KeepaliveReader, keepalive_file
 from .notice import Notifier
+from .safe_output import escape, json_text
 from .sagemaker import AppRef, MetadataError, SageMakerClient, read_app_ref
+from .state import StateDirBusy, StateLock, daemon_holding, lock_state_dir
 from .terminals import OwnWrites, TerminalsSignal
 
-__all__ = ["main"]
+__all__ = ["entry", "main", "run_async"]
+
+T = TypeVar("T")
 
 log = logging.getLogger("autostop_async")
 
@@ -41,8 +54,66 @@ EXIT_OK, EXIT_DELETE_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
 
 class _UTCFormatter(logging.Formatter):
+    """UTC times; the message escaped (a file name's newline or non-UTF-8 byte cannot make a
+    second line, or fail the write), so one record is one line."""
+
     def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
         return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(record.created))
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        record.message = escape(record.message)
+        return super().formatMessage(record)
+
+
+class _OneLineErrors(logging.StreamHandler):  # type: ignore[type-arg]
+    """A log stream that cannot fail loudly: when a line cannot be written (a full disk:
+    ENOSPC, EDQUOT), one line on stderr says so, once, instead of a traceback per record;
+    the first line written again says that some were lost."""
+
+    failing = False
+    _lost = 0  # records lost while failing
+    _error = False  # the last write failed
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """Write the record; after lost lines, say how many were lost first."""
+        if self.failing:
+            self._error = False
+            super().emit(self._lost_note(record))
+            if self._error:  # still failing
+                self._lost += 1
+                return
+            self.failing, self._lost = False, 0
+        super().emit(record)
+
+    def _lost_note(self, record: logging.LogRecord) -> logging.LogRecord:
+        return logging.makeLogRecord(
+            {
+                "name": record.name,
+                "levelno": logging.WARNING,
+                "levelname": "WARNING",
+                "msg": "%d log line(s) were lost: the log could not be written",
+                "args": (self._lost,),
+            }
+        )
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        """One line on stderr for the first lost record; none for the next ones."""
+        self._error = True
+        if self.failing:
+            return
+        self.failing, self._lost = True, 1
+        exc = sys.exc_info()[1]
+        where = getattr(self, "baseFilename", "stderr")
+        with contextlib.suppress(Exception):  # stderr may be on the same full disk
+            sys.stderr.write(
+                f"autostop-async: cannot write the log ({where}): {exc}; "
+                "log lines are lost until it can\n"
+            )
+            sys.stderr.flush()
+
+
+class _LogFile(_OneLineErrors, logging.FileHandler):
+    """``--log-file``: appended, one line per record; a full disk costs one line on stderr."""
 
 
 def setup_logging(config: Config) -> None:
@@ -50,9 +121,9 @@ def setup_logging(config: Config) -> None:
     handler: logging.Handler
     if config.log_file is not None:
         config.log_file.parent.mkdir(parents=True, exist_ok=True)
-        handler = logging.FileHandler(config.log_file, encoding="utf-8")
+        handler = _LogFile(config.log_file, encoding="utf-8", errors="backslashreplace")
     else:
-        handler = logging.StreamHandler(sys.stderr)
+        handler = _OneLineErrors(sys.stderr)
     handler.setFormatter(
         _UTCFormatter("%(asctime)s autostop-async[%(process)d] %(levelname)s %(message)s")
     )
@@ -120,7 +191,10 @@ def use_signals(config: Config) -> MoreSignals:
     else:
         off.append("terminals")
     if config.busy:
-        signals.append(CpuSignal(config.busy_cpu, warmup=1.0 if config.once else 0.0))
+        warmup = 1.0 if config.once else 0.0
+        signals.append(
+            CpuSignal(config.busy_cpu, warmup=warmup, cgroup_root=config.busy_cgroup_dir)
+        )
         signals.append(GpuSignal(config.busy_gpu))
     else:
         off.extend(["cpu", "gpu"])
@@ -183,7 +257,7 @@ async def _run(config: Config) -> int:
     workspace.on_layout = lambda layout: daemon.controls.update(editor_data=describe_layout(layout))
     await workspace.refresh_layout()  # logs where the editor keeps its data
     if more.notifier is not None:
-        more.notifier.prepare()  # before the daemon starts its clock
+        await more.notifier.aprepare()  # before the daemon starts its clock
     if not config.once:
         log.info(
             "signs of use: %s%s; keepalive up to %s",
@@ -203,17 +277,44 @@ async def _run(config: Config) -> int:
         return await daemon.run()
     result = await daemon.once()
     if config.json:
-        print(json.dumps(result.to_json()))
+        print(json_text(result.to_json()))
+    # 1: the app may be idle but was not stopped (DeleteApp failed, or a signal failed).
     return EXIT_DELETE_FAILED if result.error is not None else EXIT_OK
 
 
+def run_async(coro: Coroutine[Any, Any, T]) -> T:
+    """``asyncio.run`` without its last step, waiting for the default executor's threads: one
+    stuck in a system call would hold the exit forever. Tasks left are cancelled as there."""
+    loop = asyncio.new_event_loop()
+    try:
+        asyncio.set_event_loop(loop)
+        return loop.run_until_complete(coro)
+    finally:
+        try:
+            left = [t for t in asyncio.all_tasks(loop) if not t.done()]
+            for task in left:
+                task.cancel()
+            if left:
+                loop.run_until_complete(asyncio.gather(*left, return_exceptions=True))
+            loop.run_until_complete(loop.shutdown_asyncgens())
+        finally:
+            asyncio.set_event_loop(None)
+            loop.close()  # the executor is shut down without waiting
+
+
+def _stop_before_the_loop(signum: int, frame: FrameType | None) -> None:
+    """SIGTERM before the daemon's loop handles it: end like SIGINT (exit 0)."""
+    raise KeyboardInterrupt
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``python -m autostop_async`` and ``autostop-async``."""
+    """Entry point of ``python -m autostop_async`` and ``autostop-async`` (see :func:`entry`)."""
     args = list(sys.argv[1:] if argv is None else argv)
     if args and args[0] in ("status", "keepalive"):
         from . import keepalive, status  # only what the subcommand needs
 
         return (status.main if args[0] == "status" else keepalive.main)(args[1:])
+    lock: StateLock | None = None
     try:
         config = load_config(argv)
         check_watch_roots(config)
@@ -221,13 +322,35 @@ def main(argv: Sequence[str] | None = None) -> int:
             setup_logging(config)
         except OSError as exc:
             raise ConfigError(f"--log-file {config.log_file}: {exc.strerror or exc}") from None
-        return asyncio.run(_run(config))
-    except (ConfigError, MetadataError) as exc:
+        if config.once:
+            held, pid = daemon_holding(config.state_dir)
+            if held:
+                raise StateDirBusy(config.state_dir, pid, once=True)
+        else:
+            with contextlib.suppress(ValueError):  # not the main thread (tests)
+                signal.signal(signal.SIGTERM, _stop_before_the_loop)
+            lock = lock_state_dir(config.state_dir)  # held until the process ends
+        return run_async(_run(config))
+    except (ConfigError, MetadataError, StateDirBusy) as exc:
         print(f"autostop-async: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         return EXIT_OK
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def entry() -> None:
+    """The program: :func:`main`, then flush what it wrote and end the process at once, so that
+    no worker thread stuck in a system call can delay the exit (the state is saved by then)."""
+    code = main()
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(code)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    entry()

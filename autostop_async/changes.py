@@ -15,6 +15,8 @@ Each folder is opened once, listed by name (``os.listdir``: no ``DirEntry`` per 
 entries are ``lstat``-ed relative to that descriptor (``fstatat``), as GNU ``find`` does: the
 kernel resolves one name, not the whole path. The newest time and the subfolders are then picked
 from the results by C iterators. A huge folder (a dataset) is read in chunks with ``os.scandir``.
+A folder whose path is longer than the kernel takes (4,096 bytes) is opened a piece at a time,
+each piece relative to the folder the one before opened.
 
 A file's time is its ``st_ctime`` clamped to now: every write, rename, chmod or ``utime`` moves
 it to the kernel's clock, so old or future mtimes can neither hide activity nor fake it. The walk
@@ -37,6 +39,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from errno import ENAMETOOLONG
 from itertools import compress, islice
 from operator import attrgetter
 from pathlib import Path
@@ -68,6 +71,9 @@ BIG_FOLDER_BYTES = 256 * 1024
 IO_BOUND_CPU_SHARE = 0.5
 #: Batches shorter than this say too little about the disk to change the number of workers.
 IO_BOUND_MIN_SECONDS = 0.005
+#: A folder path longer than this many bytes (the kernel takes 4,096 with the final NUL) is
+#: opened piece by piece relative to a descriptor (``_open_deep``).
+DEEP_PIECE = 4000
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
 _MODE = attrgetter("st_mode")
@@ -314,10 +320,12 @@ def _scan_batch(walk: _Walk, start: list[str], budget: int, descend: bool = True
         try:
             fd = open_dir(folder, flags_root if folder in roots else flags)
         except OSError as exc:  # vanished, no permission, or replaced by a symlink (ELOOP)
-            n_skipped += 1
-            if not isinstance(exc, FileNotFoundError):
-                log.debug("cannot read folder %s: %s", folder, exc)
-            continue
+            fd = _open_deep(folder, roots) if exc.errno == ENAMETOOLONG else -1
+            if fd < 0:
+                n_skipped += 1
+                if not isinstance(exc, FileNotFoundError):
+                    log.debug("cannot read folder %s: %s", folder, exc)
+                continue
         try:
             st = fstat(fd)
             if descend:
@@ -402,6 +410,39 @@ def _scan_batch(walk: _Walk, start: list[str], budget: int, descend: bool = True
     )
 
 
+def _open_deep(folder: str, roots: frozenset[str]) -> int:
+    """A descriptor of a folder whose path is longer than the kernel takes (ENAMETOOLONG), or -1.
+
+    The path is opened a piece at a time, each piece relative to the folder the one before
+    opened (``openat``), each shorter than ``PATH_MAX`` and ending at a name, opened like any
+    folder of the walk (``O_DIRECTORY | O_NOFOLLOW``). Only such paths come here: the cost of
+    the walk elsewhere does not change.
+    """
+    path = os.fsencode(folder)
+    cut = path.rfind(b"/", 1, DEEP_PIECE)
+    if cut <= 0:
+        return -1
+    first, rest = path[:cut], path[cut + 1 :]
+    try:
+        fd = os.open(first, _DIR_FLAGS if os.fsdecode(first) in roots else _DIR_NOFOLLOW)
+    except OSError as exc:
+        log.debug("cannot read folder %s: %s", os.fsdecode(first), exc)
+        return -1
+    try:
+        while rest:
+            cut = len(rest) if len(rest) < DEEP_PIECE else rest.rfind(b"/", 1, DEEP_PIECE)
+            if cut <= 0:
+                raise OSError(ENAMETOOLONG, "a name longer than a path may be")
+            below = os.open(rest[:cut], _DIR_NOFOLLOW, dir_fd=fd)
+            os.close(fd)
+            fd, rest = below, rest[cut + 1 :]
+    except OSError as exc:
+        os.close(fd)
+        log.debug("cannot read folder %s: %s", folder, exc)
+        return -1
+    return fd
+
+
 def _filtered(
     names: list[str],
     prefix: str,
@@ -415,6 +456,29 @@ def _filtered(
         if not (excluded is not None and n in excluded)
         and not (match is not None and (match(n) is not None or match(prefix + n) is not None))
     ]
+
+
+def own_path_aliases(paths: Iterable[Path], roots: Iterable[str]) -> set[str]:
+    """Every path under which the walk may meet each of ``paths`` (the daemon's own files).
+
+    The walk names an entry by the root it came through, as given: with ``--watch`` given
+    through a symlink (``/tmp/link-to-home``), the log file ``/home/u/daemon.log`` is met as
+    ``/tmp/link-to-home/daemon.log``, and the other way round. So each path counts as given
+    (made absolute), by its real path, and by its real path mapped under each root whose real
+    path holds it. A file that does not exist yet is resolved as far as its folders exist.
+    """
+    real_roots = [(root, os.path.realpath(root)) for root in roots]
+    aliases: set[str] = set()
+    for p in paths:
+        given = os.path.normpath(os.path.abspath(p))
+        real = os.path.realpath(given)
+        aliases.update((given, real))
+        for root, real_root in real_roots:
+            if real == real_root:
+                aliases.add(root)
+            elif _is_under(real, real_root):
+                aliases.add(os.path.join(root, os.path.relpath(real, real_root)))
+    return aliases
 
 
 class WorkspaceScanner:
@@ -436,7 +500,7 @@ class WorkspaceScanner:
         leaves out the folders each repository's ignore rules exclude (``ignored_loader``
         answers that for one repository; by default ``git ls-files``)."""
         self.roots = [os.path.normpath(os.path.abspath(r)) for r in roots]
-        self._filter = _Filter(exclude, (os.path.abspath(p) for p in excluded_paths))
+        self._filter = _Filter(exclude, own_path_aliases(excluded_paths, self.roots))
         self._concurrency = max(1, concurrency)
         self._batch_entries = max(64, batch_entries)
         self._clock = clock

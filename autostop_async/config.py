@@ -8,11 +8,13 @@ command line can print one line and exit 2.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 __all__ = [
     "DEFAULT_HOME",
@@ -36,6 +38,8 @@ DEFAULT_STATE_DIR = Path("/var/tmp/autostop-async")
 DEFAULT_EDITOR_IDLE_URL = "http://localhost:8888/api/idle"
 DEFAULT_EDITOR_IDLE_FILE = Path("/tmp/.sagemaker-last-active-timestamp")
 DEFAULT_TERMINALS_DIR = Path("/dev/pts")
+#: Where this container's cgroup (its CPU accounting) is mounted.
+DEFAULT_CGROUP_DIR = Path("/sys/fs/cgroup")
 NOTICE_FILE_NAME = "autostop-async-notice.txt"
 DEFAULT_NOTICE_FILE = DEFAULT_HOME / NOTICE_FILE_NAME
 #: The heartbeat file of Code Editor builds 1.1.2, 1.3.1-1.3.3 and 1.4.0, in the home folder.
@@ -43,6 +47,14 @@ HOME_EDITOR_IDLE_FILE_NAME = ".sagemaker-last-active-timestamp"
 ENV_PREFIX = "AUTOSTOP_"
 
 _UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+#: The longest idle time, keepalive or warning: 365 days, the longest idle timeout SageMaker's
+#: own idle shutdown accepts (``IdleTimeoutInMinutes`` at most 525,600). Anything longer is a
+#: typo (``1e12``), and times that far ahead cannot be printed as dates.
+MAX_DURATION = 365 * 86400.0
+#: The longest poll interval: one day. The interval is how often the cheap signals (editor,
+#: terminals, CPU, GPU, keepalive) are looked at and the first retry of a failed DeleteApp;
+#: rarer than daily, they would see nothing a person could wait for.
+MAX_INTERVAL = 86400.0
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)([smhd])")
 
 
@@ -59,9 +71,13 @@ def parse_duration(text: str) -> float:
     if not s:
         raise ValueError("empty duration")
     try:
-        return float(s)
+        seconds = float(s)
     except ValueError:
         pass
+    else:  # float() also reads nan, inf and 1e400 (infinite): none of them is a duration
+        if not math.isfinite(seconds):
+            raise ValueError(f"{text!r} is not a finite duration")
+        return seconds
     pos = 0
     total = 0.0
     for match in _DURATION_PART.finditer(s):
@@ -71,6 +87,8 @@ def parse_duration(text: str) -> float:
         pos = match.end()
     if pos != len(s):
         raise ValueError(f"{text!r} is not a duration (use seconds like 3600, or 90m, 2h, 1h30m)")
+    if not math.isfinite(total):  # 400 digits of hours
+        raise ValueError(f"{text!r} is not a finite duration")
     return total
 
 
@@ -117,6 +135,8 @@ class Config:
     #: Percent of the whole machine's CPU; None: half of one core's share (25 on 2 vCPUs).
     busy_cpu: float | None = None
     busy_gpu: float = 10.0
+    #: The cgroup folder whose CPU accounting is the app's; without one, /proc/stat is used.
+    busy_cgroup_dir: Path = DEFAULT_CGROUP_DIR
     max_keepalive: float = 12 * 3600.0
     warn_before: float = 300.0
     #: Where the warning is written for people who are not in a terminal; None: nowhere.
@@ -246,6 +266,12 @@ def _add_signal_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--busy-gpu", metavar="PERCENT", help="GPU utilisation above which it is busy (10)"
     )
+    g.add_argument(
+        "--busy-cgroup-dir",
+        metavar="PATH",
+        help=f"cgroup folder whose CPU accounting (cpu.stat or cpuacct.usage) is the app's; "
+        f"without one there, the whole machine's /proc/stat ({DEFAULT_CGROUP_DIR})",
+    )
     c = p.add_argument_group("controls")
     c.add_argument(
         "--max-keepalive",
@@ -269,7 +295,9 @@ def _percent_setting(name: str, value: str) -> float:
     try:
         percent = float(text)
     except ValueError:
-        raise ConfigError(f"{name}={value!r} is not a percentage (use a number like 20)") from None
+        percent = math.nan
+    if not math.isfinite(percent):
+        raise ConfigError(f"{name}={value!r} is not a percentage (use a number like 20)")
     if not 0 < percent <= 100:
         raise ConfigError(f"{name}={value!r} must be above 0 and at most 100")
     return percent
@@ -283,11 +311,10 @@ def _signal_settings(pick: Callable[[str], tuple[str, object] | None]) -> dict[s
             name, value = got
             kwargs[flag] = value if isinstance(value, bool) else _truthy(name, str(value))
     if (got := pick("editor-idle-url")) is not None:
-        url = str(got[1]).strip()
-        if not re.match(r"^http://[^/]+", url):
-            raise ConfigError(f"{got[0]}={url!r} must be a plain http:// URL (the local editor)")
-        kwargs["editor_idle_url"] = url
-    for flag in ("editor-idle-file", "terminals-dir"):
+        kwargs["editor_idle_url"] = _url_setting(
+            got[0], str(got[1]), ("http",), "must be a plain http:// URL (the local editor)"
+        )
+    for flag in ("editor-idle-file", "terminals-dir", "busy-cgroup-dir"):
         if (got := pick(flag)) is not None:
             if not str(got[1]).strip():
                 raise ConfigError(f"{got[0]} is empty: give a path")
@@ -300,7 +327,9 @@ def _signal_settings(pick: Callable[[str], tuple[str, object] | None]) -> dict[s
             kwargs[flag.replace("-", "_")] = _percent_setting(got[0], str(got[1]))
     for flag in ("max-keepalive", "warn-before"):
         if (got := pick(flag)) is not None:
-            kwargs[flag.replace("-", "_")] = _duration_setting(got[0], str(got[1]), minimum=0.0)
+            kwargs[flag.replace("-", "_")] = _duration_setting(
+                got[0], str(got[1]), minimum=0.0, maximum=MAX_DURATION
+            )
     return kwargs
 
 
@@ -317,14 +346,35 @@ def _truthy(name: str, value: str) -> bool:
     raise ConfigError(f"{name}={value!r} is not a boolean (use 1/0, true/false)")
 
 
-def _duration_setting(name: str, value: str, *, minimum: float) -> float:
+def _duration_setting(name: str, value: str, *, minimum: float, maximum: float) -> float:
     try:
         seconds = parse_duration(value)
     except ValueError as exc:
         raise ConfigError(f"{name}: {exc}") from None
     if seconds < minimum:
         raise ConfigError(f"{name}={value!r} must be at least {minimum:g} seconds")
+    if seconds > maximum:
+        days = maximum / 86400
+        most = "1 day" if days == 1 else f"{days:g} days"
+        raise ConfigError(f"{name}={value!r} must be at most {most} ({maximum:g} seconds)")
     return seconds
+
+
+def _url_setting(name: str, value: str, schemes: tuple[str, ...], rule: str) -> str:
+    """A URL with one of ``schemes``, a host, and a port (if any) from 1 to 65535."""
+    url = value.strip()
+    if any(c.isspace() or not c.isprintable() for c in url):
+        raise ConfigError(f"{name}={url!r} must not contain spaces or control characters")
+    try:
+        parts = urlsplit(url)
+        port = parts.port  # raises ValueError for a port out of 0-65535 or not a number
+    except ValueError as exc:
+        raise ConfigError(f"{name}={url!r} is not a valid URL: {exc}") from None
+    if parts.scheme.lower() not in schemes or not parts.hostname:
+        raise ConfigError(f"{name}={url!r} {rule}")
+    if port is not None and not 1 <= port <= 65535:
+        raise ConfigError(f"{name}={url!r}: port {port} is out of range 1-65535")
+    return url
 
 
 def load_config(
@@ -380,9 +430,13 @@ def parse_settings(
             )
 
     if (got := pick("idle-time")) is not None:
-        kwargs["idle_time"] = _duration_setting(got[0], str(got[1]), minimum=1.0)
+        kwargs["idle_time"] = _duration_setting(
+            got[0], str(got[1]), minimum=1.0, maximum=MAX_DURATION
+        )
     if (got := pick("interval")) is not None:
-        kwargs["interval"] = _duration_setting(got[0], str(got[1]), minimum=0.1)
+        kwargs["interval"] = _duration_setting(
+            got[0], str(got[1]), minimum=0.1, maximum=MAX_INTERVAL
+        )
 
     for flag in ("watch", "exclude"):
         got = pick(flag)
@@ -407,10 +461,9 @@ def parse_settings(
     if (got := pick("region")) is not None and str(got[1]).strip():
         kwargs["region"] = str(got[1]).strip()
     if (got := pick("endpoint-url")) is not None and str(got[1]).strip():
-        url = str(got[1]).strip()
-        if not re.match(r"^https?://", url):
-            raise ConfigError(f"{got[0]}={url!r} must start with http:// or https://")
-        kwargs["endpoint_url"] = url
+        kwargs["endpoint_url"] = _url_setting(
+            got[0], str(got[1]), ("http", "https"), "must start with http:// or https://"
+        )
 
     kwargs.update(_signal_settings(pick))
     if "home" in kwargs and pick("notice-file") is None:

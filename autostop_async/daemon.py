@@ -23,7 +23,7 @@ from .config import Config, format_duration
 from .keepalive import Keepalive, KeepaliveReader
 from .notice import Notifier
 from .sagemaker import AppRef, DeleteAppError, DeleteOutcome
-from .state import State, app_start_time, load_state, save_state
+from .state import State, app_start_time, read_state, save_state
 from .terminals import OwnWrites
 
 __all__ = ["CheckResult", "Daemon", "Deleter"]
@@ -34,6 +34,16 @@ log = logging.getLogger("autostop_async")
 CLOCK_JUMP_SECONDS = 60.0
 #: Longest wait between two attempts of a failing DeleteApp.
 MAX_RETRY_BACKOFF = 900.0
+#: Time bound of one answer of a cheap signal (above the GPU signal's own 5 s for nvidia-smi).
+CHEAP_SIGNAL_TIMEOUT = 10.0
+#: Time bound of one answer of a signal consulted at deadlines (the workspace walk, git): a
+#: million files take about 10 s on a warm cache; a cold network volume can take minutes.
+WALK_TIMEOUT = 900.0
+#: While a signal keeps failing, how often the log says so again (first failure: at once).
+FAILURE_REMINDER = 3600.0
+#: Time bound of one write of the state file; the last one, at a stop, gets less (exit in 2 s).
+STATE_WRITE_TIMEOUT = 5.0
+FINAL_SAVE_TIMEOUT = 1.2
 
 Deleter = Callable[[AppRef], Awaitable[DeleteOutcome]]
 T = TypeVar("T")
@@ -41,6 +51,16 @@ T = TypeVar("T")
 
 class _Stopped(Exception):
     """SIGTERM or SIGINT arrived."""
+
+
+@dataclass
+class _Failing:
+    """A signal that raised or did not answer in time, since ``since``; for the log and status."""
+
+    since: float
+    reason: str
+    tries: int = 1
+    said_at: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -53,9 +73,12 @@ class CheckResult:
     idle_time: float
     action: str  # none | deleted | would-delete | already-gone
     error: str | None = None
+    #: A signal failed or did not answer: nobody can tell whether the app is idle; it is kept.
+    inconclusive: bool = False
 
     def to_json(self) -> dict[str, Any]:
-        """The JSON object of the command-line contract (plus ``error`` when DeleteApp failed)."""
+        """The JSON object of the command-line contract (plus ``error`` when DeleteApp failed
+        or the check was inconclusive)."""
         out: dict[str, Any] = {
             "idle": self.idle,
             "idle_seconds": round(self.idle_seconds, 3),
@@ -84,10 +107,16 @@ class Daemon:
         own_writes: OwnWrites | None = None,
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
+        cheap_timeout: float = CHEAP_SIGNAL_TIMEOUT,
+        walk_timeout: float = WALK_TIMEOUT,
     ) -> None:
         """``keepalive`` reads a user's postponement; ``notifier`` warns before a stop;
         ``own_writes`` learns when the state file is written (an editor tab showing it reloads,
-        which is not a person's doing)."""
+        which is not a person's doing).
+
+        ``cheap_timeout`` and ``walk_timeout`` bound one answer of a cheap signal and of a signal
+        consulted at deadlines: a signal that takes longer has failed for that check.
+        """
         self.config = config
         self.signals = list(signals)
         self.app = app
@@ -107,6 +136,13 @@ class Daemon:
         self._warned_for: float | None = None  # the deadline the last warning announced
         self._records: dict[str, dict[str, Any]] = {}  # each signal's newest activity
         self._dirty = False
+        self.cheap_timeout = cheap_timeout
+        self.walk_timeout = walk_timeout
+        self._failing: dict[str, _Failing] = {}  # signals failing now, by name
+        self._failed_now: dict[str, str] = {}  # the signals that failed in this check: why
+        #: A signal's call that outlived its bound: never a second one beside it (no thread leak).
+        self._pending: dict[str, asyncio.Future[Activity | None]] = {}
+        self._state_failing = False
 
     # -- clock and state -------------------------------------------------------------------
 
@@ -122,10 +158,10 @@ class Daemon:
         idle_at = self.last.at + self.config.idle_time
         return max(idle_at, self._hold.until) if self._hold is not None else idle_at
 
-    def _refresh_hold(self) -> None:
-        """Read the user's keepalive (a stat per poll)."""
+    async def _refresh_hold(self) -> None:
+        """Read the user's keepalive (a stat per poll, off the event loop)."""
         if self.keepalive is not None:
-            hold = self.keepalive.read()
+            hold = await self.keepalive.aread()
             if hold != self._hold:
                 self._hold, self._dirty = hold, True
 
@@ -137,13 +173,12 @@ class Daemon:
         """
         now = self.clock()
         app_started = app_start_time()
-        state = await load_state(self.config.state_file, app_started)
+        state, unusable = await read_state(self.config.state_file, app_started)
         if state is None:
-            if self.config.once:
-                begin = min(app_started, now) if app_started is not None else now
-                source = "app-start" if app_started is not None else "check-start"
-            else:
-                begin, source = now, "daemon-start"
+            if self.config.once and app_started is not None and not unusable:
+                begin, source = min(app_started, now), "app-start"
+            else:  # a state file that could not be used may have known newer activity: now
+                begin, source = now, "check-start" if self.config.once else "daemon-start"
             state = State(
                 app_started=app_started if app_started is not None else begin,
                 started=begin,
@@ -171,7 +206,7 @@ class Daemon:
             if isinstance(saved, dict):  # a restarted daemon keeps what status showed
                 record.update({k: saved.get(k) for k in ("at", "source")})
             self._records[sig.name] = record
-        self._refresh_hold()
+        await self._refresh_hold()
 
     def _see(self, activity: Activity) -> bool:
         """Move ``last`` forward to ``activity`` (clamped to now); True if it moved."""
@@ -183,8 +218,10 @@ class Daemon:
         self._failures, self._retry_at = 0, None
         return True
 
-    async def save(self) -> None:
-        """Write the state file; a failure is logged, never fatal (the clock is in memory)."""
+    async def save(self, timeout: float = STATE_WRITE_TIMEOUT) -> bool:
+        """Write the state file; a failure is logged once, never fatal (the clock is in memory),
+        and the write is tried again at the next poll; a line says when it works again.
+        True if it was written."""
         assert self.state is not None
         self.state.deadline = self.deadline
         for sig in self.signals:
@@ -200,18 +237,36 @@ class Daemon:
             "dry_run": self.config.dry_run,
         }
         self._dirty = False
+        path = self.config.state_file
         try:
-            await save_state(self.config.state_file, self.state)
+            await asyncio.wait_for(save_state(path, self.state), timeout)
             if self.own_writes is not None:
                 self.own_writes.wrote_file(self.clock())
-        except OSError as exc:
-            log.warning("cannot write state file %s: %s", self.config.state_file, exc)
+        except (OSError, asyncio.TimeoutError) as exc:
+            self._dirty = True  # tried again at the next poll
+            timed_out = isinstance(exc, asyncio.TimeoutError) and not exc.args
+            why = f"no answer within {timeout:g}s" if timed_out else str(exc)
+            if not self._state_failing:
+                self._state_failing = True
+                log.warning(
+                    "cannot write state file %s: %s; the daemon keeps deciding (the clock is "
+                    "in memory) and tries again at every poll",
+                    path,
+                    why,
+                )
+            else:
+                log.debug("state file %s still not written: %s", path, why)
+            return False
+        if self._state_failing:
+            self._state_failing = False
+            log.info("state file %s written again", path)
+        return True
 
     # -- one decision ----------------------------------------------------------------------
 
     async def poll_cheap(self) -> None:
         """Read the keepalive; ask the cheap signals for activity newer than ``last``."""
-        self._refresh_hold()
+        await self._refresh_hold()
         for sig in self.signals:
             if sig.cheap:
                 found = await self._ask(sig, self.last.at)
@@ -219,15 +274,90 @@ class Daemon:
                     log.debug("activity: %s", found.describe())
 
     async def _ask(self, sig: Signal, t: float) -> Activity | None:
-        try:
-            found = await sig.newer_than(t)
-        except (asyncio.CancelledError, _Stopped):
-            raise
-        except Exception as exc:  # one broken signal must not stop the others
-            log.warning("signal %s failed: %s: %s", sig.name, type(exc).__name__, exc)
+        """The signal's answer within its time bound; None, and the failure noted, otherwise.
+
+        A call that outlives its bound is left to finish (a thread stuck in a system call cannot
+        be stopped, and a slow walk is not started again from scratch); until it does, the
+        signal is failing, and no second call is made beside it.
+        """
+        bound = self.cheap_timeout if sig.cheap else self.walk_timeout
+        task = self._pending.pop(sig.name, None)
+        if task is not None and not task.done():
+            self._pending[sig.name] = task
+            self._failed(sig, f"no answer within {format_duration(bound)} (still waiting)")
             return None
+        if task is not None:
+            _discard(task)  # an answer to an old question: ask again
+        task = asyncio.ensure_future(sig.newer_than(t))
+        try:
+            done, _ = await asyncio.wait({task}, timeout=bound)
+        except asyncio.CancelledError:
+            task.cancel()
+            raise
+        if not done:
+            self._pending[sig.name] = task
+            self._failed(sig, f"no answer within {format_duration(bound)}")
+            return None
+        try:
+            found = task.result()
+        except asyncio.CancelledError:
+            self._failed(sig, "its call was cancelled")
+            return None
+        except Exception as exc:  # one broken signal must not stop the others
+            self._failed(sig, f"{type(exc).__name__}: {exc}")
+            return None
+        self._recovered(sig)
         self._record(sig, found)
         return found
+
+    def _failed(self, sig: Signal, reason: str) -> None:
+        """Note a failure of ``sig``: logged once, again every hour it lasts, shown by status."""
+        now = self.clock()
+        self._failed_now[sig.name] = reason
+        failing = self._failing.get(sig.name)
+        if failing is None:
+            failing = self._failing[sig.name] = _Failing(now, reason, said_at=now)
+            log.warning(
+                "signal %s failed: %s; while it fails no check can find the app idle: "
+                "the app is kept%s",
+                sig.name,
+                reason,
+                "" if self.config.once else f" (asking again every {self._interval_text()})",
+            )
+        else:
+            failing.tries += 1
+            failing.reason = reason
+            if now - failing.said_at >= FAILURE_REMINDER:
+                failing.said_at = now
+                log.warning(
+                    "signal %s still fails (since %s, %d tries; last: %s); the app is kept",
+                    sig.name,
+                    utc_iso(failing.since),
+                    failing.tries,
+                    reason,
+                )
+            else:
+                log.debug("signal %s failed again: %s", sig.name, reason)
+        record = self._records.setdefault(
+            sig.name, {"cheap": sig.cheap, "at": None, "source": None, "note": None}
+        )
+        note = f"failing since {utc_iso(failing.since)}: {reason}"
+        if record["note"] != note:
+            record["note"] = note
+            self._dirty = True
+
+    def _recovered(self, sig: Signal) -> None:
+        failing = self._failing.pop(sig.name, None)
+        if failing is not None:
+            log.info(
+                "signal %s answers again (it failed since %s, %d tries)",
+                sig.name,
+                utc_iso(failing.since),
+                failing.tries,
+            )
+
+    def _interval_text(self) -> str:
+        return format_duration(self.config.interval)
 
     def _record(self, sig: Signal, found: Activity | None) -> None:
         """Remember the signal's newest activity for ``status``; saved with the next change."""
@@ -244,7 +374,12 @@ class Daemon:
             self._dirty = True
 
     async def check(self) -> CheckResult:
-        """Decide once: consult the signals if the deadline has passed, delete if idle."""
+        """Decide once: consult the signals if the deadline has passed, delete if idle.
+
+        A signal that failed or did not answer in time makes the check inconclusive unless
+        another one found activity: the app is kept, and the result says why.
+        """
+        self._failed_now = {}
         await self.poll_cheap()
         now = self.clock()
         if now < self.deadline:
@@ -260,6 +395,11 @@ class Daemon:
         now = self.clock()
         if now < self.deadline:  # a slow scan: the clock moved while it ran
             return self._result(now, idle=False, action="none")
+        if self._failed_now:
+            why = "; ".join(f"signal {n} failed: {r}" for n, r in self._failed_now.items())
+            return self._result(
+                now, idle=False, action="none", error=f"inconclusive: {why}", inconclusive=True
+            )
         for sig in self.signals:
             # Nothing recent; a signal that walked everything knows the true last activity,
             # older than the threshold: report that rather than the start of the clock.
@@ -269,15 +409,19 @@ class Daemon:
 
     async def _delete(self, now: float) -> CheckResult:
         idle_for = now - self.last.at
-        target = (
-            str(self.app) if self.app is not None else f"the app of {self.config.metadata_file}"
-        )
+        target = str(self.app)
         if self.config.dry_run or self.deleter is None or self.app is None:
+            named = (
+                self.app.describe()
+                if self.app is not None
+                else f"this app (its domain, space and name are unknown: no metadata file "
+                f"{self.config.metadata_file})"
+            )
             log.info(
-                "idle for %s (last activity %s); dry run: would delete app %s",
+                "idle for %s (last activity %s); dry run: would delete %s",
                 format_duration(idle_for),
                 self.last.describe(),
-                target,
+                named,
             )
             return self._result(now, idle=True, action="would-delete")
         log.info(
@@ -297,7 +441,13 @@ class Daemon:
         return self._result(now, idle=True, action=outcome.value)
 
     def _result(
-        self, now: float, *, idle: bool, action: str, error: str | None = None
+        self,
+        now: float,
+        *,
+        idle: bool,
+        action: str,
+        error: str | None = None,
+        inconclusive: bool = False,
     ) -> CheckResult:
         return CheckResult(
             idle=idle,
@@ -306,6 +456,7 @@ class Daemon:
             idle_time=self.config.idle_time,
             action=action,
             error=error,
+            inconclusive=inconclusive,
         )
 
     # -- the loop --------------------------------------------------------------------------
@@ -410,6 +561,9 @@ class Daemon:
 
     async def _close_signals(self) -> None:
         """Let every signal release what it holds; one failing does not stop the others."""
+        for task in self._pending.values():
+            task.cancel()
+        self._pending.clear()
         for sig in self.signals:
             with contextlib.suppress(Exception):
                 await sig.aclose()
@@ -421,65 +575,85 @@ class Daemon:
                 loop.add_signal_handler(signum, self.request_stop)
 
     async def run(self) -> int:
-        """Watch until the app is deleted (0), or a stop is requested (0)."""
+        """Watch until the app is deleted (0), or a stop is requested (0).
+
+        Every wait is interruptible: SIGTERM ends the loop at once, whatever it waits on (a walk,
+        a stuck signal, a slow disk); the state is then saved within a short bound.
+        """
         self._install_signal_handlers()
-        await self.start()
-        await self.save()
-        log.info(
-            "watching since %s; last activity %s; first check at %s (in %s)",
-            utc_iso(self.state.started if self.state else self.clock()),
-            self.last.describe(),
-            utc_iso(self.deadline),
-            format_duration(self.deadline - self.clock()),
-        )
-        prev = (self.clock(), self.monotonic())
         try:
-            while not self._stop.is_set():
-                now, mono = self.clock(), self.monotonic()
-                self._watch_clock(now, mono, prev)
-                prev = (now, mono)
-                due = now >= (self._retry_at if self._retry_at is not None else self.deadline)
-                if due:
-                    result = await self._interruptible(self.check())
-                    now = self.clock()
-                    if result.action in ("deleted", "already-gone"):
-                        await self.save()
-                        log.info("done; exiting")
-                        return 0
-                    if result.error is not None:
-                        self._failures += 1
-                        backoff = self._retry_backoff()
-                        self._retry_at = now + backoff
-                        log.error(
-                            "DeleteApp failed: %s; retrying in %s",
-                            result.error,
-                            format_duration(backoff),
-                        )
-                    elif result.action == "would-delete":
-                        # Dry run: report once per idle period, then wait a full idle time.
-                        self._retry_at = now + self.config.idle_time
-                    else:
-                        self._log_active(result, now)
-                    await self.save()
-                elif (warn_at := self._warn_at()) is not None and now >= warn_at:
-                    await self._interruptible(self._warn())
-                    await self.save()
-                else:
-                    before = self.last.at
-                    await self._interruptible(self.poll_cheap())
-                    if self.last.at != before or self._dirty:
-                        await self.save()
-                await self._tell_postponed()
-                wait = self._next_wake(self.clock()) - self.clock()
-                with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(self._stop.wait(), timeout=max(0.0, wait))
+            await self._interruptible(self.start())
+            await self._interruptible(self.save())
+            log.info(
+                "watching since %s; last activity %s; first check at %s (in %s)",
+                utc_iso(self.state.started if self.state else self.clock()),
+                self.last.describe(),
+                utc_iso(self.deadline),
+                format_duration(self.deadline - self.clock()),
+            )
+            if await self._loop():
+                return 0
         except _Stopped:
             pass
         finally:
             await self._close_signals()
-        await self.save()
-        log.info("stopped by signal; state saved to %s", self.config.state_file)
+        saved = self.state is not None and await self.save(timeout=FINAL_SAVE_TIMEOUT)
+        log.info(
+            "stopped by signal; state %s %s",
+            "saved to" if saved else "NOT saved to",
+            self.config.state_file,
+        )
         return 0
+
+    async def _loop(self) -> bool:
+        """Decide, poll and wait until the app is gone (True) or a stop is requested (False)."""
+        prev = (self.clock(), self.monotonic())
+        while not self._stop.is_set():
+            now, mono = self.clock(), self.monotonic()
+            self._watch_clock(now, mono, prev)
+            prev = (now, mono)
+            due = now >= (self._retry_at if self._retry_at is not None else self.deadline)
+            if due:
+                result = await self._interruptible(self.check())
+                now = self.clock()
+                if result.action in ("deleted", "already-gone"):
+                    await self._interruptible(self.save())
+                    log.info("done; exiting")
+                    return True
+                if result.inconclusive:
+                    # A signal failed (logged once by _failed): the app is kept; ask again.
+                    self._retry_at = now + self.config.interval
+                elif result.error is not None:
+                    self._failures += 1
+                    backoff = self._retry_backoff()
+                    self._retry_at = now + backoff
+                    log.error(
+                        "DeleteApp failed: %s; retrying in %s",
+                        result.error,
+                        format_duration(backoff),
+                    )
+                elif result.action == "would-delete":
+                    # Dry run: report once per idle period, then wait a full idle time.
+                    self._retry_at = now + self.config.idle_time
+                else:
+                    self._retry_at = None  # conclusive: active
+                    self._log_active(result, now)
+                await self._interruptible(self.save())
+            elif (warn_at := self._warn_at()) is not None and now >= warn_at:
+                await self._interruptible(self._warn())
+                await self._interruptible(self.save())
+            else:
+                before = self.last.at
+                await self._interruptible(self.poll_cheap())
+                if self.last.at != before or self._dirty:
+                    await self._interruptible(self.save())
+            await self._interruptible(self._tell_postponed())
+            if self.notifier is not None and self.notifier.pending:
+                await self._interruptible(self.notifier.retry())
+            wait = self._next_wake(self.clock()) - self.clock()
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), timeout=max(0.0, wait))
+        return False
 
     async def once(self) -> CheckResult:
         """One check for scripts and cron: decide, save the state, and return the decision."""
@@ -489,7 +663,9 @@ class Daemon:
         finally:
             await self._close_signals()
         await self.save()
-        if result.error is not None:
+        if result.inconclusive:
+            pass  # each failing signal said so, and that the app is kept
+        elif result.error is not None:
             log.error("DeleteApp failed: %s", result.error)
         elif result.action == "none":
             log.info(
@@ -500,3 +676,9 @@ class Daemon:
                 format_duration(self.deadline - self.clock()),
             )
         return result
+
+
+def _discard(task: asyncio.Future[Any]) -> None:
+    """Drop a finished call's outcome without asyncio's "exception was never retrieved"."""
+    if not task.cancelled():
+        task.exception()

@@ -25,6 +25,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import math
 import re
 import time
 from collections.abc import Callable, Sequence
@@ -33,6 +34,8 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from .activity import Activity
+from .safe_output import excerpt
+from .safe_read import read_file
 from .terminals import OwnWrites
 
 __all__ = ["FILE_ECHO_WINDOW", "EditorSignal", "file_echo_window", "parse_timestamp"]
@@ -41,8 +44,10 @@ log = logging.getLogger("autostop_async")
 
 #: Seconds the endpoint has to answer, connection included.
 HTTP_TIMEOUT = 1.0
-#: The largest answer read from the endpoint or the file.
+#: The largest answer read from the endpoint (its body) or the file.
 MAX_ANSWER_BYTES = 64 * 1024
+#: The largest status line and headers read from the endpoint, and the longest chunk-size line.
+MAX_HEADER_BYTES = 16 * 1024
 #: After the daemon wrote its notice to the terminals, newer Code Editor builds refresh the
 #: heartbeat from the terminals' times for 60 s (see REFERENCE.md): heartbeats in this window after
 #: our write are not counted (terminal use then still counts through the terminals signal).
@@ -71,24 +76,26 @@ def parse_timestamp(value: object) -> float:
     """Epoch seconds of an ISO-8601 time (``Z``, an offset or none = UTC; any fraction), or of a
     number (epoch seconds, or milliseconds when it is that large). Raises ValueError."""
     if isinstance(value, bool):
-        raise ValueError(f"{value!r} is not a time")
+        raise ValueError(f"{excerpt(value)} is not a time")
     if isinstance(value, (int, float)):
         number = float(value)
+        if not math.isfinite(number):  # NaN or infinite: no time at all
+            raise ValueError(f"{excerpt(value)} is not a time")
         return number / 1000.0 if number > 1e11 else number
     if not isinstance(value, str):
-        raise ValueError(f"{value!r} is not a time")
+        raise ValueError(f"{excerpt(value)} is not a time")
     text = value.strip()
     match = _ISO.match(text)
     if match is None:
         try:
             return parse_timestamp(float(text))
         except ValueError:
-            raise ValueError(f"{value!r} is not an ISO-8601 time") from None
+            raise ValueError(f"{excerpt(value)} is not an ISO-8601 time") from None
     year, month, day, hour, minute, second = (int(g) for g in match.groups()[:6])
     try:  # datetime validates the date (no 31 February)
         at = datetime(year, month, day, hour, minute, second, tzinfo=timezone.utc).timestamp()
     except (ValueError, OverflowError):
-        raise ValueError(f"{value!r} is not a valid time") from None
+        raise ValueError(f"{excerpt(value)} is not a valid time") from None
     if match.group(7):
         at += float(match.group(7))
     zone = match.group(8)
@@ -100,7 +107,12 @@ def parse_timestamp(value: object) -> float:
 
 
 async def http_get(url: str, timeout: float = HTTP_TIMEOUT) -> tuple[int, bytes]:
-    """``GET url`` over a plain asyncio stream: (status, body). Raises OSError or TimeoutError."""
+    """``GET url`` over a plain asyncio stream: (status, body). Raises OSError or TimeoutError.
+
+    Bounded in time (``timeout`` for everything, a server trickling a byte at a time included)
+    and in bytes: at most MAX_HEADER_BYTES of status line and headers, MAX_ANSWER_BYTES of body
+    (chunked or not); a larger answer is malformed, and nothing more of it is read.
+    """
     return await asyncio.wait_for(_http_get(url), timeout)
 
 
@@ -111,7 +123,8 @@ async def _http_get(url: str) -> tuple[int, bytes]:
     target = parts.path or "/"
     if parts.query:
         target += "?" + parts.query
-    reader, writer = await asyncio.open_connection(host, port)
+    # ``limit`` caps what readuntil buffers: a head or chunk-size line never grows past it.
+    reader, writer = await asyncio.open_connection(host, port, limit=MAX_HEADER_BYTES)
     try:
         writer.write(
             f"GET {target} HTTP/1.1\r\nHost: {parts.netloc}\r\nAccept: application/json\r\n"
@@ -131,11 +144,23 @@ async def _http_get(url: str) -> tuple[int, bytes]:
         if "chunked" in headers.get("transfer-encoding", "").lower():
             body = await _read_chunked(reader)
         elif "content-length" in headers:
-            body = await reader.readexactly(min(int(headers["content-length"]), MAX_ANSWER_BYTES))
-        else:
-            body = await reader.read(MAX_ANSWER_BYTES)
+            try:
+                length = int(headers["content-length"])
+            except ValueError:
+                raise _Malformed(f"bad Content-Length {headers['content-length'][:20]!r}") from None
+            if not 0 <= length <= MAX_ANSWER_BYTES:
+                raise _Malformed(f"Content-Length {length} is not within 0-{MAX_ANSWER_BYTES}")
+            body = await reader.readexactly(length)
+        else:  # until the server closes
+            body = await reader.read(MAX_ANSWER_BYTES + 1)
+            while len(body) <= MAX_ANSWER_BYTES and (more := await reader.read(MAX_ANSWER_BYTES)):
+                body += more
+            if len(body) > MAX_ANSWER_BYTES:
+                raise _Malformed(f"the answer is larger than {MAX_ANSWER_BYTES} bytes")
         return status, body
-    except (asyncio.IncompleteReadError, asyncio.LimitOverrunError) as exc:
+    except asyncio.LimitOverrunError:
+        raise _Malformed(f"a header or chunk-size line is over {MAX_HEADER_BYTES} bytes") from None
+    except asyncio.IncompleteReadError as exc:
         raise _Malformed(f"incomplete HTTP answer ({exc})") from None
     finally:
         writer.close()
@@ -144,18 +169,21 @@ async def _http_get(url: str) -> tuple[int, bytes]:
 
 
 async def _read_chunked(reader: asyncio.StreamReader) -> bytes:
+    """A chunked body of at most MAX_ANSWER_BYTES, whatever the chunk sizes say."""
     body = b""
-    while len(body) < MAX_ANSWER_BYTES:
+    while True:
         size_line = await reader.readuntil(b"\r\n")
         try:
             size = int(size_line.split(b";")[0].strip(), 16)
         except ValueError:
             raise _Malformed(f"bad chunk size {size_line[:20]!r}") from None
         if size == 0:
-            break
+            return body
+        if size < 0 or len(body) + size > MAX_ANSWER_BYTES:
+            raise _Malformed(f"the chunked answer is larger than {MAX_ANSWER_BYTES} bytes")
         body += await reader.readexactly(size)
-        await reader.readexactly(2)
-    return body
+        if await reader.readexactly(2) != b"\r\n":
+            raise _Malformed("a chunk does not end with CRLF")
 
 
 def file_echo_window(idle_time: float) -> float:
@@ -164,10 +192,10 @@ def file_echo_window(idle_time: float) -> float:
     return min(FILE_ECHO_WINDOW, idle_time / 20)
 
 
-def _read_text(file: Path) -> str:
-    """The heartbeat file's text (/tmp and the home are local: the read does not block)."""
-    with open(file, "rb") as f:
-        return f.read(MAX_ANSWER_BYTES).decode("utf-8")
+async def _read_text(file: Path) -> str:
+    """The heartbeat file's text: a FIFO, a device or a hung mount costs an OSError (one
+    warning), never a hang (safe_read)."""
+    return (await read_file(file, MAX_ANSWER_BYTES, follow=True)).data.decode("utf-8")
 
 
 class EditorSignal:
@@ -250,7 +278,7 @@ class EditorSignal:
                 value = raw["lastActiveTimestamp"]
                 at = parse_timestamp(value)
             except (ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
-                raise _Malformed(f"{body[:120]!r} ({type(exc).__name__}: {exc})") from None
+                raise _Malformed(f"{excerpt(body)} ({type(exc).__name__}: {exc})") from None
         except _Malformed as exc:
             self._once(
                 "malformed",
@@ -287,7 +315,7 @@ class EditorSignal:
     async def _from_file(self, file: Path) -> Activity | None:
         for attempt in range(EMPTY_RETRIES + 1):
             try:
-                text = _read_text(file)
+                text = await _read_text(file)
             except FileNotFoundError:
                 self._once(f"nofile:{file}", logging.DEBUG, "editor heartbeat %s is absent", file)
                 return None

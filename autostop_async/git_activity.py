@@ -28,9 +28,9 @@ rules exclude, with one ``git ls-files`` per repository and scan.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
+import stat
 import subprocess
 import tempfile
 import threading
@@ -39,6 +39,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from .activity import Activity, newest
+from .safe_read import open_regular, read_bounded, run_blocking
 
 __all__ = ["GitRepo", "GitSignal", "IgnoredFolders", "RepoError", "open_repo"]
 
@@ -47,6 +48,13 @@ log = logging.getLogger("autostop_async")
 GIT_DIR = ".git"
 #: Bytes read from the end of a reflog to find its last line (doubled until a line fits).
 REFLOG_TAIL = 4096
+#: A reflog line longer than this is not git's: its end is read, as a damaged line.
+MAX_REFLOG_LINE = 1 << 20
+#: Seconds one check of all repositories may take (a hung mount), before it is given up.
+CHECK_TIMEOUT = 30.0
+#: Files of a git folder that gitpython opens when it checks a repository: each must be a
+#: regular file (or absent), or the open blocks (a FIFO) or never ends (a device).
+GITPYTHON_READS = ("HEAD", "commondir", "gitdir", "config", "config.worktree")
 #: A reflog whose change time is this close after its newest entry's time was written by it.
 REFLOG_SAME_WRITE = 2.0
 #: A ``git ls-files`` for ``--skip-git-ignored`` that takes longer than this is stopped.
@@ -158,15 +166,18 @@ def _newest_loose_ref(heads: str) -> tuple[float, str] | None:
 
 
 def _last_line(path: str) -> bytes:
-    """The last non-empty line of a file, reading only its tail."""
-    with open(path, "rb") as f:
+    """The last non-empty line of a file, reading only its tail (at most MAX_REFLOG_LINE).
+
+    Never blocks: a FIFO or a device in its place is refused (an OSError, see safe_read).
+    """
+    with os.fdopen(open_regular(path, follow=True), "rb") as f:
         size = f.seek(0, os.SEEK_END)
         tail = REFLOG_TAIL
         while True:
             start = max(0, size - tail)
             f.seek(start)
-            lines = f.read().rstrip(b"\n").split(b"\n")
-            if len(lines) > 1 or start == 0:
+            lines = f.read(tail).rstrip(b"\n").split(b"\n")
+            if len(lines) > 1 or start == 0 or tail >= MAX_REFLOG_LINE:
                 return lines[-1]
             tail *= 2
 
@@ -200,6 +211,7 @@ def open_repo(worktree: str) -> GitRepo:
         import git
     except ImportError as exc:  # gitpython missing, or it found no git executable
         raise RepoError(f"gitpython is not usable: {exc}") from None
+    _refuse_irregular_records(worktree)
     try:
         repo = git.Repo(worktree)
     except git.NoSuchPathError:
@@ -214,6 +226,38 @@ def open_repo(worktree: str) -> GitRepo:
     finally:
         repo.close()
     return GitRepo(worktree=worktree, git_dir=git_dir, common_dir=common_dir)
+
+
+def _refuse_irregular_records(worktree: str) -> None:
+    """Raise RepoError if a file gitpython would open is a FIFO, a device or a socket.
+
+    ``lstat`` and ``stat`` never block on those; gitpython's ``open`` would wait for a writer.
+    """
+    dotgit = os.path.join(worktree, GIT_DIR)
+    folders = [dotgit]
+    try:
+        st = os.lstat(dotgit)
+        if stat.S_ISREG(st.st_mode):  # a worktree or submodule: "gitdir: <path>"
+            text = read_bounded(dotgit, 64 * 1024).data.decode("utf-8", "replace")
+            if text.startswith("gitdir: "):
+                folders = [os.path.join(worktree, text[8:].strip())]
+        common = os.path.join(folders[0], "commondir")
+        if os.path.isfile(common):
+            target = read_bounded(common, 64 * 1024).data.decode("utf-8", "replace").strip()
+            folders.append(os.path.join(folders[0], target))
+        for folder in folders:
+            for name in GITPYTHON_READS:
+                path = os.path.join(folder, name)
+                try:
+                    mode = os.stat(path).st_mode
+                except (FileNotFoundError, NotADirectoryError):
+                    continue
+                if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+                    raise RepoError(f"{path} is not a regular file")
+    except FileNotFoundError:
+        raise RepoError("it vanished") from None
+    except OSError as exc:
+        raise RepoError(f"cannot read it: {exc}") from None
 
 
 class GitSignal:
@@ -244,7 +288,8 @@ class GitSignal:
 
     async def newer_than(self, t: float) -> Activity | None:
         """The newest git record newer than ``t`` in any known repository, or None."""
-        return await asyncio.to_thread(self._check, t)
+        # In a thread of its own, within a timeout: a hung mount stops this check, not the daemon.
+        return await run_blocking(f"git:{id(self)}", self._check, t, timeout=CHECK_TIMEOUT)
 
     def _check(self, t: float) -> Activity | None:
         now = self._clock()
@@ -285,8 +330,12 @@ class GitSignal:
             return None
         try:
             repo = open_repo(worktree)
+            repo.records()  # readable only once its records are
         except RepoError as exc:
             self._mark_broken(worktree, str(exc))
+            return None
+        except OSError as exc:
+            self._mark_broken(worktree, f"cannot read its records: {exc}")
             return None
         if self._broken.pop(worktree, None) is not None:
             log.info("git repository %s is readable again", worktree)

@@ -15,6 +15,7 @@ import contextlib
 import getpass
 import json
 import logging
+import math
 import os
 import sys
 import tempfile
@@ -33,12 +34,18 @@ from .config import (
     parse_settings,
     subcommand_parser,
 )
+from .safe_read import READ_TIMEOUT, NotAnsweringError, read_bounded, run_blocking
+from .state import state_controls, state_idle_time
 
 __all__ = ["Keepalive", "KeepaliveReader", "cancel_keepalive", "main", "write_keepalive"]
 
 log = logging.getLogger("autostop_async")
 
 KEEPALIVE_FILE = "keepalive.json"
+#: The largest keepalive or state file read (they hold a few hundred bytes).
+MAX_FILE_BYTES = 1 << 20
+#: The longest name of who asked for a keepalive that is shown (the file is anyone's to edit).
+MAX_BY_CHARS = 64
 
 
 @dataclass(frozen=True)
@@ -59,21 +66,43 @@ def keepalive_file(config: Config) -> Path:
     return config.state_dir / KEEPALIVE_FILE
 
 
+def _keepalive_values(raw: object, ctime: float) -> tuple[float, str, float]:
+    """``until``, ``by`` and ``set_at`` of the file's JSON; ValueError (naming the key, never
+    quoting the file) when a value is of the wrong kind: a string or null where a time belongs,
+    NaN, an infinite or negative time."""
+    if not isinstance(raw, dict):
+        raise ValueError("not a JSON object")
+
+    def epoch(key: str, default: float | None) -> float:
+        value = raw.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ValueError(f"{key} is not a number")
+        if not math.isfinite(value) or value < 0:
+            raise ValueError(f"{key} is not a finite time of at least 0")
+        return float(value)
+
+    by = raw.get("by", "?")
+    if not isinstance(by, str):
+        raise ValueError("by is not a name")
+    if len(by) > MAX_BY_CHARS:
+        by = by[:MAX_BY_CHARS] + "…"
+    return epoch("until_epoch", None), by, epoch("set_at_epoch", ctime)
+
+
 def read_keepalive(path: Path, max_keepalive: float) -> Keepalive | None:
     """The keepalive in ``path``, capped at its change time plus ``max_keepalive``; None when
     absent, unreadable, or keepalive is off (``max_keepalive`` 0)."""
     if max_keepalive <= 0:
         return None
-    try:
-        st = os.stat(path)
-        raw = json.loads(path.read_text(encoding="utf-8"))
-        until = float(raw["until_epoch"])
-        by = str(raw.get("by", "?"))
-        set_at = float(raw.get("set_at_epoch", st.st_ctime))
+    try:  # never blocks on a FIFO; refuses anything but a small regular file (safe_read)
+        read = read_bounded(path, MAX_FILE_BYTES)
+        st = read.stat
+        raw = json.loads(read.data.decode("utf-8"))
+        until, by, set_at = _keepalive_values(raw, st.st_ctime)
     except FileNotFoundError:
         return None
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        log.warning("keepalive file %s is unreadable; ignoring it: %s", path, exc)
+    except (OSError, ValueError, RecursionError) as exc:
+        log.warning("keepalive file %s is unreadable or wrong; ignoring it: %s", path, exc)
         return None
     # The change time is the kernel's: nobody can backdate or postdate it.
     return Keepalive(min(until, st.st_ctime + max_keepalive), by, min(set_at, st.st_ctime))
@@ -91,6 +120,20 @@ class KeepaliveReader:
         self._signature: tuple[int, int, int] | None = None
         self._current: Keepalive | None = None
         self._announced: Keepalive | None = None
+        self._hung = False
+
+    async def aread(self) -> Keepalive | None:
+        """:meth:`read` from the event loop: in a thread, within a timeout (a hung mount costs
+        one warning and keeps the keepalive known before, never a hang)."""
+        try:
+            hold = await run_blocking(str(self.path), self.read, timeout=READ_TIMEOUT)
+        except NotAnsweringError as exc:
+            if not self._hung:
+                self._hung = True
+                log.warning("keepalive file %s: %s; keeping what was read before", self.path, exc)
+            return self._announced
+        self._hung = False
+        return hold
 
     def read(self) -> Keepalive | None:
         """The keepalive in force now, or None (a stat per call; the file is read on change)."""
@@ -173,12 +216,15 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _daemon_record(config: Config) -> dict[str, Any] | None:
-    """The daemon's state file as JSON, or None when there is none."""
+    """The daemon's state file as JSON, or None when there is none or it is not usable (a
+    value of the wrong kind: then the command's own settings apply)."""
     try:
-        raw = json.loads(config.state_file.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        raw = json.loads(read_bounded(config.state_file, MAX_FILE_BYTES).data)
+        if not isinstance(raw, dict):
+            return None
+        return {"idle_time": state_idle_time(raw), "controls": state_controls(raw)}
+    except (OSError, ValueError, RecursionError):
         return None
-    return raw if isinstance(raw, dict) else None
 
 
 def main(argv: Sequence[str]) -> int:

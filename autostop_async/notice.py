@@ -13,18 +13,18 @@ file changes its folder, and a folder's change would count as workspace activity
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import os
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .activity import Activity, utc_iso
 from .config import DEFAULT_STATE_DIR, Config, format_duration
+from .safe_read import NotAnsweringError, open_regular_for_write, run_blocking
 from .terminals import OwnWrites, terminal_devices
 
 __all__ = ["Notifier", "keepalive_hint"]
@@ -58,6 +58,9 @@ class Notifier:
     hint: str | None = None
     dry_run: bool = False
     clock: Callable[[], float] = time.time
+    #: The notice that could not be written (a full disk): written again by :meth:`retry`.
+    _unwritten: bytes | None = field(default=None, init=False, repr=False)
+    _write_failing: bool = field(default=False, init=False, repr=False)
 
     @classmethod
     def from_config(cls, config: Config, own_writes: OwnWrites) -> Notifier:
@@ -101,6 +104,13 @@ class Notifier:
         ]
         return [note, *lines] if note else lines
 
+    async def aprepare(self) -> None:
+        """:meth:`prepare` in a thread, within WRITE_TIMEOUT: a hung home folder costs a warning."""
+        try:
+            await run_blocking(self._io_key, self.prepare, timeout=WRITE_TIMEOUT)
+        except NotAnsweringError as exc:
+            log.warning("cannot create notice file %s: %s", self.notice_file, exc)
+
     def prepare(self) -> None:
         """Create the notice file if absent, before the daemon starts its clock (see above)."""
         if not self.enabled or self.notice_file is None:
@@ -113,32 +123,76 @@ class Notifier:
         except OSError as exc:
             log.warning("cannot create notice file %s: %s", self.notice_file, exc)
             return
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write("\n".join(self._calm_text()) + "\n")
+        data = _encode(self._calm_text())
+        try:
             if os.geteuid() == 0:  # the daemon runs as root: the file is the home's owner's
                 with contextlib.suppress(OSError):
                     home = os.stat(self.notice_file.parent)
-                    os.fchown(f.fileno(), home.st_uid, home.st_gid)
+                    os.fchown(fd, home.st_uid, home.st_gid)
+            _write_all(fd, data)
+        except OSError as exc:  # a full disk: the file exists (empty); written again later
+            self._write_failed(exc, data)
+        finally:
+            os.close(fd)
 
     def _rewrite_notice(self, lines: list[str]) -> bool:
         """Rewrite the notice file in place; never create it (see the module's docstring)."""
+        return self._rewrite(_encode(lines))
+
+    def _rewrite(self, data: bytes) -> bool:
         if self.notice_file is None:
             return False
-        try:
-            fd = os.open(self.notice_file, os.O_WRONLY | os.O_TRUNC | os.O_NOFOLLOW)
+        try:  # never blocks, never through a link; a FIFO or a device is refused
+            fd = open_regular_for_write(self.notice_file)
         except FileNotFoundError:
+            self._unwritten = None
             log.info(
                 "notice file %s was removed; the daemon recreates it when restarted",
                 self.notice_file,
             )
             return False
         except OSError as exc:
-            log.warning("cannot write notice file %s: %s", self.notice_file, exc)
+            self._write_failed(exc, data)
             return False
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write("\n".join(lines) + "\n")
+        try:
+            _write_all(fd, data)
+        except OSError as exc:  # ENOSPC, EDQUOT: a full home volume
+            self._write_failed(exc, data)
+            return False
+        finally:
+            os.close(fd)
+        if self._write_failing:
+            self._write_failing = False
+            log.info("notice file %s written again", self.notice_file)
+        self._unwritten = None
         self.own_writes.wrote_file(self.clock())  # a tab showing it reloads: not a person
         return True
+
+    def _write_failed(self, exc: OSError, data: bytes) -> None:
+        """Keep ``data`` for :meth:`retry`; say so once, not at every try."""
+        self._unwritten = data
+        if self._write_failing:
+            log.debug("notice file %s still not written: %s", self.notice_file, exc)
+            return
+        self._write_failing = True
+        log.warning(
+            "cannot write notice file %s: %s; the daemon keeps deciding and writes it again later",
+            self.notice_file,
+            exc,
+        )
+
+    @property
+    def pending(self) -> bool:
+        """A notice is waiting to be written (the last write failed)."""
+        return self._unwritten is not None
+
+    async def retry(self) -> None:
+        """Write the notice that could not be written; a failure keeps it for the next try."""
+        data = self._unwritten
+        if data is None:
+            return
+        with contextlib.suppress(NotAnsweringError):
+            await run_blocking(self._io_key, self._rewrite, data, timeout=WRITE_TIMEOUT)
 
     def _write_terminals(self, lines: list[str], now: float) -> int:
         """Write to every terminal device without blocking; those that refuse are skipped."""
@@ -167,11 +221,11 @@ class Notifier:
 
     async def warn(self, deadline: float, last: Activity) -> None:
         """Write the warning of a stop at ``deadline`` to the terminals and the notice file."""
-        try:
-            terminals, wrote_file = await asyncio.wait_for(
-                asyncio.to_thread(self._warn_now, deadline, last), WRITE_TIMEOUT
+        try:  # a thread stuck on a hung terminal or mount is never waited for (safe_read)
+            terminals, wrote_file = await run_blocking(
+                self._io_key, self._warn_now, deadline, last, timeout=WRITE_TIMEOUT
             )
-        except asyncio.TimeoutError:
+        except NotAnsweringError:
             log.warning("writing the warning took over %gs; gave up", WRITE_TIMEOUT)
             return
         log.info(
@@ -186,4 +240,25 @@ class Notifier:
         """After a warning, the stop was postponed: say so in the notice file (not terminals)."""
         why = activity.describe() if activity is not None else "a keepalive"
         note = f"The stop announced earlier was postponed to {utc_iso(deadline)} by {why}."
-        await asyncio.to_thread(self._rewrite_notice, self._calm_text(note))
+        try:
+            await run_blocking(
+                self._io_key, self._rewrite_notice, self._calm_text(note), timeout=WRITE_TIMEOUT
+            )
+        except NotAnsweringError:
+            log.warning("writing the notice file took over %gs; gave up", WRITE_TIMEOUT)
+
+    @property
+    def _io_key(self) -> str:
+        """What a stuck write is known by: one at a time (safe_read.run_blocking)."""
+        return f"notice:{self.notice_file}"
+
+
+def _encode(lines: list[str]) -> bytes:
+    return ("\n".join(lines) + "\n").encode("utf-8")
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    """``os.write`` until all of ``data`` is written (a short write is not an error)."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]

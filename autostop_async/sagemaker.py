@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import aiofiles
+from .safe_read import read_file
 
 __all__ = [
     "AppRef",
@@ -31,6 +31,8 @@ log = logging.getLogger("autostop_async")
 TOTAL_MAX_ATTEMPTS = 5
 #: App statuses that mean nobody has to delete the app any more.
 GONE_STATUSES = frozenset({"Deleting", "Deleted"})
+#: The largest metadata file read (it holds about a kilobyte).
+MAX_METADATA_BYTES = 1 << 20
 
 
 class MetadataError(ValueError):
@@ -79,10 +81,13 @@ class AppRef:
         return params
 
     def __str__(self) -> str:
-        if self.arn:
-            return self.arn
+        return self.arn if self.arn else self.describe(with_arn=False)
+
+    def describe(self, *, with_arn: bool = True) -> str:
+        """For people: ``CodeEditor app default of space my-space in domain d-abc (arn…)``."""
         owner = f"space {self.space_name}" if self.space_name else f"user {self.user_profile_name}"
-        return f"{self.app_type} app {self.app_name} of {owner} in domain {self.domain_id}"
+        named = f"{self.app_type} app {self.app_name} of {owner} in domain {self.domain_id}"
+        return f"{named} ({self.arn})" if with_arn and self.arn else named
 
 
 def _region_from_arn(arn: str) -> str | None:
@@ -99,6 +104,10 @@ def parse_app_ref(text: str, path: Path) -> AppRef:
     except json.JSONDecodeError as exc:
         raise MetadataError(
             f"metadata file {path} is not JSON: line {exc.lineno} column {exc.colno}: {exc.msg}"
+        ) from None
+    except RecursionError:  # lists or objects nested thousands deep: nobody's metadata
+        raise MetadataError(
+            f"metadata file {path} is nested too deeply to be app metadata"
         ) from None
     if not isinstance(data, dict):
         raise MetadataError(f"metadata file {path} is not a JSON object")
@@ -137,9 +146,8 @@ def parse_app_ref(text: str, path: Path) -> AppRef:
 
 async def read_app_ref(path: Path) -> AppRef:
     """Read and parse the metadata file; every problem becomes a MetadataError naming the file."""
-    try:
-        async with aiofiles.open(path, encoding="utf-8") as f:
-            text = await f.read()
+    try:  # a FIFO, a device or a hung mount in its place is an error, never a hang
+        text = (await read_file(path, MAX_METADATA_BYTES, follow=True)).data.decode("utf-8")
     except FileNotFoundError:
         raise MetadataError(
             f"metadata file {path} does not exist (is this a SageMaker Studio app? "
@@ -188,31 +196,50 @@ class SageMakerClient:
             raise DeleteAppError(f"DeleteApp on {app} failed: {exc}") from None
 
     async def _classify(self, client: Any, app: AppRef, exc: Any) -> DeleteOutcome:
-        """Decide what a DeleteApp error means: already gone, or a real failure (raised)."""
+        """Decide what a DeleteApp error means, by its code and the app's status only (never
+        the message's text): already gone, or a failure (raised, and retried by the daemon).
+
+        ``ResourceNotFound`` is gone. ``ResourceInUse`` means busy or in transition: it is gone
+        only if ``DescribeApp`` says ``Deleting`` or ``Deleted`` (or ``ResourceNotFound``);
+        anything else, a failing ``DescribeApp`` (no permission) included, is a failure to retry.
+        """
         from botocore.exceptions import BotoCoreError, ClientError
 
         code = exc.response.get("Error", {}).get("Code")
-        message = exc.response.get("Error", {}).get("Message", "")
         if code == "ResourceNotFound":
-            log.info("app %s does not exist any more: %s", app, message)
+            log.info("app %s does not exist any more", app)
             return DeleteOutcome.ALREADY_GONE
         if code == "ResourceInUse":
-            # Most often: a deletion is already under way. Ask, and fall back to the message.
             try:
                 described = await client.describe_app(**app.api_params())
-                status = described.get("Status")
-            except (ClientError, BotoCoreError) as describe_exc:
-                log.debug("DescribeApp after ResourceInUse failed: %s", describe_exc)
-                status = "Deleting" if "delet" in message.lower() else None
+            except ClientError as describe_exc:
+                describe_code = describe_exc.response.get("Error", {}).get("Code")
+                if describe_code == "ResourceNotFound":
+                    log.info("app %s does not exist any more", app)
+                    return DeleteOutcome.ALREADY_GONE
+                log.debug("DescribeApp after ResourceInUse failed: %s", describe_code)
+                raise _client_error(app, exc, status_unknown=str(describe_code)) from None
+            except BotoCoreError as describe_exc:
+                raise _client_error(app, exc, status_unknown=str(describe_exc)) from None
+            status = described.get("Status")
             if status in GONE_STATUSES:
-                log.info("app %s is already %s", app, status.lower())
+                log.info("app %s is already %s", app, str(status).lower())
                 return DeleteOutcome.ALREADY_GONE
+            raise _client_error(app, exc, status=str(status))
         raise _client_error(app, exc)
 
 
-def _client_error(app: AppRef, exc: Any) -> DeleteAppError:
+def _client_error(
+    app: AppRef, exc: Any, *, status: str | None = None, status_unknown: str | None = None
+) -> DeleteAppError:
+    """The failure of a DeleteApp call, for the log; ``status`` is what DescribeApp said after
+    ``ResourceInUse``, ``status_unknown`` why it could not say."""
     code = exc.response.get("Error", {}).get("Code")
     message = exc.response.get("Error", {}).get("Message", "") or str(exc)
+    if status is not None:
+        message += f" (the app is {status}: busy or in transition)"
+    elif status_unknown is not None:
+        message += f" (its status is unknown: DescribeApp failed: {status_unknown})"
     err = DeleteAppError(f"DeleteApp on {app} failed: {code}: {message}", code)
     if err.access_denied:
         target = app.arn or str(app)

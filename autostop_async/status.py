@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import calendar
-import json
+import io
 import os
 import sys
 import time
@@ -22,6 +22,8 @@ from typing import Any
 from .activity import utc_iso
 from .config import Config, ConfigError, format_duration, parse_settings, subcommand_parser
 from .keepalive import Keepalive, keepalive_file, read_keepalive
+from .notice import MAX_WARN_SHARE
+from .safe_output import escape, json_text
 from .state import State, app_start_time, load_state
 
 __all__ = ["build_report", "daemon_running", "format_report", "main"]
@@ -118,22 +120,24 @@ def format_report(report: dict[str, Any], state_file: Path, *, now: float) -> st
                 sig["source"] or sig["note"] or "nothing seen yet",
             )
         )
-    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    # Names come from users: each cell escaped, so one row is one line.
+    safe = [tuple(escape(str(c)) for c in r) for r in rows]
+    widths = [max(len(r[i]) for r in safe) for i in range(4)]
     lines = [
         "  ".join(c.ljust(w) for c, w in zip(r[:4], widths, strict=True)) + "  " + r[4]
-        for r in rows
+        for r in safe
     ]
     lines.append("")
     lines.append(
         f"idle for {format_duration(report['idle_seconds'])} of "
         f"{format_duration(report['idle_time'])}; last activity "
-        f"{_when(_epoch(report['last_activity']), now)}: {report['source']}"
+        f"{_when(_epoch(report['last_activity']), now)}: {escape(report['source'])}"
     )
     hold = report["keepalive"]
     if hold is not None:
         until = _epoch(hold["until"])
         lines.append(
-            f"keepalive by {hold['by']}: not stopped before {_when(until, now)} "
+            f"keepalive by {escape(hold['by'])}: not stopped before {_when(until, now)} "
             f"(in {format_duration(until - now)})"
         )
     stops_at, stops_in = _epoch(report["stops_at"]), report["stops_in_seconds"]
@@ -144,9 +148,7 @@ def format_report(report: dict[str, Any], state_file: Path, *, now: float) -> st
         )
     else:
         lines.append(f"{verb}: due since {_when(stops_at, now)}, unless the check finds activity")
-    warn = report.get("warn_before")
-    if warn:
-        lines.append(f"a warning goes to the terminals {format_duration(warn)} before")
+    lines.extend(_warning_lines(report))
     if report.get("editor_data"):
         lines.append(f"editor data: {report['editor_data']}")
     daemon = report["daemon"]
@@ -161,6 +163,20 @@ def format_report(report: dict[str, Any], state_file: Path, *, now: float) -> st
             f"written at {_when(_epoch(daemon['updated']), now)} ({state_file})"
         )
     return "\n".join(lines)
+
+
+def _warning_lines(report: dict[str, Any]) -> list[str]:
+    """What the daemon will actually do before the stop (it warns only when --warn-before is at
+    most half the idle time: :attr:`Notifier.enabled`)."""
+    warn, idle_time = report.get("warn_before"), float(report["idle_time"] or 0.0)
+    if not warn:
+        return []
+    if warn > idle_time * MAX_WARN_SHARE:
+        return [
+            f"no warning before the stop: --warn-before {format_duration(warn)} is more than "
+            f"half the idle time {format_duration(idle_time)}"
+        ]
+    return [f"a warning goes to the terminals {format_duration(warn)} before"]
 
 
 def _epoch(iso: str) -> float:
@@ -204,8 +220,10 @@ def show(config: Config) -> int:
         hold = None
     running = daemon_running(state.pid)
     report = build_report(state, hold, running=running, now=now)
+    if isinstance(sys.stdout, io.TextIOWrapper):  # a strict or narrow stdout cannot fail it
+        sys.stdout.reconfigure(errors="backslashreplace")
     if config.json:
-        print(json.dumps(report, indent=1))
+        print(json_text(report, indent=1))
     else:
         print(format_report(report, config.state_file, now=now))
     return 0 if running else 1

@@ -58,6 +58,12 @@ def editor_noise(sdd: Path) -> Callable[[int], None]:
     return write
 
 
+def editor_args(home: Path) -> tuple[str, ...]:
+    """The home folder, and the editor's data folder named: a Code Editor running in a container
+    on this machine (the e2e suite) shows in /proc, and must not be the one found here."""
+    return ("--home", str(home), "--editor-server-data-dir", str(home / SDD))
+
+
 def test_an_idle_editors_own_writes_do_not_keep_the_app(
     start_daemon: Callable[..., Daemon], fake: FakeSageMaker, workspace: Path, tmp_path: Path
 ) -> None:
@@ -65,7 +71,7 @@ def test_an_idle_editors_own_writes_do_not_keep_the_app(
     with every(0.3, editor_noise(sdd)):
         started = time.time()
         daemon = start_daemon(
-            "--idle-time", str(IDLE), "--interval", str(INTERVAL), "--home", str(workspace)
+            "--idle-time", str(IDLE), "--interval", str(INTERVAL), *editor_args(workspace)
         )
         wait_for(
             lambda: app_status(fake) in ("Deleting", "Deleted"),
@@ -75,7 +81,7 @@ def test_an_idle_editors_own_writes_do_not_keep_the_app(
     assert fake.calls("DeleteApp")[-1]["time"] - started >= IDLE
     assert daemon.proc.wait(10) == 0
     text = daemon.text()
-    assert f"editor data: {sdd} (found by the home folder)" in text, text
+    assert f"editor data: {sdd} (found by the setting --editor-server-data-dir)" in text, text
     assert "vscode.lock" not in text and "exthost.log" not in text
 
 
@@ -93,7 +99,7 @@ def test_saves_keep_the_app_while_the_editor_writes_its_own_files(
     with every(0.3, editor_noise(sdd)):
         with every(1.0, save):
             daemon = start_daemon(
-                "--idle-time", str(IDLE), "--interval", str(INTERVAL), "--home", str(workspace)
+                "--idle-time", str(IDLE), "--interval", str(INTERVAL), *editor_args(workspace)
             )
             kept_until = time.monotonic() + 3 * IDLE
             while time.monotonic() < kept_until:  # watching with a bound: must stay alive
@@ -102,7 +108,9 @@ def test_saves_keep_the_app_while_the_editor_writes_its_own_files(
             status = run_cli("status", "--state-dir", str(tmp_path / "state"), endpoint=None)
         stopped = time.time()
         assert "active: workspace:" + str(history) in daemon.text()
-        assert f"editor data: {sdd} (found by the home folder)" in status.stdout, status.stdout
+        assert (
+            f"editor data: {sdd} (found by the setting --editor-server-data-dir)" in status.stdout
+        ), status.stdout
         wait_for(
             lambda: app_status(fake) in ("Deleting", "Deleted"),
             IDLE + INTERVAL + MARGIN,

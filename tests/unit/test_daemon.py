@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from pathlib import Path
 
 import pytest
@@ -161,6 +162,21 @@ async def test_dry_run_never_deletes(tmp_path: Path) -> None:
     assert deleter.calls == 0
 
 
+async def test_the_dry_run_line_names_the_app(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    write_state(tmp_path, last_at=800.0, last_source="x")
+    cfg = make_config(tmp_path, dry_run=True)
+    with caplog.at_level(logging.INFO, logger="autostop_async"):
+        await Daemon(cfg, [FakeSignal()], APP, None, clock=Clock(1000.0)).once()
+        await Daemon(cfg, [FakeSignal()], None, None, clock=Clock(1000.0)).once()
+    lines = [r.getMessage() for r in caplog.records if "would delete" in r.getMessage()]
+    owner = f"space {APP.space_name}" if APP.space_name else f"user {APP.user_profile_name}"
+    assert f"would delete {APP.app_type} app {APP.app_name} of {owner} in domain" in lines[0]
+    assert APP.domain_id in lines[0] and "the app of" not in lines[0]
+    assert "would delete this app (its domain, space and name are unknown: no metadata" in lines[1]
+
+
 async def test_failed_delete_is_reported_not_raised(tmp_path: Path) -> None:
     write_state(tmp_path, last_at=800.0, last_source="x")
     deleter = Deleter(DeleteAppError("access denied: sagemaker:DeleteApp", "AccessDeniedException"))
@@ -184,9 +200,11 @@ async def test_corrupt_state_is_a_warning_and_a_fresh_clock(
     (tmp_path / "state" / "state.json").write_text("{not json")
     d = Daemon(make_config(tmp_path), [FakeSignal()], APP, None, clock=Clock(150.0))
     result = await d.once()
-    assert result.last.source == "app-start"
+    # Not the app's start: the unusable file may have recorded newer activity (issue 9).
+    assert result.last.source == "check-start"
+    assert result.last.at == 150.0
     assert any("corrupt" in r.getMessage() for r in caplog.records)
-    assert read_state(tmp_path)["last_source"] == "app-start"
+    assert read_state(tmp_path)["last_source"] == "check-start"
 
 
 async def test_a_restarted_daemon_continues_the_clock(tmp_path: Path) -> None:

@@ -153,3 +153,24 @@ def test_state_files_of_an_earlier_app_start_are_not_shown(
     monkeypatch.setattr(status, "app_start_time", lambda: 1000.0)
     assert state_module.SAME_START_TOLERANCE < 995
     assert status.main(["--state-dir", str(tmp_path)]) == 2
+
+
+@pytest.mark.parametrize(
+    ("warn_before", "expected"),
+    [
+        (300.0, "a warning goes to the terminals 0h05m00s before"),
+        (
+            3000.0,
+            "no warning before the stop: --warn-before 0h50m00s is more than half the idle "
+            "time 1h00m00s",
+        ),
+        (0.0, None),
+    ],
+)
+def test_status_says_what_the_warning_will_actually_do(
+    tmp_path: Path, warn_before: float, expected: str | None
+) -> None:
+    # The daemon warns only when --warn-before is at most half the idle time (notice.py).
+    report = {"warn_before": warn_before, "idle_time": 3600.0}
+    lines = status._warning_lines(report)
+    assert lines == ([expected] if expected else [])

@@ -1,0 +1,200 @@
+"""Class 1: a failing signal is never "no activity".
+
+A signal that raises or does not answer in time makes the check inconclusive: the app is kept,
+the failure is logged once (and its end once), and the check is tried again at the next
+interval, for as long as it takes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from autostop_async.activity import Activity
+from autostop_async.daemon import Daemon
+from autostop_async.sagemaker import DeleteOutcome
+from tests.integration.conftest import (
+    Daemon as DaemonProcess,
+)
+from tests.integration.conftest import (
+    age_tree,
+    app_status,
+    wait_for,
+)
+from tests.support.fake_sagemaker import FakeSageMaker
+from tests.unit.test_daemon import (  # noqa: F401  (fixed_app_start: an autouse fixture)
+    APP,
+    Clock,
+    Deleter,
+    FakeSignal,
+    fixed_app_start,
+    make_config,
+    write_state,
+)
+
+pytestmark = pytest.mark.faults
+
+MARGIN = 15.0  # start-up and the first SageMaker call on a busy 2-core machine
+
+
+class BrokenSignal(FakeSignal):
+    """A walk that raises for its first ``failures`` calls (a thread it could not start)."""
+
+    def __init__(self, failures: int, name: str = "workspace", *, cheap: bool = False) -> None:
+        super().__init__(name, cheap=cheap)
+        self.failures = failures
+
+    async def newer_than(self, t: float) -> Activity | None:
+        self.asked += 1
+        if self.asked <= self.failures:
+            raise RuntimeError("can't start new thread")
+        return await super().newer_than(t)
+
+
+class HungSignal(FakeSignal):
+    """A signal whose answer never comes (a thread stuck in a system call)."""
+
+    async def newer_than(self, t: float) -> Activity | None:
+        self.asked += 1
+        await asyncio.Event().wait()
+        return None
+
+
+def warnings_about(caplog: pytest.LogCaptureFixture, text: str) -> list[str]:
+    return [r.getMessage() for r in caplog.records if text in r.getMessage()]
+
+
+async def test_a_raising_walk_is_inconclusive_not_idle(tmp_path: Path) -> None:
+    write_state(tmp_path, last_at=800.0, last_source="workspace:/w/a.py")
+    deleter = Deleter(DeleteOutcome.DELETED)
+    d = Daemon(make_config(tmp_path), [BrokenSignal(1)], APP, deleter, clock=Clock(1000.0))
+    result = await d.once()
+    assert deleter.calls == 0
+    out = result.to_json()
+    assert (out["action"], out["idle"]) == ("none", False)
+    assert out["error"].startswith("inconclusive: signal workspace failed: RuntimeError")
+
+
+@pytest.mark.parametrize("cheap", [False, True], ids=["walk", "cheap signal"])
+async def test_a_signal_that_never_answers_is_inconclusive_within_its_bound(
+    tmp_path: Path, cheap: bool
+) -> None:
+    write_state(tmp_path, last_at=800.0, last_source="x")
+    deleter = Deleter(DeleteOutcome.DELETED)
+    d = Daemon(make_config(tmp_path), [HungSignal("hung", cheap=cheap)], APP, deleter)
+    d.walk_timeout = d.cheap_timeout = 0.2  # the bounds are attributes, set in code
+    result = await asyncio.wait_for(d.once(), timeout=10)
+    assert deleter.calls == 0
+    assert result.error is not None and "signal hung failed: no answer within" in result.error
+
+
+async def test_the_daemon_keeps_the_app_while_the_walk_fails_and_says_so_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="autostop_async")
+    cfg = make_config(tmp_path, once=False, idle_time=0.2, interval=0.05)
+    walk = BrokenSignal(6)
+    deleter = Deleter(DeleteOutcome.DELETED)
+    d = Daemon(cfg, [walk], APP, deleter)
+    assert await asyncio.wait_for(d.run(), timeout=20) == 0
+    assert walk.asked > walk.failures  # inconclusive checks, each retried an interval later
+    assert deleter.calls == 1  # only once the walk answered (and found nothing)
+    assert len(warnings_about(caplog, "signal workspace failed")) == 1
+    assert len(warnings_about(caplog, "answers again")) == 1
+    assert not warnings_about(caplog, "DeleteApp failed")
+
+
+async def test_checks_go_on_beside_a_hung_signal_which_is_not_asked_again(
+    tmp_path: Path,
+) -> None:
+    cfg = make_config(tmp_path, once=False, idle_time=0.1, interval=0.05)
+    hung, walk = HungSignal("terminals", cheap=True), FakeSignal("workspace")
+    deleter = Deleter(DeleteOutcome.DELETED)
+    d = Daemon(cfg, [hung, walk], APP, deleter)
+    d.cheap_timeout = 0.1
+    task = asyncio.create_task(d.run())
+    for _ in range(500):  # the checks go on, each inconclusive: a bounded poll for three
+        if walk.asked >= 3:
+            break
+        await asyncio.sleep(0.02)
+    d.request_stop()
+    assert await asyncio.wait_for(task, timeout=5) == 0
+    assert walk.asked >= 3
+    assert hung.asked == 1  # its first call is still stuck: no second thread beside it
+    assert deleter.calls == 0
+
+
+async def test_a_lasting_failure_is_said_again_every_hour_not_at_every_try(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="autostop_async")
+    write_state(tmp_path, last_at=800.0, last_source="x")
+    clock = Clock(1000.0)
+    walk = BrokenSignal(1000)
+    d = Daemon(make_config(tmp_path, once=False), [walk], APP, None, clock=clock)
+    await d.start()
+    for _ in range(130):  # a try a minute for over two hours
+        assert (await d.check()).inconclusive
+        clock.now += 60.0
+    failed = warnings_about(caplog, "signal workspace failed")
+    still = warnings_about(caplog, "signal workspace still fails")
+    assert (len(failed), len(still)) == (1, 2), failed + still
+    assert "130 tries" not in still[-1] and "tries" in still[-1]
+
+
+# -- the daemon as a user runs it -------------------------------------------------------------
+
+
+def test_a_walk_without_threads_never_deletes_a_busy_app(
+    launch_daemon: Callable[..., DaemonProcess], fake: FakeSageMaker, workspace: Path
+) -> None:
+    """The case found by the matrix: a log file rewritten every 0.3 s, and a walk that cannot
+    start its thread. Before, that counted as "no activity" and the app was deleted."""
+    stop = threading.Event()
+
+    def rewrite_log() -> None:
+        n = 0
+        while not stop.wait(0.3):
+            (workspace / "proj" / "train.log").write_text(f"step {n}\n")
+            n += 1
+
+    writer = threading.Thread(target=rewrite_log)
+    writer.start()
+    try:
+        daemon = launch_daemon("walk-thread", "--idle-time", "2", "--interval", "0.5")
+        wait_for(lambda: "signal workspace failed" in daemon.text(), MARGIN, "the failure line")
+        kept_until = time.monotonic() + 6.0  # three idle times: must be kept all along
+        while time.monotonic() < kept_until:
+            assert app_status(fake) == "InService", daemon.text()
+            assert daemon.proc.poll() is None, daemon.text()
+            time.sleep(0.2)
+    finally:
+        stop.set()
+        writer.join()
+    text = daemon.text()
+    assert text.count("signal workspace failed") == 1, text  # once, not at every retry
+    assert "the app is kept" in text
+    assert fake.calls("DeleteApp") == []
+
+
+def test_once_json_reports_an_inconclusive_check_with_exit_1(
+    launch_daemon: Callable[..., DaemonProcess],
+    fake: FakeSageMaker,
+    workspace: Path,
+) -> None:
+    age_tree(workspace, 1.0)
+    done = launch_daemon("walk-thread", "--once", "--json", "--idle-time", "1")
+    out, err = done.proc.communicate(timeout=60)
+    assert done.proc.returncode == 1, err
+    record = json.loads(out)
+    assert record["action"] == "none"
+    assert record["error"].startswith("inconclusive: signal workspace failed")
+    assert b"Traceback" not in err
+    assert app_status(fake) == "InService"
