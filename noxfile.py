@@ -105,6 +105,9 @@ def e2e(session: nox.Session) -> None:
     session.install("pytest", "pytest-asyncio", "pytest-xdist", "playwright")
     env = {"DOCKER_BUILDKIT": "0"}
     session.run("python", "-m", "tests.e2e.sim", "build", "--editor", env=env)
+    # A base folder of its own: pytest keeps only the 3 newest numbered ones under /tmp, and on a
+    # shared machine other runs would remove this one (the containers' log mounts) meanwhile.
+    basetemp = os.path.join(session.create_tmp(), "pytest")
     session.run(
         "pytest",
         "tests/e2e",
@@ -114,6 +117,7 @@ def e2e(session: nox.Session) -> None:
         "8",
         "-ra",
         "--durations=0",
+        f"--basetemp={basetemp}",
         *session.posargs,
         env={**env, "AUTOSTOP_E2E_NO_BUILD": "1"},
     )

@@ -19,6 +19,7 @@ machines. ``AUTOSTOP_E2E_ENGINE=docker|podman`` forces one.
 
 from __future__ import annotations
 
+import concurrent.futures
 import hashlib
 import json
 import os
@@ -448,11 +449,17 @@ def main(argv: list[str]) -> int:
     if argv not in (["build"], ["build", "--editor"]):
         print("usage: python -m tests.e2e.sim build [--editor]", file=sys.stderr)
         return 2
-    engine = build_image()
-    if "--editor" in argv:
-        from .editor import build_editor_image
+    if "--editor" not in argv:
+        build_image()
+        return 0
+    from .editor import build_editor_image, ensure_code_server
 
-        build_editor_image(engine)
+    # code-server's npm install (network, a compile) runs while the base image is debootstrapped.
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        npm = pool.submit(ensure_code_server)
+        engine = build_image()
+        npm.result()
+    build_editor_image(engine)
     return 0
 
 
