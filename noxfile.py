@@ -125,10 +125,12 @@ def e2e(session: nox.Session) -> None:
 
 @nox.session
 def bench(session: nox.Session) -> None:
-    """Benchmarks (bench/run.py): full and early-exit scans, a monitoring run, peak memory.
+    """Benchmarks (bench/run.py): full scans warm and cold, early exit, monitoring, peak memory.
 
-    Workspaces of 10k, 100k and 1M files are generated once under bench/.workspaces (the 1M one
-    takes 1 to 7 minutes and 500 MB). Quick run: ``nox -s bench -- --sizes 10k,100k``.
+    Workspaces of 10k, 100k and 1M files and a home-shaped one (home-300k) are generated once
+    under bench/.workspaces (the 1M one takes 1 to 7 minutes and 500 MB). Cold-cache scans need
+    root (they drop the page cache); elsewhere they are skipped with a note. Quick run:
+    ``nox -s bench -- --sizes 10k,100k --no-cold``.
     Writes bench/out/results.json; ``-- --all-signals`` adds the daemon with every signal.
     """
     session.install("-e", ".")

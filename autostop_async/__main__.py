@@ -14,35 +14,24 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import importlib.util
 import logging
 import os
 import signal
-import stat
 import sys
 import time
 from collections.abc import Coroutine, Sequence
-from dataclasses import dataclass
-from pathlib import Path
 from types import FrameType
 from typing import Any, TypeVar
 
 from . import __version__
-from .activity import Signal
-from .busy import CpuSignal, GpuSignal
-from .changes import WorkspaceScanner, WorkspaceSignal, describe_layout
+from .changes import describe_layout
 from .config import Config, ConfigError, format_duration, load_config
 from .daemon import Daemon
-from .editor import EditorSignal, file_echo_window
-from .editor_layout import find_editor_layout
-from .git_activity import GitSignal
-from .keepalive import KeepaliveReader, keepalive_file
-from .notice import Notifier
 from .safe_output import escape, json_text
 from .sagemaker import AppRef, MetadataError, SageMakerClient, read_app_ref
+from .signals import build_signals
 from .state import StateDirBusy, StateLock, daemon_holding, lock_state_dir
-from .terminals import OwnWrites, TerminalsSignal
 
 __all__ = ["entry", "main", "run_async"]
 
@@ -132,77 +121,6 @@ def setup_logging(config: Config) -> None:
     log.propagate = False
 
 
-def own_output_files(config: Config) -> list[Path]:
-    """The daemon's own files, which must never count as activity: state, log, redirected output."""
-    paths = [config.state_dir]
-    if config.log_file is not None:
-        paths.append(config.log_file)
-    if config.notice_file is not None:
-        paths.append(config.notice_file)
-    for fd in (1, 2):
-        try:
-            if stat.S_ISREG(os.fstat(fd).st_mode):
-                paths.append(Path(os.readlink(f"/proc/self/fd/{fd}")))
-        except OSError:
-            continue
-    return [Path(os.path.abspath(p)) for p in paths]
-
-
-@dataclass
-class MoreSignals:
-    """The cheap signals the settings switch on, the names of those off, and the controls."""
-
-    signals: list[Signal]
-    off: list[str]
-    keepalive: KeepaliveReader
-    notifier: Notifier | None
-    own_writes: OwnWrites
-
-
-class _RememberWrites(logging.Filter):
-    """Tells :class:`OwnWrites` of each log line: a log file open in an editor tab reloads."""
-
-    def __init__(self, own_writes: OwnWrites) -> None:
-        super().__init__()
-        self.own_writes = own_writes
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        self.own_writes.wrote_file(record.created)
-        return True
-
-
-def use_signals(config: Config) -> MoreSignals:
-    """Editor, terminals, CPU and GPU (each unless switched off); keepalive; the warning."""
-    # The daemon's own writes (notices to the terminals; notice, state and log files) are
-    # nobody's activity, though the editor may echo them.
-    own_writes = OwnWrites()
-    for handler in log.handlers:
-        handler.addFilter(_RememberWrites(own_writes))
-    signals: list[Signal] = []
-    off: list[str] = []
-    if config.editor:
-        url, files = config.editor_idle_url, config.editor_idle_files
-        window = file_echo_window(config.idle_time)
-        signals.append(EditorSignal(url, files, own_writes=own_writes, file_echo_window=window))
-    else:
-        off.append("editor")
-    if config.terminals:
-        signals.append(TerminalsSignal(config.terminals_dir, own_writes=own_writes))
-    else:
-        off.append("terminals")
-    if config.busy:
-        warmup = 1.0 if config.once else 0.0
-        signals.append(
-            CpuSignal(config.busy_cpu, warmup=warmup, cgroup_root=config.busy_cgroup_dir)
-        )
-        signals.append(GpuSignal(config.busy_gpu))
-    else:
-        off.extend(["cpu", "gpu"])
-    keepalive = KeepaliveReader(keepalive_file(config), config.max_keepalive)
-    notifier = None if config.once else Notifier.from_config(config, own_writes)
-    return MoreSignals(signals, off, keepalive, notifier, own_writes)
-
-
 def check_watch_roots(config: Config) -> None:
     """At least one watch folder must exist, or nothing could ever count as activity."""
     if not any(root.is_dir() for root in config.watch_roots):
@@ -226,43 +144,28 @@ async def _run(config: Config) -> int:
         raise ConfigError(
             "aioboto3 is not installed: reinstall autostop-async with its dependencies"
         )
-    scanner = WorkspaceScanner(
-        config.watch_roots,
-        exclude=config.exclude,
-        excluded_paths=own_output_files(config),
-        concurrency=config.concurrency,
-        skip_git_ignored=config.skip_git_ignored,
-    )
-    workspace = WorkspaceSignal(
-        scanner,
-        find_layout=functools.partial(
-            find_editor_layout, config.home, override=config.editor_server_data_dir
-        ),
-        watch_editor_folders=config.watch_editor_folders,
-    )
-    # Git's records of the repositories the walk found: asked after the walk, at deadlines.
-    signals: list[Signal] = [workspace, GitSignal(lambda: workspace.repos)]
+    watched = build_signals(config)
+    workspace, notifier = watched.workspace, watched.notifier
     client = SageMakerClient(region=config.region, endpoint_url=config.endpoint_url)
-    more = use_signals(config)
     daemon = Daemon(
         config,
-        [*signals, *more.signals],
+        watched.signals,
         app,
         None if config.dry_run else client.delete_app,
-        keepalive=more.keepalive,
-        notifier=more.notifier,
-        own_writes=more.own_writes,
+        keepalive=watched.keepalive,
+        notifier=notifier,
+        own_writes=watched.own_writes,
     )
-    daemon.controls["off"] = more.off
+    daemon.controls["off"] = watched.off
     workspace.on_layout = lambda layout: daemon.controls.update(editor_data=describe_layout(layout))
     await workspace.refresh_layout()  # logs where the editor keeps its data
-    if more.notifier is not None:
-        await more.notifier.aprepare()  # before the daemon starts its clock
+    if notifier is not None:
+        await notifier.aprepare()  # before the daemon starts its clock
     if not config.once:
         log.info(
             "signs of use: %s%s; keepalive up to %s",
             ", ".join(sig.name for sig in daemon.signals),
-            f" (off: {', '.join(more.off)})" if more.off else "",
+            f" (off: {', '.join(watched.off)})" if watched.off else "",
             format_duration(config.max_keepalive) if config.max_keepalive > 0 else "off",
         )
         log.info(

@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from .activity import Activity
+from .activity import Activity, OnceLog, PolledSignal
 
 __all__ = ["CpuSample", "CpuSignal", "GpuSignal", "default_cpu_threshold", "read_cpu_sample"]
 
@@ -155,11 +155,10 @@ def describe_process(pid: int, proc: Path = Path("/proc"), limit: int = 80) -> s
     return f"pid {pid} {command}"
 
 
-class CpuSignal:
+class CpuSignal(PolledSignal):
     """CPU used by other processes over the last interval, as a share of the machine."""
 
     name = "cpu"
-    cheap = True
 
     def __init__(
         self,
@@ -184,8 +183,6 @@ class CpuSignal:
         self.clock = clock
         self._previous: CpuSample | None = None
         self._verdict: Activity | None = None
-        #: The newest moment the machine was seen busy (``status`` shows it).
-        self.latest: Activity | None = None
         #: The share measured last, in percent of the machine (None before two samples).
         self.share: float | None = None
         try:
@@ -232,25 +229,19 @@ class CpuSignal:
         )
         return self._verdict
 
-    async def newer_than(self, t: float) -> Activity | None:
-        """Busy since the last poll: activity now (if that is newer than ``t``)."""
+    async def sample(self) -> Activity | None:
+        """Busy since the last poll: activity now (``warmup``: the first poll measures over
+        that long)."""
         if self._previous is None and self.warmup > 0:
             self.measure()
             await asyncio.sleep(self.warmup)
-        found = self.measure()
-        if found is not None and (self.latest is None or found.at > self.latest.at):
-            self.latest = found
-        return found if found is not None and found.at > t else None
-
-    async def aclose(self) -> None:
-        """Nothing is held between polls."""
+        return self.measure()
 
 
-class GpuSignal:
+class GpuSignal(PolledSignal):
     """GPU utilisation from ``nvidia-smi``; off where there is none."""
 
     name = "gpu"
-    cheap = True
 
     def __init__(
         self,
@@ -266,16 +257,7 @@ class GpuSignal:
         self.clock = clock
         self._exe: str | None = None
         self._looked = False
-        self._reported: set[str] = set()
-        #: The newest moment a GPU was seen busy (``status`` shows it).
-        self.latest: Activity | None = None
-        #: Why the signal cannot see anything, for ``status`` (None when it can).
-        self.note: str | None = None
-
-    def _once(self, key: str, message: str, *args: object) -> None:
-        if key not in self._reported:
-            self._reported.add(key)
-            log.warning(message, *args)
+        self._once = OnceLog(log)
 
     async def _run(self, *args: str) -> list[str] | None:
         """The output lines of ``nvidia-smi args``, or None (logged once) when it fails."""
@@ -290,7 +272,7 @@ class GpuSignal:
                 start_new_session=True,  # so a hung one is killed with all it started
             )
         except OSError as exc:
-            self._once("exec", "cannot run %s: %s", self._exe, exc)
+            self._once("exec", logging.WARNING, "cannot run %s: %s", self._exe, exc)
             return None
         try:
             out, err = await asyncio.wait_for(child.communicate(), self.timeout)
@@ -301,13 +283,18 @@ class GpuSignal:
                 raise
             await child.wait()
             self._once(
-                "timeout", "%s did not answer within %gs; GPU use unknown", self._exe, self.timeout
+                "timeout",
+                logging.WARNING,
+                "%s did not answer within %gs; GPU use unknown",
+                self._exe,
+                self.timeout,
             )
             return None
         if child.returncode != 0:
             first = (err or out).decode("utf-8", "replace").strip().splitlines()[:1]
             self._once(
                 "rc",
+                logging.WARNING,
                 "%s failed (exit %s): %s",
                 self._exe,
                 child.returncode,
@@ -335,11 +322,17 @@ class GpuSignal:
                 values.append(float(line.removesuffix("%").strip()))
             except ValueError:  # "[N/A]" on GPUs that do not report it
                 if "N/A" not in line:
-                    self._once("parse", "%s answered %r, not a percentage", self._exe, line)
+                    self._once(
+                        "parse",
+                        logging.WARNING,
+                        "%s answered %r, not a percentage",
+                        self._exe,
+                        line,
+                    )
         return values
 
-    async def newer_than(self, t: float) -> Activity | None:
-        """A GPU busier than the threshold: activity now (if that is newer than ``t``)."""
+    async def sample(self) -> Activity | None:
+        """A GPU busier than the threshold: activity now, naming its first process."""
         values = await self.utilisation()
         if not values:
             return None
@@ -351,9 +344,4 @@ class GpuSignal:
         if apps:  # "4242, python": the first process on a GPU
             pid, _, name = apps[0].partition(",")
             who += f"; pid {pid.strip()} {name.strip()}".rstrip()
-        found = Activity(self.clock(), f"busy:gpu {top:.0f}% ({who})")
-        self.latest = found
-        return found if found.at > t else None
-
-    async def aclose(self) -> None:
-        """Nothing is held between polls."""
+        return Activity(self.clock(), f"busy:gpu {top:.0f}% ({who})")

@@ -45,7 +45,7 @@ from operator import attrgetter
 from pathlib import Path
 from stat import S_ISDIR
 
-from .activity import Activity
+from .activity import Activity, OnceLog, SignalBase
 from .editor_layout import EditorLayout
 from .git_activity import IgnoredFolders
 
@@ -505,7 +505,7 @@ class WorkspaceScanner:
         self._batch_entries = max(64, batch_entries)
         self._clock = clock
         self._executor: ThreadPoolExecutor | None = None
-        self._missing_reported: set[str] = set()
+        self._missing = OnceLog(log)  # roots that are not readable, each said once
         #: Roots added by the editor's layout (History, Backups): skipped quietly when absent.
         self._quiet_roots: list[str] = []
         self._ignored_loader: IgnoredLoader | None = None
@@ -549,12 +549,16 @@ class WorkspaceScanner:
             except OSError as exc:
                 if root in self._quiet_roots:
                     continue  # no save or unsaved edit yet: the editor makes it on the first
-                if root not in self._missing_reported:
-                    self._missing_reported.add(root)
-                    reason = exc.strerror or type(exc).__name__
-                    log.warning("watch folder %s is not readable (%s); skipping it", root, reason)
+                reason = exc.strerror or type(exc).__name__
+                self._missing(
+                    root,
+                    logging.WARNING,
+                    "watch folder %s is not readable (%s); skipping it",
+                    root,
+                    reason,
+                )
                 continue
-            self._missing_reported.discard(root)
+            self._missing.forget(root)
             found.append((root, st))
         return found
 
@@ -676,10 +680,12 @@ def _is_under(path: str, root: str) -> bool:
     return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
 
 
-class WorkspaceSignal:
+class WorkspaceSignal(SignalBase):
     """The workspace as an activity signal: walked only at deadlines, hot folders first.
 
-    ``repos`` collects the git repositories the walks came across, for the git signal.
+    ``repos`` holds the git repositories the walks came across, for the git signal: a frozen
+    set, replaced (never changed in place) after each walk. ``hints`` are the hot folders, kept
+    in the state file; ``note`` says what the last walk looked at.
     """
 
     name = "workspace"
@@ -705,11 +711,9 @@ class WorkspaceSignal:
         self._layout_known = False
         self.hints: list[str] = list(hints)[:MAX_HINTS]
         self.last_stats: ScanStats | None = None
-        self.repos: set[str] = set()
+        self.repos: frozenset[str] = frozenset()
         #: The newest change known: what a full walk found, or a newer change seen since.
         self.latest: Activity | None = None
-        #: What the last walk looked at, for ``status``.
-        self.note: str | None = None
 
     async def refresh_layout(self) -> None:
         """Look for the editor's data folder again; say so when it was found or moved."""
@@ -730,7 +734,7 @@ class WorkspaceSignal:
         await self.refresh_layout()
         result = await self.scanner.scan(t, first=self.hints)
         self.last_stats = result.stats
-        self.repos |= result.repos
+        self.repos = self.repos | result.repos  # a new set: the git signal may hold the old
         found = result.newer_than(t)
         if found is not None:
             self._remember(found.source.removeprefix("workspace:"))

@@ -12,8 +12,10 @@ import math
 import os
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import Field, dataclass, field, fields, replace
+from functools import partial
 from pathlib import Path
+from typing import Any, Literal, TypeVar
 from urllib.parse import urlsplit
 
 __all__ = [
@@ -46,6 +48,7 @@ DEFAULT_NOTICE_FILE = DEFAULT_HOME / NOTICE_FILE_NAME
 HOME_EDITOR_IDLE_FILE_NAME = ".sagemaker-last-active-timestamp"
 ENV_PREFIX = "AUTOSTOP_"
 
+_T = TypeVar("_T")
 _UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 #: The longest idle time, keepalive or warning: 365 days, the longest idle timeout SageMaker's
 #: own idle shutdown accepts (``IdleTimeoutInMinutes`` at most 525,600). Anything longer is a
@@ -101,46 +104,315 @@ def format_duration(seconds: float) -> str:
     return f"{sign}{hours}h{minutes:02d}m{secs:02d}s"
 
 
+def _truthy(name: str, value: str) -> bool:
+    v = value.strip().lower()
+    if v in ("1", "true", "yes", "on"):
+        return True
+    if v in ("", "0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name}={value!r} is not a boolean (use 1/0, true/false)")
+
+
+def _duration_setting(name: str, value: str, *, minimum: float, maximum: float) -> float:
+    try:
+        seconds = parse_duration(value)
+    except ValueError as exc:
+        raise ConfigError(f"{name}: {exc}") from None
+    if seconds < minimum:
+        raise ConfigError(f"{name}={value!r} must be at least {minimum:g} seconds")
+    if seconds > maximum:
+        days = maximum / 86400
+        most = "1 day" if days == 1 else f"{days:g} days"
+        raise ConfigError(f"{name}={value!r} must be at most {most} ({maximum:g} seconds)")
+    return seconds
+
+
+def _percent_setting(name: str, value: str) -> float:
+    text = value.strip().removesuffix("%").strip()
+    try:
+        percent = float(text)
+    except ValueError:
+        percent = math.nan
+    if not math.isfinite(percent):
+        raise ConfigError(f"{name}={value!r} is not a percentage (use a number like 20)")
+    if not 0 < percent <= 100:
+        raise ConfigError(f"{name}={value!r} must be above 0 and at most 100")
+    return percent
+
+
+def _url_setting(name: str, value: str, schemes: tuple[str, ...], rule: str) -> str:
+    """A URL with one of ``schemes``, a host, and a port (if any) from 1 to 65535."""
+    url = value.strip()
+    if any(c.isspace() or not c.isprintable() for c in url):
+        raise ConfigError(f"{name}={url!r} must not contain spaces or control characters")
+    try:
+        parts = urlsplit(url)
+        port = parts.port  # raises ValueError for a port out of 0-65535 or not a number
+    except ValueError as exc:
+        raise ConfigError(f"{name}={url!r} is not a valid URL: {exc}") from None
+    if parts.scheme.lower() not in schemes or not parts.hostname:
+        raise ConfigError(f"{name}={url!r} {rule}")
+    if port is not None and not 1 <= port <= 65535:
+        raise ConfigError(f"{name}={url!r}: port {port} is out of range 1-65535")
+    return url
+
+
+def _endpoint_url(name: str, value: str) -> str | None:
+    """The SageMaker endpoint; empty: the default one."""
+    if not value.strip():
+        return None
+    return _url_setting(name, value, ("http", "https"), "must start with http:// or https://")
+
+
+def _editor_idle_url(name: str, value: str) -> str:
+    return _url_setting(name, value, ("http",), "must be a plain http:// URL (the local editor)")
+
+
+def _path(name: str, value: str) -> Path:
+    if not value.strip():
+        raise ConfigError(f"{name} is empty: give a path")
+    return Path(value).expanduser()
+
+
+def _path_or_none(name: str, value: str) -> Path | None:
+    """A path; empty: none."""
+    text = value.strip()
+    return Path(text).expanduser() if text else None
+
+
+def _text(name: str, value: str) -> str:
+    return value
+
+
+def _text_or_none(name: str, value: str) -> str | None:
+    """Stripped text; empty: not set."""
+    return value.strip() or None
+
+
+def _short_duration(seconds: float) -> str:
+    """``3600`` as ``1h``, ``90`` as ``1m30s``: how a default duration is shown in the help."""
+    hours, rest = divmod(round(seconds), 3600)
+    minutes, secs = divmod(rest, 60)
+    parts = ((hours, "h"), (minutes, "m"), (secs, "s"))
+    return "".join(f"{n}{unit}" for n, unit in parts if n) or "0"
+
+
+#: How a setting is given on the command line: ``value`` a flag with a value; ``list`` a
+#: repeatable flag, ``os.pathsep``-separated in the environment; ``switch`` a flag without a
+#: value (``--once``); ``on-off`` a pair ``--x``/``--no-x``. Switches read 1/0, true/false
+#: from the environment.
+Action = Literal["value", "list", "switch", "on-off"]
+SIGNALS_GROUP = "signs of use"
+CONTROLS_GROUP = "controls"
+
+
+@dataclass(frozen=True)
+class Setting:
+    """How one :class:`Config` field is set: the flag ``--field-name`` and the variable
+    ``AUTOSTOP_FIELD_NAME`` both go through ``parse(name, text)``, where ``name`` is the one
+    that was used, so an error names what the user wrote."""
+
+    help: str
+    parse: Callable[[str, str], object] = _text
+    metavar: str | None = None
+    action: Action = "value"
+    #: The help's heading; None: the general options.
+    group: str | None = None
+    #: The default as the help shows it, where the field's own value does not say it (None,
+    #: or computed at start).
+    shown: str | None = None
+    #: For a ``list``: why an empty one is refused; None: empty is allowed.
+    if_empty: str | None = None
+
+
+def setting(
+    default: _T,
+    help: str,
+    parse: Callable[[str, str], object] = _text,
+    *,
+    metavar: str | None = None,
+    action: Action = "value",
+    group: str | None = None,
+    shown: str | None = None,
+    if_empty: str | None = None,
+) -> _T:
+    """A Config field that is a setting: its default, how it is parsed, and its help."""
+    spec = Setting(help, parse, metavar, action, group, shown, if_empty)
+    return field(default=default, metadata={"setting": spec})
+
+
+_duration_until_a_year = partial(_duration_setting, minimum=0.0, maximum=MAX_DURATION)
+
+
 @dataclass(frozen=True)
 class Config:
-    """Everything the daemon needs to know, fixed for its lifetime."""
+    """Everything the daemon needs to know, fixed for its lifetime.
 
-    idle_time: float = 3600.0
+    Each field declared with :func:`setting` is a flag ``--field-name`` and a variable
+    ``AUTOSTOP_FIELD_NAME``; the others are fixed by the code.
+    """
+
+    once: bool = setting(False, "check once and exit", action="switch")
+    dry_run: bool = setting(
+        False,
+        "never call DeleteApp; say what would be done (works without a metadata file)",
+        action="switch",
+    )
+    json: bool = setting(False, "with --once: print JSON", action="switch")
+    idle_time: float = setting(
+        3600.0,
+        "idle time before deletion: 3600, 90m, 2h",
+        partial(_duration_setting, minimum=1.0, maximum=MAX_DURATION),
+        metavar="DURATION",
+    )
     #: The folders to watch; None: the home folder, and the editor's History and Backups
     #: wherever the editor keeps them (editor_layout.py).
-    watch: tuple[Path, ...] | None = None
-    home: Path = DEFAULT_HOME
+    watch: tuple[Path, ...] | None = setting(
+        None,
+        "folder to watch (repeatable)",
+        _path,
+        metavar="PATH",
+        action="list",
+        shown="the home folder and the editor's History and Backups folders, wherever the "
+        "editor keeps them",
+        if_empty="name at least one folder to watch",
+    )
+    #: The user's home folder: the space's volume, watched by default.
+    home: Path = setting(
+        DEFAULT_HOME,
+        "the user's home folder: watched unless --watch is given; holds the notice file",
+        _path,
+        metavar="PATH",
+    )
     #: Code Editor's --server-data-dir; None: asked of the running editor, else looked for.
-    editor_server_data_dir: Path | None = None
-    exclude: tuple[str, ...] = ()
-    interval: float = 60.0
-    once: bool = False
-    dry_run: bool = False
-    json: bool = False
-    metadata_file: Path = DEFAULT_METADATA_FILE
-    state_dir: Path = DEFAULT_STATE_DIR
-    region: str | None = None
-    endpoint_url: str | None = None
-    log_file: Path | None = None
-    concurrency: int = 4
+    editor_server_data_dir: Path | None = setting(
+        None,
+        "Code Editor's --server-data-dir; only its data/User/History and data/User/Backups "
+        "count as activity",
+        _path,
+        metavar="PATH",
+        shown="asked of the running editor, else ~/sagemaker-code-editor-server-data or the "
+        "pre-2.3 location",
+    )
+    exclude: tuple[str, ...] = setting(
+        (),
+        "glob of paths or names not to count (repeatable), e.g. '*.log', '*/.cache'",
+        metavar="GLOB",
+        action="list",
+        shown="none",
+    )
+    interval: float = setting(
+        60.0,
+        "how often cheap signals are polled",
+        partial(_duration_setting, minimum=0.1, maximum=MAX_INTERVAL),
+        metavar="DURATION",
+    )
+    metadata_file: Path = setting(
+        DEFAULT_METADATA_FILE, "the app's resource metadata JSON", _path, metavar="PATH"
+    )
+    state_dir: Path = setting(
+        DEFAULT_STATE_DIR, "where the daemon keeps its state", _path, metavar="PATH"
+    )
+    region: str | None = setting(
+        None, "AWS region", _text_or_none, metavar="REGION", shown="from the app ARN"
+    )
+    endpoint_url: str | None = setting(
+        None,
+        "SageMaker endpoint (for emulators)",
+        _endpoint_url,
+        metavar="URL",
+        shown="the region's",
+    )
+    log_file: Path | None = setting(
+        None, "append log lines here", _path, metavar="PATH", shown="stderr"
+    )
     #: Leave out the folders git repositories ignore (node_modules, .venv, build output).
-    skip_git_ignored: bool = False
+    skip_git_ignored: bool = setting(
+        False,
+        "do not walk folders a git repository's ignore rules exclude (node_modules, .venv, "
+        "build output), though a job writing into an ignored folder is activity",
+        action="switch",
+    )
     # More signs of use (editor.py, terminals.py, busy.py) and the user's controls.
-    editor: bool = True
-    editor_idle_url: str = DEFAULT_EDITOR_IDLE_URL
-    editor_idle_file: Path = DEFAULT_EDITOR_IDLE_FILE
-    terminals: bool = True
-    terminals_dir: Path = DEFAULT_TERMINALS_DIR
-    busy: bool = True
+    editor: bool = setting(
+        True, "count Code Editor's idle heartbeat", action="on-off", group=SIGNALS_GROUP
+    )
+    editor_idle_url: str = setting(
+        DEFAULT_EDITOR_IDLE_URL,
+        "editor idle endpoint",
+        _editor_idle_url,
+        metavar="URL",
+        group=SIGNALS_GROUP,
+    )
+    editor_idle_file: Path = setting(
+        DEFAULT_EDITOR_IDLE_FILE,
+        "editor heartbeat file, read when the endpoint does not answer",
+        _path,
+        metavar="PATH",
+        group=SIGNALS_GROUP,
+    )
+    terminals: bool = setting(True, "count terminal activity", action="on-off", group=SIGNALS_GROUP)
+    terminals_dir: Path = setting(
+        DEFAULT_TERMINALS_DIR,
+        "folder of terminal devices",
+        _path,
+        metavar="PATH",
+        group=SIGNALS_GROUP,
+    )
+    busy: bool = setting(
+        True, "count running work: CPU and GPU use", action="on-off", group=SIGNALS_GROUP
+    )
     #: Percent of the whole machine's CPU; None: half of one core's share (25 on 2 vCPUs).
-    busy_cpu: float | None = None
-    busy_gpu: float = 10.0
+    busy_cpu: float | None = setting(
+        None,
+        "share of the whole machine's CPU used by other processes above which it is busy",
+        _percent_setting,
+        metavar="PERCENT",
+        group=SIGNALS_GROUP,
+        shown="half a core, i.e. 25 on 2 vCPUs",
+    )
+    busy_gpu: float = setting(
+        10.0,
+        "GPU utilisation above which it is busy",
+        _percent_setting,
+        metavar="PERCENT",
+        group=SIGNALS_GROUP,
+    )
     #: The cgroup folder whose CPU accounting is the app's; without one, /proc/stat is used.
-    busy_cgroup_dir: Path = DEFAULT_CGROUP_DIR
-    max_keepalive: float = 12 * 3600.0
-    warn_before: float = 300.0
+    busy_cgroup_dir: Path = setting(
+        DEFAULT_CGROUP_DIR,
+        "cgroup folder whose CPU accounting (cpu.stat or cpuacct.usage) is the app's; "
+        "without one there, the whole machine's /proc/stat",
+        _path,
+        metavar="PATH",
+        group=SIGNALS_GROUP,
+    )
+    max_keepalive: float = setting(
+        12 * 3600.0,
+        "longest postponement `keepalive` may ask for; 0 disables keepalive",
+        _duration_until_a_year,
+        metavar="DURATION",
+        group=CONTROLS_GROUP,
+    )
+    warn_before: float = setting(
+        300.0,
+        "warn terminals and the notice file this long before stopping; 0: never",
+        _duration_until_a_year,
+        metavar="DURATION",
+        group=CONTROLS_GROUP,
+    )
     #: Where the warning is written for people who are not in a terminal; None: nowhere.
-    notice_file: Path | None = DEFAULT_NOTICE_FILE
+    #: It follows --home unless given.
+    notice_file: Path | None = setting(
+        DEFAULT_NOTICE_FILE,
+        "file the warning is written to; empty: none",
+        _path_or_none,
+        metavar="PATH",
+        group=CONTROLS_GROUP,
+        shown=f"{NOTICE_FILE_NAME} in the home folder, {DEFAULT_NOTICE_FILE}",
+    )
+    #: Workers of a scan of a slow disk (not a setting).
+    concurrency: int = 4
 
     @property
     def watch_roots(self) -> tuple[Path, ...]:
@@ -167,8 +439,37 @@ class Config:
         return self.state_dir / "state.json"
 
 
+def declared_settings() -> list[tuple[Field[Any], Setting]]:
+    """Config's settings, in the order of the help: each field and its declaration."""
+    return [(f, f.metadata["setting"]) for f in fields(Config) if "setting" in f.metadata]
+
+
+def flag_name(field_name: str) -> str:
+    """``--idle-time`` for ``idle_time``."""
+    return "--" + field_name.replace("_", "-")
+
+
+def env_name(field_name: str) -> str:
+    """``AUTOSTOP_IDLE_TIME`` for ``idle_time``."""
+    return ENV_PREFIX + field_name.upper()
+
+
+def _shown_default(spec: Setting, default: object) -> str:
+    """The default as the help shows it: ``on``/``off``, ``1h``, a path, or the declared text."""
+    if spec.shown is not None:
+        return spec.shown
+    if isinstance(default, bool):
+        return "on" if default else "off"
+    if spec.metavar == "DURATION" and isinstance(default, float):
+        return _short_duration(default)
+    if isinstance(default, float):
+        return f"{default:g}"
+    return str(default)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser for ``python -m autostop_async`` (all defaults come from Config/env)."""
+    """The argument parser for ``python -m autostop_async``: a flag for each setting of
+    Config, its help ending in the default."""
     p = argparse.ArgumentParser(
         prog="autostop-async",
         description=(
@@ -182,199 +483,25 @@ def build_parser() -> argparse.ArgumentParser:
             "the default."
         ),
     )
-    # Defaults are None so that "not given" can fall back to the environment, then to Config.
-    p.add_argument("--once", action="store_true", default=None, help="check once and exit")
-    p.add_argument(
-        "--dry-run",
-        action="store_true",
-        default=None,
-        help="never call DeleteApp; say what would be done (works without a metadata file)",
-    )
-    p.add_argument("--json", action="store_true", default=None, help="with --once: print JSON")
-    p.add_argument(
-        "--idle-time", metavar="DURATION", help="idle time before deletion: 3600, 90m, 2h (1h)"
-    )
-    p.add_argument(
-        "--watch",
-        metavar="PATH",
-        action="append",
-        help="folder to watch (repeatable; default: the home folder and the editor's "
-        "History and Backups folders, wherever the editor keeps them)",
-    )
-    p.add_argument(
-        "--home",
-        metavar="PATH",
-        help=f"the user's home folder: watched by default, holds the notice file ({DEFAULT_HOME})",
-    )
-    p.add_argument(
-        "--editor-server-data-dir",
-        metavar="PATH",
-        help="Code Editor's --server-data-dir (default: asked of the running editor, else "
-        "~/sagemaker-code-editor-server-data or the pre-2.3 location); only its "
-        "data/User/History and data/User/Backups count as activity",
-    )
-    p.add_argument(
-        "--exclude",
-        metavar="GLOB",
-        action="append",
-        help="glob of paths or names not to count (repeatable), e.g. '*.log', '*/.cache'",
-    )
-    p.add_argument("--interval", metavar="DURATION", help="how often cheap signals are polled (60)")
-    p.add_argument("--metadata-file", metavar="PATH", help="the app's resource metadata JSON")
-    p.add_argument("--state-dir", metavar="PATH", help="where the daemon keeps its state")
-    p.add_argument("--region", metavar="REGION", help="AWS region (default: from the app ARN)")
-    p.add_argument("--endpoint-url", metavar="URL", help="SageMaker endpoint (for emulators)")
-    p.add_argument("--log-file", metavar="PATH", help="append log lines here instead of stderr")
-    p.add_argument(
-        "--skip-git-ignored",
-        action="store_true",
-        default=None,
-        help="do not walk folders a git repository's ignore rules exclude (node_modules, .venv, "
-        "build output); off by default, as a job writing into an ignored folder is activity",
-    )
-    _add_signal_arguments(p)
+    defaults = Config()
+    groups: dict[str | None, argparse._ActionsContainer] = {None: p}
+    for f, spec in declared_settings():
+        if spec.group not in groups:
+            groups[spec.group] = p.add_argument_group(spec.group)
+        shown = _shown_default(spec, getattr(defaults, f.name)).replace("%", "%%")
+        # The default is None so that "not given" can fall back to the environment, then
+        # to Config.
+        kwargs: dict[str, Any] = {"default": None, "help": f"{spec.help} (default: {shown})"}
+        if spec.action == "switch":
+            kwargs["action"] = "store_true"
+        elif spec.action == "on-off":
+            kwargs["action"] = argparse.BooleanOptionalAction
+        else:
+            kwargs["metavar"] = spec.metavar
+            if spec.action == "list":
+                kwargs["action"] = "append"
+        groups[spec.group].add_argument(flag_name(f.name), **kwargs)
     return p
-
-
-def _add_signal_arguments(p: argparse.ArgumentParser) -> None:
-    """Flags of the editor, terminal and busy-work signals, keepalive and the warning."""
-    g = p.add_argument_group("signs of use (each on by default)")
-    on_off = argparse.BooleanOptionalAction
-    g.add_argument("--editor", action=on_off, help="count Code Editor's idle heartbeat (on)")
-    g.add_argument(
-        "--editor-idle-url", metavar="URL", help=f"editor idle endpoint ({DEFAULT_EDITOR_IDLE_URL})"
-    )
-    g.add_argument(
-        "--editor-idle-file",
-        metavar="PATH",
-        help=f"editor heartbeat file, read when the endpoint does not answer "
-        f"({DEFAULT_EDITOR_IDLE_FILE})",
-    )
-    g.add_argument("--terminals", action=on_off, help="count terminal activity (on)")
-    g.add_argument(
-        "--terminals-dir",
-        metavar="PATH",
-        help=f"folder of terminal devices ({DEFAULT_TERMINALS_DIR})",
-    )
-    g.add_argument("--busy", action=on_off, help="count running work: CPU and GPU use (on)")
-    g.add_argument(
-        "--busy-cpu",
-        metavar="PERCENT",
-        help="share of the whole machine's CPU used by other processes above which it is busy "
-        "(default: half a core, i.e. 25 on 2 vCPUs)",
-    )
-    g.add_argument(
-        "--busy-gpu", metavar="PERCENT", help="GPU utilisation above which it is busy (10)"
-    )
-    g.add_argument(
-        "--busy-cgroup-dir",
-        metavar="PATH",
-        help=f"cgroup folder whose CPU accounting (cpu.stat or cpuacct.usage) is the app's; "
-        f"without one there, the whole machine's /proc/stat ({DEFAULT_CGROUP_DIR})",
-    )
-    c = p.add_argument_group("controls")
-    c.add_argument(
-        "--max-keepalive",
-        metavar="DURATION",
-        help="longest postponement `keepalive` may ask for; 0 disables keepalive (12h)",
-    )
-    c.add_argument(
-        "--warn-before",
-        metavar="DURATION",
-        help="warn terminals and the notice file this long before stopping; 0: never (5m)",
-    )
-    c.add_argument(
-        "--notice-file",
-        metavar="PATH",
-        help=f"file the warning is written to; empty: none ({DEFAULT_NOTICE_FILE})",
-    )
-
-
-def _percent_setting(name: str, value: str) -> float:
-    text = value.strip().removesuffix("%").strip()
-    try:
-        percent = float(text)
-    except ValueError:
-        percent = math.nan
-    if not math.isfinite(percent):
-        raise ConfigError(f"{name}={value!r} is not a percentage (use a number like 20)")
-    if not 0 < percent <= 100:
-        raise ConfigError(f"{name}={value!r} must be above 0 and at most 100")
-    return percent
-
-
-def _signal_settings(pick: Callable[[str], tuple[str, object] | None]) -> dict[str, object]:
-    """Config keyword arguments for the signals and controls that were set."""
-    kwargs: dict[str, object] = {}
-    for flag in ("editor", "terminals", "busy"):
-        if (got := pick(flag)) is not None:
-            name, value = got
-            kwargs[flag] = value if isinstance(value, bool) else _truthy(name, str(value))
-    if (got := pick("editor-idle-url")) is not None:
-        kwargs["editor_idle_url"] = _url_setting(
-            got[0], str(got[1]), ("http",), "must be a plain http:// URL (the local editor)"
-        )
-    for flag in ("editor-idle-file", "terminals-dir", "busy-cgroup-dir"):
-        if (got := pick(flag)) is not None:
-            if not str(got[1]).strip():
-                raise ConfigError(f"{got[0]} is empty: give a path")
-            kwargs[flag.replace("-", "_")] = Path(str(got[1])).expanduser()
-    if (got := pick("notice-file")) is not None:
-        text = str(got[1]).strip()
-        kwargs["notice_file"] = Path(text).expanduser() if text else None
-    for flag in ("busy-cpu", "busy-gpu"):
-        if (got := pick(flag)) is not None:
-            kwargs[flag.replace("-", "_")] = _percent_setting(got[0], str(got[1]))
-    for flag in ("max-keepalive", "warn-before"):
-        if (got := pick(flag)) is not None:
-            kwargs[flag.replace("-", "_")] = _duration_setting(
-                got[0], str(got[1]), minimum=0.0, maximum=MAX_DURATION
-            )
-    return kwargs
-
-
-def _env_name(flag: str) -> str:
-    return ENV_PREFIX + flag.upper().replace("-", "_")
-
-
-def _truthy(name: str, value: str) -> bool:
-    v = value.strip().lower()
-    if v in ("1", "true", "yes", "on"):
-        return True
-    if v in ("", "0", "false", "no", "off"):
-        return False
-    raise ConfigError(f"{name}={value!r} is not a boolean (use 1/0, true/false)")
-
-
-def _duration_setting(name: str, value: str, *, minimum: float, maximum: float) -> float:
-    try:
-        seconds = parse_duration(value)
-    except ValueError as exc:
-        raise ConfigError(f"{name}: {exc}") from None
-    if seconds < minimum:
-        raise ConfigError(f"{name}={value!r} must be at least {minimum:g} seconds")
-    if seconds > maximum:
-        days = maximum / 86400
-        most = "1 day" if days == 1 else f"{days:g} days"
-        raise ConfigError(f"{name}={value!r} must be at most {most} ({maximum:g} seconds)")
-    return seconds
-
-
-def _url_setting(name: str, value: str, schemes: tuple[str, ...], rule: str) -> str:
-    """A URL with one of ``schemes``, a host, and a port (if any) from 1 to 65535."""
-    url = value.strip()
-    if any(c.isspace() or not c.isprintable() for c in url):
-        raise ConfigError(f"{name}={url!r} must not contain spaces or control characters")
-    try:
-        parts = urlsplit(url)
-        port = parts.port  # raises ValueError for a port out of 0-65535 or not a number
-    except ValueError as exc:
-        raise ConfigError(f"{name}={url!r} is not a valid URL: {exc}") from None
-    if parts.scheme.lower() not in schemes or not parts.hostname:
-        raise ConfigError(f"{name}={url!r} {rule}")
-    if port is not None and not 1 <= port <= 65535:
-        raise ConfigError(f"{name}={url!r}: port {port} is out of range 1-65535")
-    return url
 
 
 def load_config(
@@ -398,6 +525,20 @@ def subcommand_parser(name: str, usage: str, description: str) -> argparse.Argum
     return p
 
 
+def _value(spec: Setting, name: str, raw: object) -> object:
+    """The value of a setting given as ``raw`` (a flag's value or a variable's text) by
+    ``name`` (the flag or the variable)."""
+    if spec.action in ("switch", "on-off"):
+        return raw if isinstance(raw, bool) else _truthy(name, str(raw))
+    if spec.action == "list":
+        items = raw if isinstance(raw, list) else str(raw).split(os.pathsep)
+        texts = [str(i) for i in items if str(i).strip()]
+        if not texts and spec.if_empty is not None:
+            raise ConfigError(f"{name} is empty: {spec.if_empty}")
+        return tuple(spec.parse(name, text) for text in texts)
+    return spec.parse(name, str(raw))
+
+
 def parse_settings(
     argv: Sequence[str] | None = None,
     environ: Mapping[str, str] | None = None,
@@ -409,66 +550,16 @@ def parse_settings(
     :func:`build_parser`'s. ``daemon`` false skips the checks that only concern the daemon."""
     env = os.environ if environ is None else environ
     args = (parser if parser is not None else build_parser()).parse_args(argv)
-
-    def pick(flag: str) -> tuple[str, object] | None:
-        """The value and the name it came from: the flag if given, else the environment."""
-        value = getattr(args, flag.replace("-", "_"))
-        if value is not None:
-            return f"--{flag}", value
-        name = _env_name(flag)
-        if name in env:
-            return name, env[name]
-        return None
-
-    kwargs: dict[str, object] = {}
-    for flag in ("once", "dry-run", "json", "skip-git-ignored"):
-        got = pick(flag)
-        if got is not None:
-            name, value = got
-            kwargs[flag.replace("-", "_")] = (
-                value if isinstance(value, bool) else _truthy(name, str(value))
-            )
-
-    if (got := pick("idle-time")) is not None:
-        kwargs["idle_time"] = _duration_setting(
-            got[0], str(got[1]), minimum=1.0, maximum=MAX_DURATION
-        )
-    if (got := pick("interval")) is not None:
-        kwargs["interval"] = _duration_setting(
-            got[0], str(got[1]), minimum=0.1, maximum=MAX_INTERVAL
-        )
-
-    for flag in ("watch", "exclude"):
-        got = pick(flag)
-        if got is None:
-            continue
-        name, value = got
-        items = value if isinstance(value, list) else str(value).split(os.pathsep)
-        items = [str(i) for i in items if str(i).strip()]
-        if flag == "watch":
-            if not items:
-                raise ConfigError(f"{name} is empty: name at least one folder to watch")
-            kwargs["watch"] = tuple(Path(i).expanduser() for i in items)
-        else:
-            kwargs["exclude"] = tuple(items)
-
-    for flag in ("metadata-file", "state-dir", "log-file", "home", "editor-server-data-dir"):
-        if (got := pick(flag)) is not None:
-            if not str(got[1]).strip():
-                raise ConfigError(f"{got[0]} is empty: give a path")
-            kwargs[flag.replace("-", "_")] = Path(str(got[1])).expanduser()
-
-    if (got := pick("region")) is not None and str(got[1]).strip():
-        kwargs["region"] = str(got[1]).strip()
-    if (got := pick("endpoint-url")) is not None and str(got[1]).strip():
-        kwargs["endpoint_url"] = _url_setting(
-            got[0], str(got[1]), ("http", "https"), "must start with http:// or https://"
-        )
-
-    kwargs.update(_signal_settings(pick))
-    if "home" in kwargs and pick("notice-file") is None:
-        kwargs["notice_file"] = Path(str(kwargs["home"])) / NOTICE_FILE_NAME
-    config = Config(**kwargs)  # type: ignore[arg-type]
+    values: dict[str, Any] = {}
+    for f, spec in declared_settings():
+        raw = getattr(args, f.name)
+        if raw is not None:  # a flag wins over the environment
+            values[f.name] = _value(spec, flag_name(f.name), raw)
+        elif (name := env_name(f.name)) in env:
+            values[f.name] = _value(spec, name, env[name])
+    if "home" in values and "notice_file" not in values:
+        values["notice_file"] = Path(str(values["home"])) / NOTICE_FILE_NAME
+    config = replace(Config(), **values)
     if daemon and config.json and not config.once:
         raise ConfigError("--json needs --once (the daemon logs lines instead)")
     return config, args

@@ -16,7 +16,7 @@ import signal
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from .activity import Activity, Signal, utc_iso
 from .config import Config, format_duration
@@ -26,7 +26,7 @@ from .sagemaker import AppRef, DeleteAppError, DeleteOutcome
 from .state import State, app_start_time, read_state, save_state
 from .terminals import OwnWrites
 
-__all__ = ["CheckResult", "Daemon", "Deleter"]
+__all__ = ["Action", "CheckResult", "Daemon", "Deleter"]
 
 log = logging.getLogger("autostop_async")
 
@@ -46,6 +46,8 @@ STATE_WRITE_TIMEOUT = 5.0
 FINAL_SAVE_TIMEOUT = 1.2
 
 Deleter = Callable[[AppRef], Awaitable[DeleteOutcome]]
+#: What a check did, as ``--once --json`` prints it.
+Action = Literal["none", "deleted", "would-delete", "already-gone"]
 T = TypeVar("T")
 
 
@@ -71,7 +73,7 @@ class CheckResult:
     idle_seconds: float
     last: Activity
     idle_time: float
-    action: str  # none | deleted | would-delete | already-gone
+    action: Action
     error: str | None = None
     #: A signal failed or did not answer: nobody can tell whether the app is idle; it is kept.
     inconclusive: bool = False
@@ -198,9 +200,8 @@ class Daemon:
             state.pid = os.getpid()
         self.state = state
         for sig in self.signals:
-            hints = getattr(sig, "hints", None)
-            if isinstance(hints, list) and not hints:
-                hints.extend(state.hints)
+            if sig.hints is not None and not sig.hints:
+                sig.hints.extend(state.hints)
             saved = state.signals.get(sig.name)
             record = {"cheap": sig.cheap, "at": None, "source": None, "note": None}
             if isinstance(saved, dict):  # a restarted daemon keeps what status showed
@@ -225,9 +226,8 @@ class Daemon:
         assert self.state is not None
         self.state.deadline = self.deadline
         for sig in self.signals:
-            hints = getattr(sig, "hints", None)
-            if isinstance(hints, list):
-                self.state.hints = [str(h) for h in hints]
+            if sig.hints is not None:
+                self.state.hints = list(sig.hints)
         self.state.signals = {name: dict(rec) for name, rec in self._records.items()}
         self.state.controls = {
             **self.controls,
@@ -368,9 +368,8 @@ class Daemon:
         if seen is not None and (record["at"] is None or seen.at > record["at"]):
             record["at"], record["source"] = min(seen.at, self.clock()), seen.source
             self._dirty = True
-        note = getattr(sig, "note", None)
-        if note != record["note"]:
-            record["note"] = note
+        if sig.note != record["note"]:
+            record["note"] = sig.note
             self._dirty = True
 
     async def check(self) -> CheckResult:
@@ -436,16 +435,16 @@ class Daemon:
             return self._result(now, idle=True, action="none", error=str(exc))
         if outcome is DeleteOutcome.DELETED:
             log.info("deleted app %s", target)
-        else:
-            log.info("app %s is already gone; nothing to delete", target)
-        return self._result(now, idle=True, action=outcome.value)
+            return self._result(now, idle=True, action="deleted")
+        log.info("app %s is already gone; nothing to delete", target)
+        return self._result(now, idle=True, action="already-gone")
 
     def _result(
         self,
         now: float,
         *,
         idle: bool,
-        action: str,
+        action: Action,
         error: str | None = None,
         inconclusive: bool = False,
     ) -> CheckResult:

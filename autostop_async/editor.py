@@ -33,7 +33,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from .activity import Activity
+from .activity import Activity, OnceLog, PolledSignal
 from .safe_output import excerpt
 from .safe_read import read_file
 from .terminals import OwnWrites
@@ -198,11 +198,10 @@ async def _read_text(file: Path) -> str:
     return (await read_file(file, MAX_ANSWER_BYTES, follow=True)).data.decode("utf-8")
 
 
-class EditorSignal:
+class EditorSignal(PolledSignal):
     """Code Editor's heartbeat: the endpoint first, the file when the endpoint does not answer."""
 
     name = "editor"
-    cheap = True
 
     def __init__(
         self,
@@ -225,18 +224,11 @@ class EditorSignal:
         self.timeout = timeout
         self.own_writes = own_writes if own_writes is not None else OwnWrites()
         self.clock = clock
-        #: The newest heartbeat seen, whatever was asked (``status`` shows it).
-        self.latest: Activity | None = None
-        self._reported: set[str] = set()
+        #: Logs a problem the first time it happens, not every poll.
+        self._once = OnceLog(log)
 
-    def _once(self, key: str, level: int, message: str, *args: object) -> None:
-        """Log a problem the first time it happens, not every poll."""
-        if key not in self._reported:
-            self._reported.add(key)
-            log.log(level, message, *args)
-
-    async def newer_than(self, t: float) -> Activity | None:
-        """The editor's last-active time if newer than ``t`` (clamped to now)."""
+    async def sample(self) -> Activity | None:
+        """The editor's last-active time (clamped to now), unless it may echo our own writes."""
         found = await self._from_endpoint()
         if found is None:
             found = await self._from_files()
@@ -254,9 +246,7 @@ class EditorSignal:
                 file_write,
             )
             return None
-        if self.latest is None or found.at > self.latest.at:
-            self.latest = found
-        return found if found.at > t else None
+        return found
 
     async def _from_endpoint(self) -> Activity | None:
         if not self.url:
@@ -341,6 +331,3 @@ class EditorSignal:
             )
             return None
         return Activity(min(at, self.clock()), f"editor:{file}")
-
-    async def aclose(self) -> None:
-        """Nothing is held between polls."""

@@ -38,7 +38,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from .activity import Activity, newest
+from .activity import Activity, OnceLog, SignalBase, newest
 from .safe_read import open_regular, read_bounded, run_blocking
 
 __all__ = ["GitRepo", "GitSignal", "IgnoredFolders", "RepoError", "open_repo"]
@@ -260,11 +260,13 @@ def _refuse_irregular_records(worktree: str) -> None:
         raise RepoError(f"cannot read it: {exc}") from None
 
 
-class GitSignal:
+class GitSignal(SignalBase):
     """Git's own records in the repositories the workspace walk found, as an activity signal.
 
-    Not ``cheap``: it must come after the workspace signal, whose walk finds the repositories
-    (a full walk precedes every idle decision). A check costs a few ``stat`` calls per repository.
+    Not ``cheap``: consulted at deadlines, after the walk that finds the repositories (a full
+    walk precedes every idle decision). A check costs a few ``stat`` calls per repository.
+    ``latest`` is the newest git record of all repositories at the last check, whatever its
+    age; ``note`` says how many repositories it read.
     """
 
     name = "git"
@@ -276,27 +278,27 @@ class GitSignal:
         *,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        """``repos`` gives the repository folders to look at (e.g. ``WorkspaceSignal.repos``)."""
+        """``repos`` gives the repository folders to look at (``WorkspaceSignal.repos``, a
+        frozen set the walk replaces): asked on the event loop at each check, and the folders
+        it gives copied, so the walk never changes the list the check is reading."""
         self._repos = repos
         self._clock = clock
         self._open: dict[str, GitRepo] = {}
-        self._broken: dict[str, str] = {}
-        #: The newest git record of all repositories at the last check, whatever its age.
-        self.latest: Activity | None = None
-        #: How many repositories the last check read, for ``status``.
-        self.note: str | None = None
+        #: The repositories that cannot be read, each warned about once.
+        self._broken = OnceLog(log)
 
     async def newer_than(self, t: float) -> Activity | None:
         """The newest git record newer than ``t`` in any known repository, or None."""
+        repos = sorted(set(self._repos()))
         # In a thread of its own, within a timeout: a hung mount stops this check, not the daemon.
-        return await run_blocking(f"git:{id(self)}", self._check, t, timeout=CHECK_TIMEOUT)
+        return await run_blocking(f"git:{id(self)}", self._check, repos, t, timeout=CHECK_TIMEOUT)
 
-    def _check(self, t: float) -> Activity | None:
+    def _check(self, repos: list[str], t: float) -> Activity | None:
         now = self._clock()
         found: list[Activity | None] = []
         latest: list[Activity | None] = []
         checked = 0
-        for worktree in sorted(set(self._repos())):
+        for worktree in repos:
             repo = self._repo(worktree)
             if repo is None:
                 continue
@@ -326,7 +328,7 @@ class GitSignal:
             del self._open[worktree]  # deleted or moved: forget it quietly
             return None
         if not os.path.lexists(os.path.join(worktree, GIT_DIR)):
-            self._broken.pop(worktree, None)
+            self._broken.forget(worktree)
             return None
         try:
             repo = open_repo(worktree)
@@ -337,18 +339,13 @@ class GitSignal:
         except OSError as exc:
             self._mark_broken(worktree, f"cannot read its records: {exc}")
             return None
-        if self._broken.pop(worktree, None) is not None:
+        if self._broken.forget(worktree):
             log.info("git repository %s is readable again", worktree)
         self._open[worktree] = repo
         return repo
 
     def _mark_broken(self, worktree: str, reason: str) -> None:
-        if worktree not in self._broken:
-            log.warning("skipping git repository %s: %s", worktree, reason)
-        self._broken[worktree] = reason
-
-    async def aclose(self) -> None:
-        """Nothing to release: no git process is kept."""
+        self._broken(worktree, logging.WARNING, "skipping git repository %s: %s", worktree, reason)
 
 
 class IgnoredFolders:
@@ -365,8 +362,7 @@ class IgnoredFolders:
     def __init__(self, git: str = "git", timeout: float = IGNORED_TIMEOUT) -> None:
         self._git = git
         self._timeout = timeout
-        self._warned: set[str] = set()
-        self._lock = threading.Lock()
+        self._warn_once = OnceLog(log)
 
     def __call__(self, worktree: str) -> list[str]:
         """Absolute paths of the ignored folders of the repository at ``worktree``."""
@@ -416,8 +412,6 @@ class IgnoredFolders:
         return folders
 
     def _warn(self, worktree: str, reason: str) -> None:
-        with self._lock:
-            if worktree in self._warned:
-                return
-            self._warned.add(worktree)
-        log.warning("--skip-git-ignored: repository %s: %s", worktree, reason)
+        self._warn_once(
+            worktree, logging.WARNING, "--skip-git-ignored: repository %s: %s", worktree, reason
+        )

@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .activity import Activity
+from .activity import Activity, PolledSignal
 
 __all__ = ["OwnWrites", "TerminalsSignal", "own_terminals", "terminal_devices"]
 
@@ -110,11 +110,10 @@ class OwnWrites:
         return self.mtimes.get(st.st_rdev) == st.st_mtime
 
 
-class TerminalsSignal:
+class TerminalsSignal(PolledSignal):
     """The newest input or output time of the terminal devices, ours left out."""
 
     name = "terminals"
-    cheap = True
 
     def __init__(
         self,
@@ -128,11 +127,10 @@ class TerminalsSignal:
         self.own_writes = own_writes if own_writes is not None else OwnWrites()
         self.exclude_devices = own_terminals() if exclude_devices is None else exclude_devices
         self.clock = clock
-        #: The newest terminal activity seen, whatever was asked (``status`` shows it).
-        self.latest: Activity | None = None
 
-    def newest(self) -> Activity | None:
-        """The most recently modified terminal, clamped to now, or None when there is none."""
+    async def sample(self) -> Activity | None:
+        """The most recently modified terminal, clamped to now, or None when there is none
+        (no thread: a listing and a ``stat`` per terminal cost microseconds)."""
         best: tuple[float, str] | None = None
         for path, st in terminal_devices(self.folder):
             if st.st_rdev in self.exclude_devices:
@@ -144,13 +142,3 @@ class TerminalsSignal:
         if best is None:
             return None
         return Activity(min(best[0], self.clock()), f"terminal:{best[1]}")
-
-    async def newer_than(self, t: float) -> Activity | None:
-        """The newest terminal activity if it is newer than ``t``."""
-        found = self.newest()
-        if found is not None and (self.latest is None or found.at > self.latest.at):
-            self.latest = found
-        return found if found is not None and found.at > t else None
-
-    async def aclose(self) -> None:
-        """Nothing is held between polls."""

@@ -5,6 +5,10 @@ records what was made, so a later run reuses it). The same size and seed always 
 tree: one git repository (``proj``) with committed source, an ignored ``node_modules``, ``.venv``
 and ``build``; a wide ``data`` folder; notebooks; a ``.cache``. Files are empty (inodes, no data
 blocks), so a million of them cost little disk; only times and names matter to a scan.
+
+A second shape, ``home`` (``python -m bench.generate home-300k``, in ``.workspaces/home-300k``),
+is a real home's many small folders: conda's site-packages, several repositories with their
+``.git`` and ``node_modules`` or ``.venv``, caches, and a few big data folders (``bench.home``).
 """
 
 from __future__ import annotations
@@ -21,10 +25,14 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["SIZES", "WORKSPACES", "Area", "ensure_workspace", "parse_size"]
+from bench.home import generate_home
+
+__all__ = ["SIZES", "WORKSPACES", "Area", "Workspace", "ensure_workspace", "parse_size"]
 
 WORKSPACES = Path(__file__).resolve().parent / ".workspaces"
 GENERATOR_VERSION = 2
+#: The version of the ``home`` shape (``bench.home``): a change there regenerates its trees.
+HOME_VERSION = 1
 SEED = 20261126
 SIZES = {"10k": 10_000, "100k": 100_000, "1m": 1_000_000}
 
@@ -93,11 +101,37 @@ def parse_size(text: str) -> int:
     return int(float(t.rstrip("km")) * mult)
 
 
+@dataclass(frozen=True, order=True)
+class Workspace:
+    """A benchmark workspace: its number of files and its shape (``bench`` or ``home``)."""
+
+    files: int
+    shape: str = "bench"
+
+    @classmethod
+    def parse(cls, text: str) -> Workspace:
+        """``100k`` (the bench shape) or ``home-300k`` (the home shape)."""
+        shape, _, size = text.strip().lower().rpartition("-")
+        if shape not in ("", "bench", "home"):
+            raise ValueError(f"unknown workspace shape {shape!r} in {text!r} (bench or home)")
+        return cls(parse_size(size), shape or "bench")
+
+    @property
+    def label(self) -> str:
+        """Its folder name under ``bench/.workspaces``: ``100k``, ``home-300k``."""
+        size = size_label(self.files)
+        return size if self.shape == "bench" else f"{self.shape}-{size}"
+
+
 def size_label(n: int) -> str:
-    """The folder name for ``n`` files: ``10k``, ``1m``, or the number."""
+    """The folder name for ``n`` files: ``10k``, ``1m``, ``300k``, or the number."""
     for label, count in SIZES.items():
         if count == n:
             return label
+    if n % 1_000_000 == 0:
+        return f"{n // 1_000_000}m"
+    if n % 1_000 == 0:
+        return f"{n // 1_000}k"
     return str(n)
 
 
@@ -158,11 +192,21 @@ def _git(repo: Path, *args: str) -> None:
     subprocess.run(["git", "-C", str(repo), *args], check=True, env=env, stdout=subprocess.DEVNULL)
 
 
-def generate(root: Path, n_files: int, seed: int = SEED) -> dict[str, object]:
+def generate(root: Path, n_files: int, seed: int = SEED, shape: str = "bench") -> dict[str, object]:
     """Create the workspace under ``root`` (which must not exist); returns what was made."""
     rng = random.Random(seed)
     started = time.perf_counter()
     root.mkdir(parents=True)
+    if shape == "home":
+        folders = generate_home(root, n_files, rng)
+        return {
+            "files": n_files,
+            "folders": folders,
+            "seed": seed,
+            "shape": shape,
+            "version": HOME_VERSION,
+            "seconds": round(time.perf_counter() - started, 1),
+        }
     folders = 0
     placed = 0
     for i, area in enumerate(AREAS):
@@ -185,32 +229,36 @@ def generate(root: Path, n_files: int, seed: int = SEED) -> dict[str, object]:
     }
 
 
-def ensure_workspace(n_files: int, base: Path = WORKSPACES) -> Path:
+def ensure_workspace(n_files: int, base: Path = WORKSPACES, shape: str = "bench") -> Path:
     """The workspace of ``n_files`` files, generated on first use and reused after."""
-    label = size_label(n_files)
+    label = Workspace(n_files, shape).label
     root = base / label
     marker = base / f"{label}.json"
-    want = {"files": n_files, "seed": SEED, "version": GENERATOR_VERSION}
+    version = HOME_VERSION if shape == "home" else GENERATOR_VERSION
+    want = {"files": n_files, "seed": SEED, "version": version, "shape": shape}
     if marker.exists() and root.is_dir():
-        made = json.loads(marker.read_text())
+        made = {"shape": "bench", **json.loads(marker.read_text())}
         if all(made.get(k) == v for k, v in want.items()):
             return root
     if root.exists():
         shutil.rmtree(root)
     marker.unlink(missing_ok=True)
     print(f"generating {label} workspace ({n_files:,} files) in {root} ...", file=sys.stderr)
-    made = generate(root, n_files)
+    made = generate(root, n_files, shape=shape)
     marker.write_text(json.dumps(made))
     print(f"  done in {made['seconds']} s ({made['folders']:,} folders)", file=sys.stderr)
     return root
 
 
 def main() -> None:
-    """``python -m bench.generate 10k 100k``: make (or reuse) the named workspaces."""
+    """``python -m bench.generate 10k 100k home-300k``: make (or reuse) the named workspaces."""
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("sizes", nargs="+", help="10k, 100k, 1m or a number of files")
-    for size in parser.parse_args().sizes:
-        print(ensure_workspace(parse_size(size)))
+    parser.add_argument(
+        "sizes", nargs="+", help="10k, 100k, 1m or a number of files; home-300k: the home shape"
+    )
+    for text in parser.parse_args().sizes:
+        ws = Workspace.parse(text)
+        print(ensure_workspace(ws.files, shape=ws.shape))
 
 
 if __name__ == "__main__":

@@ -3,17 +3,26 @@
 ``python -m bench.run`` (or ``nox -s bench``) generates the workspaces once (``bench.generate``,
 cached under ``bench/.workspaces``), then reports in one run, side by side:
 
-1. a full scan (nothing newer than t): GNU ``find -printf '%C@'`` (the floor), the seed-style
-   ``os.walk`` + ``os.lstat``, one ``aiofiles.os.stat`` per file, and this project, also with
-   ``--skip-git-ignored`` (5.);
-2. an early-exit scan with one recent change: cold, and with the hot-folder hint;
+1. a full scan (nothing newer than t) with a warm cache: GNU ``find -printf '%C@'`` (the floor),
+   the seed-style ``os.walk`` + ``os.lstat``, one ``aiofiles.os.stat`` per file, and this project,
+   also with ``--skip-git-ignored`` (5.);
+2. an early-exit scan with one recent change (warm cache): no hint, and the hot-folder hint;
 3. the CPU the daemon spends over a scaled monitoring run (idle time 30 s, a file touched every
    5 s in one folder for 2 minutes) against a seed-style loop walking everything every 1 s, and
    how soon after the workspace became idle each noticed;
-4. peak resident memory of a full scan of the largest workspace, against the bare interpreter.
+4. peak resident memory of a full scan of the largest workspace, against the bare interpreter;
+6. a full scan with a cold cache, ``find`` and this project, each right after its own drop of the
+   page cache, dentries and inodes (``sync; echo 3 > /proc/sys/vm/drop_caches``): after an hour
+   idle, that is the scan a user pays for. It needs root and a writable ``/proc/sys``; elsewhere
+   (a container) it is skipped with a note. The drop slows everything else on the machine for a
+   while; ``--no-cold`` leaves it out.
 
-It prints a table and writes every raw figure to ``bench/out/results.json``. Compare figures
-within one run only: other work on the machine moves absolute times.
+Workspaces: ``--sizes 100k,1m,home-300k``: the bench shape by size, and ``home-N``, a tree shaped
+like a real home (many small folders: conda, repositories with ``node_modules``, caches, a few big
+data folders; ``bench.home``). The monitoring run counts the daemon's walks from the JSON line
+``bench.daemon_stats`` writes per scan. It prints a table and writes every raw figure to
+``bench/out/results.json``. Compare figures within one run only: other work on the machine moves
+absolute times.
 """
 
 from __future__ import annotations
@@ -42,8 +51,9 @@ from typing import Any
 
 from autostop_async.changes import WorkspaceScanner
 from autostop_async.git_activity import GitSignal, IgnoredFolders, open_repo
-from bench.generate import ensure_workspace, parse_size, size_label
-from bench.walks import aiofiles_walk, find_walk, seed_walk
+from bench.daemon_stats import read_stats
+from bench.generate import Workspace, ensure_workspace
+from bench.walks import FIND_ARGS, aiofiles_walk, find_walk, seed_walk
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -51,6 +61,7 @@ DEFAULT_OUT = HERE / "out" / "results.json"
 #: Above this many files the per-file aiofiles walk is left out (it would take minutes).
 AIOFILES_MAX_FILES = 100_000
 AIOFILES_REPS = 2
+DROP_CACHES = Path("/proc/sys/vm/drop_caches")
 
 
 # -- measuring -------------------------------------------------------------------------------
@@ -123,13 +134,60 @@ def full_scans(
     return runs
 
 
+# -- 6: cold cache ------------------------------------------------------------------------------
+
+
+def drop_caches() -> str | None:
+    """Drop the page cache, dentries and inodes; None when done, else why it could not."""
+    if os.geteuid() != 0:
+        return "not root"
+    os.sync()
+    try:
+        DROP_CACHES.write_text("3\n")
+    except OSError as exc:
+        return f"cannot write {DROP_CACHES} ({exc.strerror or type(exc).__name__})"
+    return None
+
+
+def cold_scans(
+    loop: asyncio.AbstractEventLoop, root: Path, reps: int
+) -> dict[str, list[dict[str, Any]]]:
+    """``find`` and this project, ``reps`` times each, every run right after its own drop."""
+    threshold = time.time()
+    project = WorkspaceScanner([root])
+
+    def scan() -> dict[str, Any]:
+        s = loop.run_until_complete(project.scan(threshold)).stats
+        return {"files": s.files, "dirs": s.dirs, "workers": s.workers}
+
+    methods: dict[str, Callable[[], object]] = {
+        "find": lambda: find_walk(str(root)),
+        "project": scan,
+    }
+    runs: dict[str, list[dict[str, Any]]] = {name: [] for name in methods}
+    for rep in range(reps):
+        for name in list(methods)[rep % 2 :] + list(methods)[: rep % 2]:
+            why = drop_caches()
+            if why is not None:
+                raise RuntimeError(f"dropping the caches failed: {why}")
+            runs[name].append(measure(methods[name]))
+    project.close()
+    return runs
+
+
 # -- 2: early exit -----------------------------------------------------------------------------
 
 
 def pick_source_file(root: Path) -> Path:
-    """A file of the repository's source, chosen by a seeded draw: where a user works."""
+    """A file of a repository's source, chosen by a seeded draw: where a user works.
+
+    The bench shape has one repository (``proj``), the home shape several (``projects/*``).
+    """
+    src = root / "proj" / "src"
+    if not src.is_dir():
+        src = sorted((root / "projects").glob("*/src"))[0]
     candidates: list[str] = []
-    for folder, dirs, names in os.walk(root / "proj" / "src"):
+    for folder, dirs, names in os.walk(src):
         dirs.sort()
         candidates.extend(os.path.join(folder, n) for n in sorted(names))
     return Path(random.Random(7).choice(candidates))
@@ -140,9 +198,9 @@ def early_exit(loop: asyncio.AbstractEventLoop, root: Path, reps: int) -> dict[s
     changed = pick_source_file(root)
     threshold = _settle()
     os.utime(changed)
-    out: dict[str, Any] = {"changed": str(changed.relative_to(root)), "cold": [], "hint": []}
+    out: dict[str, Any] = {"changed": str(changed.relative_to(root)), "no_hint": [], "hint": []}
     for _ in range(reps):
-        for kind, first in (("cold", []), ("hint", [str(changed.parent)])):
+        for kind, first in (("no_hint", []), ("hint", [str(changed.parent)])):
             scanner = WorkspaceScanner([root])  # a new scanner: nothing remembered
 
             def scan(s: WorkspaceScanner = scanner, f: list[str] = first) -> dict[str, Any]:
@@ -277,11 +335,16 @@ def monitoring_run(
     only, quiet = _daemon_flags()
     scale = idle_time / 3600.0
 
+    def scans_file(tag: str) -> Path:
+        return state / f"{tag}.scans.jsonl"
+
     def daemon(extra: list[str], tag: str) -> list[str]:
+        """The daemon's command line, run by ``bench.daemon_stats``: a JSON line per scan."""
         return [
             sys.executable,
             "-m",
-            "autostop_async",
+            "bench.daemon_stats",
+            str(scans_file(tag)),
             "--dry-run",
             "--idle-time",
             f"{idle_time:g}",
@@ -297,9 +360,10 @@ def monitoring_run(
             *extra,
         ]
 
-    env = {**os.environ, "AUTOSTOP_LOG_LEVEL": "DEBUG", "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
     started = time.time()
     procs: dict[str, tuple[subprocess.Popen[str], _Watcher]] = {}
+    tags = {"daemon": "daemon", "daemon_all_signals": "all"}
 
     def spawn(name: str, cmd: list[str], stream: str, pattern: str) -> None:
         proc = subprocess.Popen(
@@ -312,9 +376,11 @@ def monitoring_run(
         )
         procs[name] = (proc, _Watcher(proc, getattr(proc, stream), pattern))
 
-    spawn("daemon", daemon(only, "daemon"), "stderr", r"would delete")
+    spawn("daemon", daemon(only, tags["daemon"]), "stderr", r"would delete")
     if all_signals:
-        spawn("daemon_all_signals", daemon([], "all"), "stderr", r"would delete")
+        spawn(
+            "daemon_all_signals", daemon([], tags["daemon_all_signals"]), "stderr", r"would delete"
+        )
     seed_interval = 120 * scale  # the original's cron interval, scaled
     spawn(
         "seed_loop",
@@ -356,14 +422,14 @@ def monitoring_run(
         figures["seconds"] = time.time() - started
         figures["detected_at"] = watcher.seen_at
         figures["delay"] = None if watcher.seen_at is None else watcher.seen_at - idle_from
-        figures["scans"] = sum("workspace scan:" in line for line in watcher.lines)
-        figures["full_walks"] = sum(
-            "workspace scan:" in line and "stopped at the first change" not in line
-            for line in watcher.lines
-        )
         if name == "seed_loop":
             figures.update(_seed_phase(watcher.lines))
         else:
+            scans = read_stats(scans_file(tags[name]))
+            figures["scans"] = len(scans)
+            figures["full_walks"] = sum(not s["stopped_early"] for s in scans)
+            figures["scan_seconds"] = sum(s["seconds"] for s in scans)
+            figures["scan_stats"] = scans
             figures["log_tail"] = watcher.lines[-3:]
         out[name] = figures
     shutil.rmtree(state, ignore_errors=True)
@@ -402,24 +468,43 @@ def _ws(r: list[dict[str, Any]]) -> str:
     return f"{median(r, 'wall'):.3f} / {median(r, 'cpu'):.3f}"
 
 
+def _ratio_row(label: str, size: dict[str, Any]) -> str:
+    """One case of the warm and cold table: find's and our median wall seconds, and the ratio."""
+    warm = size["full_scan"]
+    seen = warm["project"][0]["out"]
+    find_w, ours_w = median(warm["find"], "wall"), median(warm["project"], "wall")
+    row = (
+        f"{label:>9} | {seen['files']:>9,} | {seen['dirs']:>7,} | {find_w:>9.3f} | "
+        f"{ours_w:>9.3f} | {ours_w / find_w:>9.2f}x"
+    )
+    cold = size.get("cold_scan")
+    if not cold:
+        return row + f" | {'-':>9} | {'-':>9} | {'-':>10}"
+    find_c, ours_c = median(cold["find"], "wall"), median(cold["project"], "wall")
+    return row + f" | {find_c:>9.3f} | {ours_c:>9.3f} | {ours_c / find_c:>9.2f}x"
+
+
 def render(results: dict[str, Any]) -> str:
     """The results as the plain-text tables the README shows."""
     lines: list[str] = []
     add = lines.append
     add(f"# {results['command']}")
     m = results["machine"]
-    add(f"# {m['cpus']} CPUs, load {m['load_at_start']}, Python {m['python']}, {m['git']}")
+    add(
+        f"# {m['cpus']} CPUs, load {m['load_at_start']} at the start, "
+        f"{m.get('load_at_end', '?')} at the end, Python {m['python']}, {m['git']}"
+    )
     add("")
     add("1/5. Full scan, nothing newer than t (median of the runs, and the best run)")
     cols = [
-        ("find", "GNU find -printf %C@"),
+        ("find", "GNU find (6. for its flags)"),
         ("seed", "seed: os.walk + lstat"),
         ("aiofiles", "aiofiles.os.stat per file"),
         ("project", "autostop-async"),
         ("project_skip_git_ignored", "  --skip-git-ignored"),
     ]
     add(
-        f"{'files':>5} | {'method':<26} | {'wall s':>7} | {'CPU s':>7} | {'best s':>7} | "
+        f"{'case':>9} | {'method':<26} | {'wall s':>7} | {'CPU s':>7} | {'best s':>7} | "
         f"{'vs find':>7} | {'best vs best':>12}"
     )
     for label, size in results["sizes"].items():
@@ -431,23 +516,35 @@ def render(results: dict[str, Any]) -> str:
                 continue
             wall, best = median(runs[key], "wall"), min(r["wall"] for r in runs[key])
             add(
-                f"{label:>5} | {title:<26} | {wall:>7.3f} | {median(runs[key], 'cpu'):>7.3f} | "
+                f"{label:>9} | {title:<26} | {wall:>7.3f} | {median(runs[key], 'cpu'):>7.3f} | "
                 f"{best:>7.3f} | {wall / find_wall:>6.2f}x | {best / find_best:>11.2f}x"
             )
     add("")
+    add(f"6. Full scan against GNU find ({' '.join(FIND_ARGS)!r}): median wall s, warm and cold")
+    if results.get("cold_skipped"):
+        add(f"   (cold-cache scans skipped: {results['cold_skipped']})")
+    else:
+        add(f"   cold: each run right after its own 'sync; echo 3 > {DROP_CACHES}'")
+    add(
+        f"{'case':>9} | {'files':>9} | {'folders':>7} | {'find warm':>9} | {'ours warm':>9} | "
+        f"{'ratio warm':>10} | {'find cold':>9} | {'ours cold':>9} | {'ratio cold':>10}"
+    )
+    for label, size in results["sizes"].items():
+        add(_ratio_row(label, size))
+    add("")
     add("2. One recent change: wall s / CPU s (median), files looked at; full scan for scale")
     add(
-        f"{'files':>9} | {'full scan':>15} | {'cold early exit':>28} | {'hot-folder hint':>28} | "
+        f"{'case':>9} | {'full scan':>15} | {'no hint':>28} | {'hot-folder hint':>28} | "
         f"{'full / hint':>11}"
     )
     for label, size in results["sizes"].items():
         e = size["early_exit"]
         full = median(size["full_scan"]["project"], "wall")
         hint = median(e["hint"], "wall")
-        cold_files = e["cold"][0]["out"]["files"]
+        plain_files = e["no_hint"][0]["out"]["files"]
         hint_files = e["hint"][0]["out"]["files"]
         add(
-            f"{label:>9} | {full:>15.3f} | {_ws(e['cold']):>17} {cold_files:>9,} f | "
+            f"{label:>9} | {full:>15.3f} | {_ws(e['no_hint']):>17} {plain_files:>9,} f | "
             f"{_ws(e['hint']):>17} {hint_files:>9,} f | {full / hint:>10.0f}x"
         )
     mon = results.get("monitor")
@@ -525,8 +622,14 @@ def _tool_version(cmd: list[str]) -> str:
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmarks named by the flags; print the table; write the JSON."""
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--sizes", default="10k,100k,1m", help="workspaces, e.g. 10k,100k (10k,100k,1m)")
+    p.add_argument(
+        "--sizes",
+        default="10k,100k,1m,home-300k",
+        help="workspaces: bench shape by size, home-N the home shape (10k,100k,1m,home-300k)",
+    )
     p.add_argument("--reps", type=int, default=7, help="repetitions per scan (7; 3 at 1m)")
+    p.add_argument("--cold-reps", type=int, default=3, help="cold-cache runs per method (3)")
+    p.add_argument("--no-cold", action="store_true", help="leave out the cold-cache scans")
     p.add_argument("--monitor-size", default="100k", help="workspace of the monitoring run (100k)")
     p.add_argument("--monitor-seconds", type=float, default=120.0, help="touching phase (120)")
     p.add_argument("--idle-time", type=float, default=30.0, help="scaled idle time (30)")
@@ -537,7 +640,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"JSON output ({DEFAULT_OUT})")
     args = p.parse_args(argv)
 
-    sizes = [parse_size(s) for s in args.sizes.split(",") if s.strip()]
+    cases = [Workspace.parse(s) for s in args.sizes.split(",") if s.strip()]
+    monitored = Workspace.parse(args.monitor_size)
+    cold_skipped = "left out (--no-cold)" if args.no_cold else drop_caches()
+    if cold_skipped is not None:
+        print(f"note: cold-cache scans skipped: {cold_skipped}", file=sys.stderr, flush=True)
     results: dict[str, Any] = {
         "command": "python -m bench.run " + " ".join(argv if argv is not None else sys.argv[1:]),
         "machine": {
@@ -549,37 +656,45 @@ def main(argv: list[str] | None = None) -> int:
             "find": _tool_version(["find", "--version"]),
         },
         "sizes": {},
+        "cold_skipped": cold_skipped,
     }
-    roots = {n: ensure_workspace(n) for n in sorted(set([*sizes, parse_size(args.monitor_size)]))}
+    roots = {ws: ensure_workspace(ws.files, shape=ws.shape) for ws in sorted({*cases, monitored})}
     loop = asyncio.new_event_loop()
     try:
-        for n in sizes:
-            label = size_label(n)
+        for ws in cases:
+            n, label = ws.files, ws.label
             reps = args.reps if n < 1_000_000 else max(1, min(args.reps, 3))
             print(f"[{label}] full scans x{reps} ...", file=sys.stderr, flush=True)
-            entry: dict[str, Any] = {"files": n, "reps": reps}
-            entry["full_scan"] = full_scans(loop, roots[n], n, reps)
+            entry: dict[str, Any] = {"files": n, "shape": ws.shape, "reps": reps}
+            entry["full_scan"] = full_scans(loop, roots[ws], n, reps)
             print(f"[{label}] early exit ...", file=sys.stderr, flush=True)
-            entry["early_exit"] = early_exit(loop, roots[n], reps)
+            entry["early_exit"] = early_exit(loop, roots[ws], reps)
+            if cold_skipped is None and args.cold_reps > 0:
+                print(f"[{label}] cold cache x{args.cold_reps} ...", file=sys.stderr, flush=True)
+                entry["cold_scan"] = cold_scans(loop, roots[ws], args.cold_reps)
             results["sizes"][label] = entry
     finally:
         loop.close()
-    biggest = max(sizes)
-    results["git_workspace"] = size_label(biggest)
-    results["git"] = git_costs(roots[biggest])
-    print(f"[{size_label(biggest)}] peak memory ...", file=sys.stderr, flush=True)
-    results["memory"] = {"workspace": size_label(biggest), **peak_memory(roots[biggest])}
+    bench_shaped = [ws for ws in cases if ws.shape == "bench"]
+    if bench_shaped:  # the git signal's repository and the memory probe: the bench shape's
+        biggest = max(bench_shaped)
+        results["git_workspace"] = biggest.label
+        results["git"] = git_costs(roots[biggest])
+        print(f"[{biggest.label}] peak memory ...", file=sys.stderr, flush=True)
+        results["memory"] = {"workspace": biggest.label, **peak_memory(roots[biggest])}
     if not args.no_monitor:
-        n = parse_size(args.monitor_size)
         print(
-            f"[{size_label(n)}] monitoring run ({args.monitor_seconds:g} s + idle) ...",
+            f"[{monitored.label}] monitoring run ({args.monitor_seconds:g} s + idle) ...",
             file=sys.stderr,
             flush=True,
         )
-        mon = monitoring_run(roots[n], args.idle_time, 5.0, args.monitor_seconds, args.all_signals)
-        mon["workspace"] = size_label(n)
-        mon["workspace_files"] = n
+        mon = monitoring_run(
+            roots[monitored], args.idle_time, 5.0, args.monitor_seconds, args.all_signals
+        )
+        mon["workspace"] = monitored.label
+        mon["workspace_files"] = monitored.files
         results["monitor"] = mon
+    results["machine"]["load_at_end"] = " ".join(Path("/proc/loadavg").read_text().split()[:3])
     table = render(results)
     print(table)
     args.out.parent.mkdir(parents=True, exist_ok=True)

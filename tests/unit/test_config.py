@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import os
+import re
+from dataclasses import fields
 from pathlib import Path
 
 import pytest
 
 from autostop_async.config import (
     DEFAULT_HOME,
+    Config,
     ConfigError,
+    build_parser,
     format_duration,
     load_config,
     parse_duration,
+    parse_settings,
 )
 
 
@@ -123,3 +128,83 @@ def test_home_moves_the_default_watch_root_notice_file_and_home_heartbeat() -> N
 def test_invalid_values_name_the_setting(argv: list[str], env: dict[str, str], named: str) -> None:
     with pytest.raises(ConfigError, match=named):
         load_config(argv, env)
+
+
+#: One value for each setting, other than its default: (flag arguments, variable text, value).
+EXAMPLES: dict[str, tuple[list[str], str, object]] = {
+    "once": (["--once"], "1", True),
+    "dry_run": (["--dry-run"], "yes", True),
+    "json": (["--json"], "true", True),
+    "idle_time": (["--idle-time", "2h"], "2h", 7200.0),
+    "watch": (["--watch", "/w"], "/w", (Path("/w"),)),
+    "home": (["--home", "/h"], "/h", Path("/h")),
+    "editor_server_data_dir": (["--editor-server-data-dir", "/s"], "/s", Path("/s")),
+    "exclude": (["--exclude", "*.log"], "*.log", ("*.log",)),
+    "interval": (["--interval", "5"], "5", 5.0),
+    "metadata_file": (["--metadata-file", "/m.json"], "/m.json", Path("/m.json")),
+    "state_dir": (["--state-dir", "/st"], "/st", Path("/st")),
+    "region": (["--region", "eu-west-1"], "eu-west-1", "eu-west-1"),
+    "endpoint_url": (
+        ["--endpoint-url", "http://127.0.0.1:5"],
+        "http://127.0.0.1:5",
+        "http://127.0.0.1:5",
+    ),
+    "log_file": (["--log-file", "/l.log"], "/l.log", Path("/l.log")),
+    "skip_git_ignored": (["--skip-git-ignored"], "on", True),
+    "editor": (["--no-editor"], "0", False),
+    "editor_idle_url": (["--editor-idle-url", "http://h:1/i"], "http://h:1/i", "http://h:1/i"),
+    "editor_idle_file": (["--editor-idle-file", "/e"], "/e", Path("/e")),
+    "terminals": (["--no-terminals"], "off", False),
+    "terminals_dir": (["--terminals-dir", "/t"], "/t", Path("/t")),
+    "busy": (["--no-busy"], "false", False),
+    "busy_cpu": (["--busy-cpu", "50"], "50", 50.0),
+    "busy_gpu": (["--busy-gpu", "20%"], "20%", 20.0),
+    "busy_cgroup_dir": (["--busy-cgroup-dir", "/c"], "/c", Path("/c")),
+    "max_keepalive": (["--max-keepalive", "1h"], "1h", 3600.0),
+    "warn_before": (["--warn-before", "0"], "0", 0.0),
+    "notice_file": (["--notice-file", ""], "", None),
+}
+
+
+def test_every_config_field_but_the_internal_ones_is_a_setting() -> None:
+    """A field added to Config is a setting (and needs an example here) unless it is internal."""
+    assert {f.name for f in fields(Config)} - set(EXAMPLES) == {"concurrency"}
+
+
+@pytest.mark.parametrize(("name", "example"), EXAMPLES.items(), ids=list(EXAMPLES))
+def test_each_setting_is_a_flag_and_an_environment_variable(
+    name: str, example: tuple[list[str], str, object]
+) -> None:
+    argv, text, value = example
+    assert getattr(Config(), name) != value
+    by_flag, _ = parse_settings(argv, {}, daemon=False)
+    by_env, _ = parse_settings([], {"AUTOSTOP_" + name.upper(): text}, daemon=False)
+    assert getattr(by_flag, name) == value
+    assert getattr(by_env, name) == value
+
+
+def test_help_shows_each_default_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "1000")  # no wrapped help
+    entries = re.split(r"\n(?=  -)|\n\n", build_parser().format_help())
+    lines = [" ".join(e.split()) for e in entries if e.startswith("  --")]
+    assert len(lines) == len(EXAMPLES)
+    for line in lines:
+        assert line.count("default") == 1 and line.endswith(")"), line
+    shown = {line.split()[0].rstrip(","): line.rsplit("(default: ", 1)[1][:-1] for line in lines}
+    assert shown["--idle-time"] == "1h"
+    assert shown["--interval"] == "1m"
+    assert shown["--max-keepalive"] == "12h"
+    assert shown["--warn-before"] == "5m"
+    assert shown["--busy-gpu"] == "10"
+    assert shown["--editor"] == "on" and shown["--once"] == "off"
+    assert shown["--home"] == str(DEFAULT_HOME)
+    assert shown["--state-dir"] == "/var/tmp/autostop-async"
+    assert shown["--notice-file"].endswith(str(DEFAULT_HOME / "autostop-async-notice.txt"))
+
+
+def test_an_empty_notice_file_is_none_even_with_a_home() -> None:
+    c = load_config(["--home", "/srv/u"], {"AUTOSTOP_NOTICE_FILE": ""})
+    assert c.notice_file is None
+    assert load_config(["--home", "/srv/u"], {}).notice_file == Path(
+        "/srv/u/autostop-async-notice.txt"
+    )

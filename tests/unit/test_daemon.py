@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from autostop_async import daemon as daemon_module
-from autostop_async.activity import Activity
+from autostop_async.activity import Activity, SignalBase
 from autostop_async.config import Config
 from autostop_async.daemon import Daemon
 from autostop_async.sagemaker import AppRef, DeleteAppError, DeleteOutcome
@@ -25,7 +25,7 @@ def fixed_app_start(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(daemon_module, "app_start_time", lambda: APP_STARTED)
 
 
-class FakeSignal:
+class FakeSignal(SignalBase):
     """A signal that answers from a list of activity times and counts the questions."""
 
     latest: Activity | None = None

@@ -20,6 +20,7 @@ from autostop_async.changes import WorkspaceScanner, WorkspaceSignal
 from autostop_async.config import Config, ConfigError, load_config
 from autostop_async.daemon import Daemon
 from autostop_async.git_activity import GitSignal, IgnoredFolders
+from autostop_async.signals import build_signals
 
 GIT_ENV = {
     **os.environ,
@@ -232,6 +233,24 @@ async def test_the_walk_finds_repositories_for_the_git_signal(tmp_path: Path) ->
     assert found is not None
     assert found.source.startswith(f"git:{tree} (") or found.source == f"git:{repo} (branch wt)"
     await workspace.aclose()
+
+
+async def test_build_signals_gives_git_the_repositories_of_the_last_walk(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "home" / "proj")
+    config = Config(watch=(tmp_path / "home",), state_dir=tmp_path / "state", once=True)
+    built = build_signals(config)
+    walk, git_signal = built.signals[0], built.signals[1]
+    assert isinstance(git_signal, GitSignal)
+    t = moment()
+    git(repo, "commit", "-q", "--allow-empty", "-m", "only git moves")
+    assert await git_signal.newer_than(t) is None  # no walk yet: no repository known
+    before = built.workspace.repos
+    assert await walk.newer_than(time.time() + 60) is None  # a full walk, nothing that new
+    assert before == frozenset()  # the walk made a new set; the one git may hold is unchanged
+    found = await git_signal.newer_than(t)
+    assert found is not None and found.source == f"git:{repo} (HEAD reflog: commit)"
+    for sig in built.signals:
+        await sig.aclose()
 
 
 def ignored_project(root: Path) -> Path:

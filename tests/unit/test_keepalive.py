@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from autostop_async import daemon as daemon_module
-from autostop_async.activity import Activity
+from autostop_async.activity import Activity, SignalBase
 from autostop_async.config import Config, load_config
 from autostop_async.daemon import Daemon
 from autostop_async.keepalive import KeepaliveReader, main, read_keepalive, write_keepalive
@@ -135,7 +135,7 @@ class Clock:
         return self.now
 
 
-class NoActivity:
+class NoActivity(SignalBase):
     name, cheap = "workspace", False
     latest: Activity | None = None
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from autostop_async import daemon as daemon_module
-from autostop_async.activity import Activity
+from autostop_async.activity import Activity, SignalBase
 from autostop_async.config import Config, ConfigError, load_config
 from autostop_async.daemon import Daemon
 from autostop_async.notice import Notifier, keepalive_hint
@@ -124,7 +124,7 @@ def test_the_hint_names_the_state_folder_when_it_is_not_the_default(tmp_path: Pa
 # -- the daemon warns once per deadline, after a real check -----------------------------------
 
 
-class Scripted:
+class Scripted(SignalBase):
     """A signal whose answer a test changes: ``activity()`` returns the time of activity."""
 
     latest: Activity | None = None

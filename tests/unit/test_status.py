@@ -14,7 +14,7 @@ import pytest
 
 from autostop_async import state as state_module
 from autostop_async import status
-from autostop_async.activity import Activity
+from autostop_async.activity import Activity, SignalBase
 from autostop_async.config import Config
 from autostop_async.daemon import Daemon
 from autostop_async.keepalive import KeepaliveReader, write_keepalive
@@ -27,7 +27,7 @@ def no_app_start(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("autostop_async.daemon.app_start_time", lambda: None)
 
 
-class Answer:
+class Answer(SignalBase):
     latest: Activity | None = None
 
     def __init__(self, name: str, cheap: bool, at: float | None) -> None:
