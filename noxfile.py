@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+
 import nox
 
 nox.options.sessions = ["lint", "typecheck", "tests", "faults", "e2e"]
@@ -41,25 +45,81 @@ def faults(session: nox.Session) -> None:
     session.run("pytest", "tests/faults", "-m", "faults", "-q", "-ra", *session.posargs)
 
 
+#: What the e2e session needs on the host besides a container engine (the test says which).
+E2E_HOST_TOOLS = ("debootstrap", "shellcheck", "chromium", "rg", "node", "npm", "g++", "make")
+NO_ENGINE = (
+    "no container engine answers (tried `docker info`, `podman info`): run "
+    "scripts/ensure-container-engine.sh as root (installs docker.io, starts dockerd)"
+)
+
+
+def _answers(*cmd: str) -> bool:
+    """The command exists and exits 0 within 30 s."""
+    if shutil.which(cmd[0]) is None:
+        return False
+    try:
+        return subprocess.run(cmd, capture_output=True, timeout=30, check=False).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+def _may_install() -> bool:
+    """Root, or passwordless sudo: the session may install what the e2e tests need."""
+    return os.geteuid() == 0 or _answers("sudo", "-n", "true")
+
+
+def _ensure_host(session: nox.Session) -> None:
+    """A container engine that answers and the host tools of the e2e suite.
+
+    When something is missing and the session may install (root or passwordless sudo), it runs
+    scripts/ensure-container-engine.sh (idempotent); with no engine and no such right, it stops
+    with one line saying what to run.
+    """
+    engine = _answers("docker", "info") or _answers(
+        "podman", "--runtime", "runc", "--cgroup-manager", "cgroupfs", "info"
+    )
+    missing = [tool for tool in E2E_HOST_TOOLS if shutil.which(tool) is None]
+    if engine and not missing:
+        return
+    if not _may_install():
+        if not engine:
+            session.error(NO_ENGINE)
+        session.warn(f"missing {', '.join(missing)}: scripts/ensure-container-engine.sh installs")
+        return
+    sudo = [] if os.geteuid() == 0 else ["sudo", "-n"]
+    session.log("installing what the e2e suite needs: scripts/ensure-container-engine.sh")
+    session.run(*sudo, "bash", "scripts/ensure-container-engine.sh", external=True)
+
+
 @nox.session
 def e2e(session: nox.Session) -> None:
-    """End to end: build docker/Dockerfile.sim, run lcc/on-start.sh in containers, check via moto.
+    """End to end: simulated Code Editor instances (docker/Dockerfile.sim) running
+    lcc/on-start.sh, judged through moto; a real editor (code-server) driven by Chromium.
 
-    Needs a container engine that answers (scripts/ensure-container-engine.sh installs and
-    starts dockerd); builds its base image with debootstrap when none exists.
+    Needs a container engine that answers; as root (or with passwordless sudo) it runs
+    scripts/ensure-container-engine.sh itself when the engine or a host tool is missing. Builds
+    its images first (base image with debootstrap when none exists; code-server from npm, cached
+    in docker/.cache), then runs the tests. ``-- -k NAME`` etc. go to pytest.
     """
-    session.install("pytest", "pytest-asyncio", "pytest-xdist")
+    _ensure_host(session)
+    session.install("pytest", "pytest-asyncio", "pytest-xdist", "playwright")
+    env = {"DOCKER_BUILDKIT": "0"}
+    session.run("python", "-m", "tests.e2e.sim", "build", "--editor", env=env)
+    # A base folder of its own: pytest keeps only the 3 newest numbered ones under /tmp, and on a
+    # shared machine other runs would remove this one (the containers' log mounts) meanwhile.
+    basetemp = os.path.join(session.create_tmp(), "pytest")
     session.run(
         "pytest",
         "tests/e2e",
         "-m",
         "e2e",
         "-n",
-        "6",
+        "8",
         "-ra",
         "--durations=0",
+        f"--basetemp={basetemp}",
         *session.posargs,
-        env={"DOCKER_BUILDKIT": "0"},
+        env={**env, "AUTOSTOP_E2E_NO_BUILD": "1"},
     )
 
 

@@ -3,8 +3,12 @@
 #   - `docker info` already works: nothing to do.
 #   - else install Debian's docker.io if dockerd is missing, start dockerd in the background
 #     (log: /var/log/dockerd.log) and wait until `docker info` answers.
-# Also installs debootstrap (the e2e session builds its base image with it when none exists)
-# and shellcheck (the e2e session checks the shell scripts).
+# Also installs debootstrap (the e2e session builds its base image with it when none exists),
+# ShellCheck (the e2e session checks the shell scripts), and what the real-editor scenarios need:
+# chromium (the browser Playwright drives), and for `npm install code-server` (run by the e2e
+# session, docker/install-code-server.sh) ripgrep, libkrb5-dev, g++ and make. code-server needs
+# node 20 and npm, which Debian bookworm does not have (its nodejs is 18): these machines come with
+# NodeSource's nodejs 20; without it the script says so (the editor scenarios then fail).
 set -euo pipefail
 
 log() { printf 'ensure-container-engine: %s\n' "$*" >&2; }
@@ -27,9 +31,19 @@ apt_install() {
 missing=()
 command -v debootstrap >/dev/null 2>&1 || missing+=(debootstrap)
 command -v shellcheck >/dev/null 2>&1 || missing+=(shellcheck)
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+command -v rg >/dev/null 2>&1 || missing+=(ripgrep)
+command -v g++ >/dev/null 2>&1 || missing+=(g++)
+command -v make >/dev/null 2>&1 || missing+=(make)
+[ -e /usr/include/krb5.h ] || [ -e /usr/include/krb5/krb5.h ] || missing+=(libkrb5-dev)
 if [ "${#missing[@]}" -gt 0 ]; then
     log "installing ${missing[*]}"
     apt_install "${missing[@]}"
+fi
+
+node_major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
+if [ "$node_major" -lt 20 ] || ! command -v npm >/dev/null 2>&1; then
+    log "node 20 and npm are missing (NodeSource's nodejs 20); the real-editor e2e scenarios need them"
 fi
 
 if docker info >/dev/null 2>&1; then

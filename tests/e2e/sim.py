@@ -5,7 +5,13 @@
 1. a local base image when none exists (``docker/make-base-image.sh``: debootstrap, import);
 2. wheels on the host, for the image's Python and machine: the package and its dependencies
    into ``docker/wheels/app`` (the wheelhouse), moto and boto3 into ``docker/wheels/sim``;
-3. ``docker build`` of ``docker/Dockerfile.sim`` from a small staged context (no network).
+3. ``docker build`` of ``docker/Dockerfile.sim`` from a small staged context (no network),
+   twice: the editor data laid out as on current images (``IMAGE``) and as before SageMaker
+   Distribution 2.3 (``LEGACY_IMAGE``, the build argument ``LAYOUT=legacy``; every layer but
+   the last is shared).
+
+``python -m tests.e2e.sim build --editor`` also builds the image with a real editor
+(tests/e2e/editor.py).
 
 Docker is used when ``docker info`` answers, else podman with the settings that work on these
 machines. ``AUTOSTOP_E2E_ENGINE=docker|podman`` forces one.
@@ -13,6 +19,7 @@ machines. ``AUTOSTOP_E2E_ENGINE=docker|podman`` forces one.
 
 from __future__ import annotations
 
+import concurrent.futures
 import hashlib
 import json
 import os
@@ -29,6 +36,7 @@ from typing import Any, TypeVar
 
 REPO = Path(__file__).resolve().parents[2]
 IMAGE = os.environ.get("AUTOSTOP_E2E_IMAGE", "autostop-sim")
+LEGACY_IMAGE = f"{IMAGE}-legacy"
 BASE_IMAGE = os.environ.get("AUTOSTOP_E2E_BASE", "autostop-sim-base")
 WHEELS = REPO / "docker" / "wheels"
 CONTEXT = REPO / "docker" / ".context"
@@ -41,6 +49,7 @@ CONTEXT_FILES = (
     "docker/Dockerfile.sim",
     "docker/sim/entrypoint.sh",
     "docker/sim/creds_server.py",
+    "docker/sim/fake-editor.sh",
     "tests/support/fake_sagemaker.py",
     "lcc/on-start.sh",
 )
@@ -55,7 +64,15 @@ LOG = "/var/log/apps/app_container.log"
 STATE_DIR = "/var/tmp/autostop-async"
 HOME = "/home/sagemaker-user"
 LOG_MOUNTS = ("apps", "sim")  # folders under /var/log that can be bind mounts of host folders
-EDITOR_USER = "/opt/amazon/sagemaker/sagemaker-code-editor-server-data/data/User"
+#: The editor's server data folder, by layout: SageMaker Distribution 2.3 and later ("current"),
+#: and before ("legacy"). Its data/User holds History and Backups.
+SERVER_DATA = {
+    "current": f"{HOME}/sagemaker-code-editor-server-data",
+    "legacy": "/opt/amazon/sagemaker/sagemaker-code-editor-server-data",
+}
+LAYOUT_IMAGES = {"current": IMAGE, "legacy": LEGACY_IMAGE}
+#: The lock file the editor's extension host touches every second (docker/sim/fake-editor.sh).
+EDITOR_LOCK = "data/User/workspaceStorage/5b4a3a2c1d0e9f8a7b6c5d4e3f2a1b0c/vscode.lock"
 
 T = TypeVar("T")
 
@@ -157,8 +174,12 @@ def image_python(engine: Engine) -> tuple[str, str]:
     return version, machine
 
 
-def _pip(python: str, *args: str) -> None:
-    subprocess.run([python, "-m", "pip", "--disable-pip-version-check", *args], check=True)
+def _pip(python: str, *args: str, env: dict[str, str] | None = None) -> None:
+    subprocess.run(
+        [python, "-m", "pip", "--disable-pip-version-check", *args],
+        check=True,
+        env=None if env is None else {**os.environ, **env},
+    )
 
 
 def _requires(wheel: Path) -> list[str]:
@@ -176,7 +197,18 @@ def build_wheels(engine: Engine, python: str = sys.executable) -> Path:
     sim.mkdir(parents=True, exist_ok=True)
     for old in app.glob("autostop_async-*.whl"):
         old.unlink()
-    _pip(python, "wheel", "--quiet", "--no-deps", "--wheel-dir", str(app), str(REPO))
+    # Fixed dates inside: the same sources give the same wheel, so the image layers that hold
+    # it (and the editor image on top) stay cached until the package changes.
+    _pip(
+        python,
+        "wheel",
+        "--quiet",
+        "--no-deps",
+        "--wheel-dir",
+        str(app),
+        str(REPO),
+        env={"SOURCE_DATE_EPOCH": "315532800"},
+    )
     (wheel,) = app.glob("autostop_async-*.whl")
     target = [
         "--only-binary=:all:",
@@ -219,21 +251,24 @@ def build_image(engine: Engine | None = None) -> Engine:
     ensure_base_image(engine)
     build_wheels(engine)
     context = stage_context()
-    _log(f"building {IMAGE} with {engine.name}")
-    engine(
-        "build",
-        *(engine.run_options if engine.name == "podman" else ()),
-        "--build-arg",
-        f"BASE={BASE_IMAGE}",
-        "--tag",
-        IMAGE,
-        "--file",
-        str(context / "docker/Dockerfile.sim"),
-        str(context),
-        timeout=900,
-        env={"DOCKER_BUILDKIT": "0"},
-    )
-    _log(f"image {IMAGE} ready in {time.monotonic() - started:.0f}s")
+    for layout, image in LAYOUT_IMAGES.items():
+        _log(f"building {image} (editor data: {layout} layout) with {engine.name}")
+        engine(
+            "build",
+            *(engine.run_options if engine.name == "podman" else ()),
+            "--build-arg",
+            f"BASE={BASE_IMAGE}",
+            "--build-arg",
+            f"LAYOUT={layout}",
+            "--tag",
+            image,
+            "--file",
+            str(context / "docker/Dockerfile.sim"),
+            str(context),
+            timeout=900,
+            env={"DOCKER_BUILDKIT": "0"},
+        )
+    _log(f"images {', '.join(LAYOUT_IMAGES.values())} ready in {time.monotonic() - started:.0f}s")
     return engine
 
 
@@ -256,12 +291,15 @@ class Sim:
     network: str | None = None
     logs: Path | None = None
     started_at: float = 0.0
+    image: str = IMAGE
+    publish: tuple[int, ...] = ()
 
     def start(self) -> Sim:
-        """``run -d`` the image; the entrypoint starts the endpoints, then the LCC.
+        """``run -d`` the image; the entrypoint starts the endpoints, the editor, then the LCC.
 
         With ``logs`` (a host folder), /var/log/apps and /var/log/sim are bind mounts of its
-        ``apps`` and ``sim`` folders, so polling them costs no ``exec``.
+        ``apps`` and ``sim`` folders, so polling them costs no ``exec``. Each port in
+        ``publish`` is published on a free port of the host's 127.0.0.1 (:meth:`host_port`).
         """
         self.engine("rm", "-f", self.name, check=False)
         args = ["run", "-d", "--name", self.name, *self.engine.run_options]
@@ -272,11 +310,18 @@ class Sim:
                 args += ["--volume", f"{self.logs / sub}:/var/log/{sub}"]
         if self.network:
             args += ["--network", self.network]
+        for port in self.publish:
+            args += ["--publish", f"127.0.0.1::{port}"]
         for key, value in self.env.items():
             args += ["--env", f"{key}={value}"]
         self.started_at = time.time()
-        self.engine(*args, IMAGE)
+        self.engine(*args, self.image)
         return self
+
+    def host_port(self, port: int) -> int:
+        """The host port (on 127.0.0.1) a published container port is reachable at."""
+        out = self.engine("port", self.name, f"{port}/tcp").stdout
+        return int(out.split()[0].rsplit(":", 1)[1])
 
     def remove(self) -> None:
         """Remove the container, whatever its state."""
@@ -353,8 +398,8 @@ class Sim:
         parts = [f"--- container {self.name} env {self.env}"]
         for path in (LOG, "/var/log/sim/lcc.out", "/var/log/sim/lcc.rc"):
             parts.append(f"--- {path}\n{self.read(path)}")
-        fake_log = self.read("/var/log/sim/fake.log")[-3000:]
-        parts.append(f"--- tail of /var/log/sim/fake.log\n{fake_log}")
+        for path in ("/var/log/sim/fake.log", "/var/log/sim/editor.log"):
+            parts.append(f"--- tail of {path}\n{self.read(path)[-3000:]}")
         ps = self.exec("ps", "-eo", "pid,ppid,user,etime,args", user="root", check=False).stdout
         parts.append(f"--- ps\n{ps}")
         return "\n".join(parts)
@@ -400,11 +445,21 @@ class Sim:
 
 
 def main(argv: list[str]) -> int:
-    """``python -m tests.e2e.sim build``: build the image (for nox, or by hand)."""
-    if argv != ["build"]:
-        print("usage: python -m tests.e2e.sim build", file=sys.stderr)
+    """``python -m tests.e2e.sim build [--editor]``: build the images (for nox, or by hand)."""
+    if argv not in (["build"], ["build", "--editor"]):
+        print("usage: python -m tests.e2e.sim build [--editor]", file=sys.stderr)
         return 2
-    build_image()
+    if "--editor" not in argv:
+        build_image()
+        return 0
+    from .editor import build_editor_image, ensure_code_server
+
+    # code-server's npm install (network, a compile) runs while the base image is debootstrapped.
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        npm = pool.submit(ensure_code_server)
+        engine = build_image()
+        npm.result()
+    build_editor_image(engine)
     return 0
 
 

@@ -18,7 +18,7 @@ from collections.abc import Callable
 
 import pytest
 
-from .sim import APP_ARN, EDITOR_USER, HOME, STATE_DIR, WHEELS, Sim
+from .sim import APP_ARN, EDITOR_LOCK, HOME, LAYOUT_IMAGES, SERVER_DATA, STATE_DIR, WHEELS, Sim
 
 pytestmark = pytest.mark.e2e
 
@@ -39,6 +39,8 @@ BASE_ENV = {
 LCC = "/opt/sim/lcc/on-start.sh"  # where the image keeps lcc/on-start.sh
 
 StartSim = Callable[..., Sim]
+#: The scenarios about the editor's data run on both layouts of it (docker/Dockerfile.sim).
+LAYOUTS = pytest.mark.parametrize("layout", list(LAYOUT_IMAGES))
 
 START_LINE = re.compile(r"^(\S+) .*autostop-async [0-9][^ ]* started", re.MULTILINE)
 
@@ -47,9 +49,11 @@ def _epoch(stamp: str) -> float:
     return float(calendar.timegm(time.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ")))
 
 
-def _start(start_sim: StartSim, network: str | None = None, **env: str) -> Sim:
+def _start(
+    start_sim: StartSim, network: str | None = None, *, layout: str = "current", **env: str
+) -> Sim:
     """A container whose LCC finished well and whose daemon logged its start."""
-    sim = start_sim(network, **{**BASE_ENV, **env})
+    sim = start_sim(network, image=LAYOUT_IMAGES[layout], **{**BASE_ENV, **env})
     rc, seconds = sim.wait_lcc()
     assert rc == 0, f"the LCC exited {rc}\n{sim.diagnostics()}"
     assert seconds < LCC_LIMIT, f"the LCC took {seconds}s\n{sim.diagnostics()}"
@@ -103,17 +107,23 @@ def _assert_kept_alive(sim: Sim, activity: str, what: str, source: str) -> None:
     _assert_deleted_cleanly(sim)
 
 
-def test_idle_app_is_deleted_within_idle_time(start_sim: StartSim) -> None:
-    """No activity at all: DeleteApp once IDLE passed, not before; nothing written to home."""
-    sim = _start(start_sim)
+@LAYOUTS
+def test_idle_app_is_deleted_within_idle_time(start_sim: StartSim, layout: str) -> None:
+    """No activity at all, only the editor's bookkeeping (its lock file touched every second):
+    DeleteApp once IDLE passed, not before; nothing written to home."""
+    sim = _start(start_sim, layout=layout)
     started = _daemon_start(sim)
     sim.wait_gone(IDLE + BOUND)
     (deleted_at,) = _delete_times(sim)
+    lock = f"{SERVER_DATA[layout]}/{EDITOR_LOCK}"
+    touched = float(sim.sh(f"stat -c %Y {lock}"))
+    assert touched > deleted_at - 5, "the stand-in editor stopped touching its lock: no noise"
     assert IDLE - 1 <= deleted_at - started <= IDLE + BOUND
     _assert_deleted_cleanly(sim)
     # The install and the daemon wrote nothing into the user's home (it would count as activity,
-    # and it is the user's), and no credentials were written anywhere.
-    new = sim.sh(f"find {HOME} -newer /var/log/sim/ready", user="root")
+    # and it is the user's), and no credentials were written anywhere. (The editor's lock file
+    # is the editor's.)
+    new = sim.sh(f"find {HOME} -newer /var/log/sim/ready -not -path {lock}", user="root")
     assert not new.strip(), f"written into the home folder: {new}"
     secrets = sim.exec(
         "grep",
@@ -141,10 +151,11 @@ def test_workspace_writes_keep_the_app(start_sim: StartSim) -> None:
     )
 
 
-def test_unsaved_edit_keeps_the_app(start_sim: StartSim) -> None:
+@LAYOUTS
+def test_unsaved_edit_keeps_the_app(start_sim: StartSim, layout: str) -> None:
     """An unsaved editor: only its hot-exit backup in the editor's Backups folder changes."""
-    sim = _start(start_sim)
-    backup = f"{EDITOR_USER}/Backups/1733412345678/file"
+    sim = _start(start_sim, layout=layout)
+    backup = f"{SERVER_DATA[layout]}/data/User/Backups/1733412345678/file"
     _assert_kept_alive(
         sim,
         f"mkdir -p {backup} && date >{backup}/5f3c2a1b",
@@ -153,10 +164,11 @@ def test_unsaved_edit_keeps_the_app(start_sim: StartSim) -> None:
     )
 
 
-def test_saved_edit_keeps_the_app(start_sim: StartSim) -> None:
+@LAYOUTS
+def test_saved_edit_keeps_the_app(start_sim: StartSim, layout: str) -> None:
     """Saves: a new local-history entry each time (the file itself lies outside the watch)."""
-    sim = _start(start_sim)
-    entry = f"{EDITOR_USER}/History/-4b1a2f3e"
+    sim = _start(start_sim, layout=layout)
+    entry = f"{SERVER_DATA[layout]}/data/User/History/-4b1a2f3e"
     _assert_kept_alive(
         sim,
         f"mkdir -p {entry} && id=$(date +%s%N | cut -c1-13) && date >{entry}/$id.py"

@@ -18,6 +18,8 @@ SCRIPTS = [
     LCC,
     REPO / "docker" / "make-base-image.sh",
     REPO / "docker" / "sim" / "entrypoint.sh",
+    REPO / "docker" / "sim" / "fake-editor.sh",
+    REPO / "docker" / "install-code-server.sh",
     REPO / "scripts" / "ensure-container-engine.sh",
 ]
 #: Studio's limit on a lifecycle configuration's content (base64).
