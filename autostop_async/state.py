@@ -303,6 +303,14 @@ def _holder_pid(fd: int) -> int | None:
 _LOCK_OPEN = os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 
 
+def _unguarded(path: Path, exc: OSError) -> None:
+    log.warning(
+        "cannot lock the state folder (%s: %s); running without the guard against a second daemon",
+        path,
+        exc.strerror or exc,
+    )
+
+
 def lock_state_dir(state_dir: Path, *, wait: float = LOCK_WAIT) -> StateLock | None:
     """Take the state folder's lock (``flock`` on ``daemon.lock``) for the daemon's life.
 
@@ -315,12 +323,7 @@ def lock_state_dir(state_dir: Path, *, wait: float = LOCK_WAIT) -> StateLock | N
         state_dir.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_RDWR | os.O_CREAT | _LOCK_OPEN, 0o644)
     except OSError as exc:
-        log.warning(
-            "cannot lock the state folder (%s: %s); running without the guard against a "
-            "second daemon",
-            path,
-            exc.strerror or exc,
-        )
+        _unguarded(path, exc)
         return None
     give_up = time.monotonic() + wait
     while True:
@@ -337,12 +340,7 @@ def lock_state_dir(state_dir: Path, *, wait: float = LOCK_WAIT) -> StateLock | N
             time.sleep(0.05)
         except OSError as exc:  # ENOLCK (a network file system), not a file
             os.close(fd)
-            log.warning(
-                "cannot lock the state folder (%s: %s); running without the guard against a "
-                "second daemon",
-                path,
-                exc.strerror or exc,
-            )
+            _unguarded(path, exc)
             return None
     with contextlib.suppress(OSError):  # a full disk: the lock holds, the pid is unknown
         os.ftruncate(fd, 0)
