@@ -142,8 +142,8 @@ class Daemon:
         self._records: dict[str, dict[str, Any]] = {}  # each signal's newest activity
         self._dirty = False
         #: The newest activity may be the editor's echo of our last state save (a tab showing
-        #: the state file): saving again would echo again; the next check saves instead.
-        self._save_held = False
+        #: the state file): the save that records it is unprompted, so its echo is not counted.
+        self._echo_suspect = False
         self.cheap_timeout = cheap_timeout
         self.walk_timeout = walk_timeout
         self._failing: dict[str, _Failing] = {}  # signals failing now, by name
@@ -205,6 +205,8 @@ class Daemon:
         if not self.config.once:
             state.pid = os.getpid()
         self.state = state
+        if self.own_writes is not None:
+            self.own_writes.last_activity = state.last_at
         for sig in self.signals:
             if sig.hints is not None and not sig.hints:
                 sig.hints.extend(state.hints)
@@ -222,6 +224,8 @@ class Daemon:
         if at <= self.state.last_at:
             return False
         self.state.last_at, self.state.last_source = at, activity.source
+        if self.own_writes is not None:
+            self.own_writes.last_activity = at
         self._failures, self._retry_at = 0, None
         return True
 
@@ -233,10 +237,13 @@ class Daemon:
             and self.own_writes.may_echo_prompted(activity.at)
         )
 
-    async def save(self, timeout: float = STATE_WRITE_TIMEOUT, *, prompted: bool = False) -> bool:
+    async def save(
+        self, timeout: float = STATE_WRITE_TIMEOUT, *, prompted: bool | None = None
+    ) -> bool:
         """Write the state file; a failure is logged once, never fatal (the clock is in memory),
         and the write is tried again at the next poll; a line says when it works again.
-        ``prompted``: the save only records activity a poll just found (see ``OwnWrites``).
+        ``prompted``: False makes the write unprompted (see ``OwnWrites``); None lets the
+        time since the last activity decide.
         True if it was written."""
         assert self.state is not None
         self.state.deadline = self.deadline
@@ -660,9 +667,11 @@ class Daemon:
                 before = self.last.at
                 await self._interruptible(self.poll_cheap())
                 if self.last.at != before:
-                    self._save_held = self._may_echo_our_save(self.last)
-                if (self.last.at != before or self._dirty) and not self._save_held:
-                    await self._interruptible(self.save(prompted=True))
+                    self._echo_suspect = self._may_echo_our_save(self.last)
+                if self.last.at != before or self._dirty:
+                    # Recording a possible echo is unprompted: its own echo is never counted.
+                    prompted = False if self._echo_suspect else None
+                    await self._interruptible(self.save(prompted=prompted))
             await self._interruptible(self._tell_postponed())
             if self.notifier is not None and self.notifier.pending:
                 await self._interruptible(self.notifier.retry())

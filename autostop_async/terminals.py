@@ -76,12 +76,13 @@ class OwnWrites:
     files (notice, state, log): a file open in an editor tab is reloaded when it changes, and the
     editor's idle extension takes that reload for typing (see ``editor.FILE_ECHO_WINDOW``).
 
-    A write is *prompted* when it only records activity just seen (the state saved after a poll
-    found some), and *unprompted* otherwise (the warning, a check, a log line). The echo of an
-    unprompted write is never counted: it could postpone the stop by a whole idle time, again
-    and again. A heartbeat soon after a prompted write is counted (it may be a person's next
-    click), but the daemon then holds its next prompted save (:meth:`may_echo_prompted`): an
-    echo can add no more than a few seconds to the newest activity, and never feeds itself.
+    A write is *prompted* when the newest activity is at most ``echo_window`` older (the state
+    saved after a poll found activity, the daemon's start-up lines), and *unprompted* otherwise
+    (the warning, a check that found only old activity). The echo of an unprompted write is
+    never counted: it could postpone the stop by a whole idle time, again and again. A heartbeat
+    soon after a prompted write is counted (it may be a person's next click; an echo would move
+    the newest activity by seconds), and the daemon records it with an unprompted write
+    (:meth:`may_echo_prompted`), so an echo never feeds itself.
     """
 
     mtimes: dict[int, float] = field(default_factory=dict)
@@ -92,9 +93,15 @@ class OwnWrites:
     )
     #: How long after a file write of ours a heartbeat may be its echo (``file_echo_window``).
     echo_window: float = 10.0
+    #: The newest activity the daemon knows (None: it is starting), kept by the daemon.
+    last_activity: float | None = None
 
-    def wrote_file(self, at: float, *, prompted: bool = False) -> None:
-        """Remember that one of our own files was written at ``at``."""
+    def wrote_file(self, at: float, *, prompted: bool | None = None) -> None:
+        """Remember that one of our own files was written at ``at``; ``prompted`` None: decided
+        by how recent the newest activity is."""
+        if prompted is None:
+            last = self.last_activity
+            prompted = last is None or at - last <= self.echo_window
         if self.file_times and at <= self.file_times[-1][0] + 0.5:  # a burst is one write
             prompted = prompted and self.file_times[-1][1]  # unprompted if any part was
             self.file_times[-1] = (at, prompted)

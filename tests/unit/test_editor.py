@@ -287,6 +287,7 @@ async def test_a_reload_of_our_own_file_in_an_editor_tab_is_not_a_heartbeat(
     # The notice file open in a tab: our rewrite reloads it, the extension sees a text change.
     own = OwnWrites()
     wrote = time.time() - 60
+    own.last_activity = wrote - 3600  # the warning of an app idle for an hour
     own.wrote_file(wrote)
     echo = wrote + 1.2
     editor.answer = lambda h: editor.json(h, {"lastActiveTimestamp": iso(echo)})
