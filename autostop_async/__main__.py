@@ -28,6 +28,7 @@ from . import __version__
 from .changes import describe_layout
 from .config import Config, ConfigError, format_duration, load_config
 from .daemon import Daemon
+from .editor_layout import EditorLayout
 from .safe_output import escape, json_text
 from .sagemaker import AppRef, MetadataError, SageMakerClient, read_app_ref
 from .signals import build_signals
@@ -155,9 +156,13 @@ async def _run(config: Config) -> int:
         keepalive=watched.keepalive,
         notifier=notifier,
         own_writes=watched.own_writes,
+        off=watched.off,
     )
-    daemon.controls["off"] = watched.off
-    workspace.on_layout = lambda layout: daemon.controls.update(editor_data=describe_layout(layout))
+
+    def show_layout(layout: EditorLayout | None) -> None:
+        daemon.controls.editor_data = describe_layout(layout)
+
+    workspace.on_layout = show_layout
     await workspace.refresh_layout()  # logs where the editor keeps its data
     if notifier is not None:
         await notifier.aprepare()  # before the daemon starts its clock

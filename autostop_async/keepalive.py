@@ -34,8 +34,8 @@ from .config import (
     parse_settings,
     subcommand_parser,
 )
+from .records import Controls, state_idle_time
 from .safe_read import READ_TIMEOUT, NotAnsweringError, read_bounded, run_blocking
-from .state import state_controls, state_idle_time
 
 __all__ = ["Keepalive", "KeepaliveReader", "cancel_keepalive", "main", "write_keepalive"]
 
@@ -215,14 +215,22 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def _daemon_record(config: Config) -> dict[str, Any] | None:
-    """The daemon's state file as JSON, or None when there is none or it is not usable (a
-    value of the wrong kind: then the command's own settings apply)."""
+@dataclass(frozen=True)
+class _DaemonRecord:
+    """What ``keepalive`` needs of the daemon's state file."""
+
+    idle_time: float | None
+    controls: Controls
+
+
+def _daemon_record(config: Config) -> _DaemonRecord | None:
+    """The daemon's state file, or None when there is none or it is not usable (a value of
+    the wrong kind: then the command's own settings apply)."""
     try:
         raw = json.loads(read_bounded(config.state_file, MAX_FILE_BYTES).data)
         if not isinstance(raw, dict):
             return None
-        return {"idle_time": state_idle_time(raw), "controls": state_controls(raw)}
+        return _DaemonRecord(state_idle_time(raw), Controls.from_json(raw.get("controls", {})))
     except (OSError, ValueError, RecursionError):
         return None
 
@@ -237,9 +245,9 @@ def main(argv: Sequence[str]) -> int:
         return 2
     path = keepalive_file(config)
     record = _daemon_record(config)
-    controls = record.get("controls", {}) if record is not None else {}
-    limit = float(controls.get("max_keepalive", config.max_keepalive))
-    where = "the daemon's --max-keepalive" if "max_keepalive" in controls else "--max-keepalive"
+    daemons = record.controls.max_keepalive if record is not None else None
+    limit = daemons if daemons is not None else config.max_keepalive
+    where = "--max-keepalive" if daemons is None else "the daemon's --max-keepalive"
     try:
         if args.cancel:
             if args.duration is not None:
@@ -282,7 +290,7 @@ def main(argv: Sequence[str]) -> int:
     except OSError as exc:
         print(f"autostop-async: error: cannot write {path}: {exc}", file=sys.stderr)
         return 1
-    idle_time = float((record or {}).get("idle_time") or config.idle_time)
+    idle_time = (record.idle_time if record is not None else None) or config.idle_time
     print(
         f"keepalive: this app is not stopped before {utc_iso(kept.until)} "
         f"(in {format_duration(kept.until - kept.set_at)}); after that it stops once idle for "

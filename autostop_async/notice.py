@@ -27,7 +27,7 @@ from .config import DEFAULT_STATE_DIR, Config, format_duration
 from .safe_read import NotAnsweringError, open_regular_for_write, run_blocking
 from .terminals import OwnWrites, terminal_devices
 
-__all__ = ["Notifier", "keepalive_hint"]
+__all__ = ["Notifier", "WarningSchedule", "keepalive_hint"]
 
 log = logging.getLogger("autostop_async")
 
@@ -251,6 +251,41 @@ class Notifier:
     def _io_key(self) -> str:
         """What a stuck write is known by: one at a time (safe_read.run_blocking)."""
         return f"notice:{self.notice_file}"
+
+
+class WarningSchedule:
+    """When the warning of a stop goes out: once per deadline, never while checks are being
+    retried; and, once a warned stop is postponed, the notice that says so."""
+
+    def __init__(self, notifier: Notifier) -> None:
+        self.notifier = notifier
+        #: The deadline the last warning announced (None: no warning stands).
+        self.warned_for: float | None = None
+
+    def due_at(self, deadline: float) -> float | None:
+        """When the stop at ``deadline`` is to be announced; None if it was, or is not to be."""
+        return None if self.warned_for == deadline else self.notifier.warn_at(deadline)
+
+    async def warn(self, deadline: float, last: Activity) -> None:
+        """Announce the stop at ``deadline`` (nothing has happened since ``last``)."""
+        await self.notifier.warn(deadline, last)
+        self.warned_for = deadline
+
+    async def moved(self, deadline: float, by: Activity | None) -> None:
+        """The deadline is now ``deadline``, moved ``by`` activity (None: a keepalive): if a
+        warning announced another, the notice file says the stop is postponed."""
+        if self.warned_for is None or self.warned_for == deadline:
+            return
+        self.warned_for = None
+        log.info("the announced stop is postponed to %s", utc_iso(deadline))
+        with contextlib.suppress(Exception):
+            await self.notifier.postponed(by, deadline)
+
+    async def follow(self, deadline: float, by: Activity | None) -> None:
+        """After each poll: :meth:`moved`, and a notice that could not be written tried again."""
+        await self.moved(deadline, by)
+        if self.notifier.pending:
+            await self.notifier.retry()
 
 
 def _encode(lines: list[str]) -> bytes:

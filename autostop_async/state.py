@@ -14,39 +14,35 @@ import errno
 import fcntl
 import json
 import logging
-import math
 import os
 import stat
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
+from .activity import utc_iso
+from .records import State, state_from_json
 from .safe_read import read_file
 
 __all__ = [
     "LOCK_FILE",
-    "STATE_VERSION",
-    "State",
     "StateDirBusy",
     "StateLock",
+    "StateWriter",
     "app_start_time",
+    "begin_state",
     "daemon_holding",
     "load_state",
     "lock_state_dir",
     "read_state",
     "save_state",
-    "state_controls",
-    "state_from_json",
-    "state_idle_time",
     "write_atomically",
 ]
 
 log = logging.getLogger("autostop_async")
 
-STATE_VERSION = 1
 #: Two records of the app's start closer than this are the same start (clock-tick rounding).
 SAME_START_TOLERANCE = 5.0
 #: The largest state file read (it holds a few kilobytes).
@@ -59,29 +55,6 @@ LOCK_WAIT = 2.0
 #: One thread writes the state file: a write stuck on a hung disk delays only later writes,
 #: never the walk's or the signals' threads.
 _WRITER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="autostop-state")
-
-
-@dataclass
-class State:
-    """What survives a restart of the daemon (and what ``status`` shows)."""
-
-    app_started: float
-    started: float
-    last_at: float
-    last_source: str
-    hints: list[str] = field(default_factory=list)
-    idle_time: float | None = None
-    deadline: float | None = None
-    pid: int | None = None
-    updated: float = 0.0
-    signals: dict[str, Any] = field(default_factory=dict)
-    #: The daemon's settings a user's command needs (max_keepalive, dry_run, the signals off).
-    controls: dict[str, Any] = field(default_factory=dict)
-    version: int = STATE_VERSION
-
-    def to_json(self) -> str:
-        """Serialise for the state file."""
-        return json.dumps(asdict(self), indent=1, sort_keys=True)
 
 
 def app_start_time(proc: Path = Path("/proc")) -> float | None:
@@ -99,101 +72,6 @@ def app_start_time(proc: Path = Path("/proc")) -> float | None:
     except (OSError, ValueError, IndexError, StopIteration):
         return None
     return boot + ticks / os.sysconf("SC_CLK_TCK")
-
-
-def _time(
-    raw: dict[str, Any], key: str, *, optional: bool = False, where: str = ""
-) -> float | None:
-    """``raw[key]`` as epoch seconds: a finite number, not negative (None if optional and
-    absent or null). Raises ValueError naming the key (after ``where``, e.g. ``controls.``)."""
-    value = raw.get(key)
-    if value is None and optional:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValueError(f"{where}{key} is not a number")
-    if not math.isfinite(value) or value < 0:
-        raise ValueError(f"{where}{key} is not a finite time of at least 0")
-    return float(value)
-
-
-def _text(value: object, what: str, *, optional: bool = False) -> str | None:
-    if value is None and optional:
-        return None
-    if not isinstance(value, str):
-        raise ValueError(f"{what} is not a string")
-    return value
-
-
-def _signal_record(name: str, record: object) -> dict[str, Any]:
-    """One signal's record for ``status``: when and where it last saw activity."""
-    if not isinstance(record, dict):
-        raise ValueError(f"signals.{name} is not an object")
-    out = dict(record)
-    out["at"] = _time(record, "at", optional=True, where=f"signals.{name}.")
-    for key in ("source", "note"):
-        out[key] = _text(record.get(key), f"signals.{name}.{key}", optional=True)
-    if not isinstance(record.get("cheap", False), bool):
-        raise ValueError(f"signals.{name}.cheap is not true or false")
-    return out
-
-
-def state_idle_time(raw: dict[str, Any]) -> float | None:
-    """The daemon's idle time in the state file's JSON (None if absent); ValueError if it is
-    not a number above 0."""
-    idle_time = _time(raw, "idle_time", optional=True)
-    if idle_time is not None and idle_time <= 0:
-        raise ValueError("idle_time is not more than 0")
-    return idle_time
-
-
-def state_controls(state: dict[str, Any]) -> dict[str, Any]:
-    """The daemon's settings a user's command reads (``status``, ``keepalive``) in the state
-    file's JSON; ValueError when one is of the wrong kind."""
-    raw = state.get("controls", {})
-    if not isinstance(raw, dict):
-        raise ValueError("controls is not an object")
-    for key in ("max_keepalive", "warn_before"):
-        if key in raw:
-            _time(raw, key, where="controls.")
-    off = raw.get("off", [])
-    if not isinstance(off, list) or not all(isinstance(n, str) for n in off):
-        raise ValueError("controls.off is not a list of names")
-    if not isinstance(raw.get("dry_run", False), bool):
-        raise ValueError("controls.dry_run is not true or false")
-    if not isinstance(raw.get("keepalive"), (dict, type(None))):
-        raise ValueError("controls.keepalive is not an object")
-    return dict(raw)
-
-
-def state_from_json(raw: object) -> State:
-    """A State from the state file's JSON; ValueError (naming the key) for any value of the
-    wrong kind: a string, null or list where a number or an object belongs, NaN, an infinite
-    or negative time."""
-    if not isinstance(raw, dict):
-        raise ValueError("not a JSON object")
-    hints = raw.get("hints", [])
-    if not isinstance(hints, list) or not all(isinstance(h, str) for h in hints):
-        raise ValueError("hints is not a list of folders")
-    signals = raw.get("signals", {})
-    if not isinstance(signals, dict):
-        raise ValueError("signals is not an object")
-    idle_time = state_idle_time(raw)
-    pid = raw.get("pid")
-    if pid is not None and (isinstance(pid, bool) or not isinstance(pid, int) or pid <= 0):
-        raise ValueError("pid is not a process number")
-    return State(
-        app_started=float(_time(raw, "app_started") or 0.0),
-        started=float(_time(raw, "started") or 0.0),
-        last_at=float(_time(raw, "last_at") or 0.0),
-        last_source=str(_text(raw.get("last_source"), "last_source")),
-        hints=list(hints),
-        idle_time=idle_time,
-        deadline=_time(raw, "deadline", optional=True),
-        pid=pid,
-        updated=float(_time(raw, "updated", optional=True) or 0.0),
-        signals={str(k): _signal_record(str(k), v) for k, v in signals.items()},
-        controls=state_controls(raw),
-    )
 
 
 async def read_state(path: Path, app_started: float | None) -> tuple[State | None, bool]:
@@ -234,6 +112,72 @@ async def save_state(path: Path, state: State) -> None:
     state.updated = time.time()
     text = state.to_json()
     await asyncio.get_running_loop().run_in_executor(_WRITER, write_atomically, path, text)
+
+
+def begin_state(
+    saved: State | None, unusable: bool, *, now: float, app_started: float | None, once: bool
+) -> State:
+    """The state a daemon continues from: the saved one, else a clock started at the app's
+    start for ``--once`` (cron: the app may have been idle since it started), else now.
+
+    A restarted daemon continues the saved clock, never earlier than the first daemon of this
+    app started, so restarts neither reset nor forget it. ``unusable``: a state file was there
+    but could not be used; it may have known newer activity, so the clock starts now.
+    """
+    state = saved
+    if state is None:
+        if once and app_started is not None and not unusable:
+            begin, source = min(app_started, now), "app-start"
+        else:
+            begin, source = now, "check-start" if once else "daemon-start"
+        state = State(
+            app_started=app_started if app_started is not None else begin,
+            started=begin,
+            last_at=begin,
+            last_source=source,
+        )
+    elif state.last_at < state.started:
+        state.last_at, state.last_source = state.started, "daemon-start"
+    if state.last_at > now:
+        log.warning(
+            "the last activity recorded (%s) is in the future; the clock is counted from now",
+            utc_iso(state.last_at),
+        )
+        state.last_at = now
+    return state
+
+
+class StateWriter:
+    """Writes the state file within a time bound. A failure (a full disk, a hung volume) is
+    logged once and never fatal: the clock is in memory and the caller tries again; a line says
+    when it works again."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.failing = False
+
+    async def write(self, state: State, timeout: float) -> bool:
+        """True if ``state`` was written within ``timeout`` seconds."""
+        try:
+            await asyncio.wait_for(save_state(self.path, state), timeout)
+        except (OSError, asyncio.TimeoutError) as exc:
+            timed_out = isinstance(exc, asyncio.TimeoutError) and not exc.args
+            why = f"no answer within {timeout:g}s" if timed_out else str(exc)
+            if self.failing:
+                log.debug("state file %s still not written: %s", self.path, why)
+            else:
+                self.failing = True
+                log.warning(
+                    "cannot write state file %s: %s; the daemon keeps deciding (the clock is "
+                    "in memory) and tries again at every poll",
+                    self.path,
+                    why,
+                )
+            return False
+        if self.failing:
+            self.failing = False
+            log.info("state file %s written again", self.path)
+        return True
 
 
 def write_atomically(path: Path, text: str) -> None:

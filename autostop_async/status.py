@@ -23,8 +23,9 @@ from .activity import utc_iso
 from .config import Config, ConfigError, format_duration, parse_settings, subcommand_parser
 from .keepalive import Keepalive, keepalive_file, read_keepalive
 from .notice import MAX_WARN_SHARE
+from .records import State
 from .safe_output import escape, json_text
-from .state import State, app_start_time, load_state
+from .state import app_start_time, load_state
 
 __all__ = ["build_report", "daemon_running", "format_report", "main"]
 
@@ -68,24 +69,19 @@ def build_report(
     idle_at = state.last_at + idle_time
     stops_at = max(idle_at, hold.until) if hold is not None else idle_at
     controls = state.controls
-    signals: list[dict[str, Any]] = []
-    for name, record in state.signals.items():
-        if not isinstance(record, dict):
-            continue
-        at = record.get("at")
-        signals.append(
-            {
-                "name": name,
-                "enabled": True,
-                "looked_at": "every interval" if record.get("cheap") else "at deadlines",
-                "latest_activity": utc_iso(at) if at is not None else None,
-                "idle_seconds": round(max(0.0, now - at), 1) if at is not None else None,
-                "source": record.get("source"),
-                "note": record.get("note"),
-            }
-        )
-    for name in controls.get("off", []):
-        signals.append({"name": name, "enabled": False, "note": "off"})
+    signals: list[dict[str, Any]] = [
+        {
+            "name": name,
+            "enabled": True,
+            "looked_at": "every interval" if record.cheap else "at deadlines",
+            "latest_activity": utc_iso(record.at) if record.at is not None else None,
+            "idle_seconds": round(max(0.0, now - record.at), 1) if record.at is not None else None,
+            "source": record.source,
+            "note": record.note,
+        }
+        for name, record in state.signals.items()
+    ]
+    signals += [{"name": name, "enabled": False, "note": "off"} for name in controls.off]
     signals.sort(key=lambda sig: _rank(str(sig["name"])))
     return {
         "daemon": {"pid": state.pid, "running": running, "updated": utc_iso(state.updated)},
@@ -95,10 +91,10 @@ def build_report(
         "source": state.last_source,
         "stops_at": utc_iso(stops_at),
         "stops_in_seconds": round(stops_at - now, 1),
-        "dry_run": bool(controls.get("dry_run", False)),
+        "dry_run": controls.dry_run,
         "keepalive": hold.to_json() if hold is not None else None,
-        "warn_before": controls.get("warn_before"),
-        "editor_data": controls.get("editor_data"),
+        "warn_before": controls.warn_before,
+        "editor_data": controls.editor_data,
         "signals": signals,
     }
 
@@ -215,7 +211,9 @@ def show(config: Config, app_start: Callable[[], float | None] = app_start_time)
         )
         return 2
     now = time.time()
-    max_keepalive = float(state.controls.get("max_keepalive", config.max_keepalive))
+    max_keepalive = state.controls.max_keepalive
+    if max_keepalive is None:  # a state file that does not say
+        max_keepalive = config.max_keepalive
     hold = read_keepalive(keepalive_file(config), max_keepalive)
     if hold is not None and hold.until <= now:
         hold = None

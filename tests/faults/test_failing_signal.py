@@ -87,8 +87,8 @@ async def test_a_signal_that_never_answers_is_inconclusive_within_its_bound(
 ) -> None:
     write_state(tmp_path, last_at=800.0, last_source="x")
     deleter = Deleter(DeleteOutcome.DELETED)
-    d = make_daemon(make_config(tmp_path), [HungSignal("hung", cheap=cheap)], APP, deleter)
-    d.walk_timeout = d.cheap_timeout = 0.2  # the bounds are attributes, set in code
+    hung = [HungSignal("hung", cheap=cheap)]
+    d = make_daemon(make_config(tmp_path), hung, APP, deleter, walk_timeout=0.2, cheap_timeout=0.2)
     result = await asyncio.wait_for(d.once(), timeout=10)
     assert deleter.calls == 0
     assert result.error is not None and "signal hung failed: no answer within" in result.error
@@ -116,8 +116,7 @@ async def test_checks_go_on_beside_a_hung_signal_which_is_not_asked_again(
     cfg = make_config(tmp_path, once=False, idle_time=0.1, interval=0.05)
     hung, walk = HungSignal("terminals", cheap=True), FakeSignal("workspace")
     deleter = Deleter(DeleteOutcome.DELETED)
-    d = make_daemon(cfg, [hung, walk], APP, deleter)
-    d.cheap_timeout = 0.1
+    d = make_daemon(cfg, [hung, walk], APP, deleter, cheap_timeout=0.1)
     task = asyncio.create_task(d.run())
     # The checks go on, each inconclusive.
     await until(lambda: walk.asked >= 3, 10, "three checks beside the stuck signal")

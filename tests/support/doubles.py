@@ -1,8 +1,9 @@
-"""Stand-ins the unit, integration and fault tests share: the app, its start, a clock, a deleter,
-a scripted signal, and the settings and state file of a one-shot check."""
+"""Stand-ins the unit, integration and fault tests share: the app, its start, a clock, virtual
+time, a deleter, a scripted signal, and the settings and state file of a one-shot check."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import Callable, Sequence
@@ -12,7 +13,7 @@ from typing import Any
 from autostop_async.activity import Activity, Signal, SignalBase
 from autostop_async.config import Config
 from autostop_async.daemon import Daemon
-from autostop_async.daemon import Deleter as DeleterFn
+from autostop_async.decision import Deleter as DeleterFn
 from autostop_async.sagemaker import AppRef, DeleteAppError, DeleteOutcome
 
 APP = AppRef("d-abc", "CodeEditor", "default", space_name="s1", region="us-east-1")
@@ -41,18 +42,48 @@ class Clock:
         return self.now
 
 
-class Deleter:
-    """Records calls (and their monotonic times); answers with the given outcomes in turn
-    (the last one repeats; none given: the app is deleted)."""
+class VirtualTime:
+    """A wall clock, a monotonic clock and a sleep that moves both: a daemon's ``run()`` in
+    virtual time, where an hour idle passes in milliseconds (``Daemon(**vt.daemon_kw())``)."""
 
-    def __init__(self, *outcomes: DeleteOutcome | DeleteAppError) -> None:
+    def __init__(self, now: float) -> None:
+        self.now = now
+        self.mono = 0.0
+        self.slept: list[float] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    def monotonic(self) -> float:
+        return self.mono
+
+    async def sleep(self, seconds: float) -> None:
+        """Let ``seconds`` pass at once (other tasks get a turn)."""
+        seconds = max(0.0, seconds)
+        self.slept.append(seconds)
+        self.now += seconds
+        self.mono += seconds
+        await asyncio.sleep(0)
+
+    def daemon_kw(self) -> dict[str, Any]:
+        return {"clock": self.clock, "monotonic": self.monotonic, "sleep": self.sleep}
+
+
+class Deleter:
+    """Records calls (and their times, by ``clock``: monotonic unless given); answers with the
+    given outcomes in turn (the last one repeats; none given: the app is deleted)."""
+
+    def __init__(
+        self, *outcomes: DeleteOutcome | DeleteAppError, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.outcomes = list(outcomes) or [DeleteOutcome.DELETED]
         self.calls = 0
         self.times: list[float] = []
+        self.clock = clock
 
     async def __call__(self, app: AppRef) -> DeleteOutcome:
         self.calls += 1
-        self.times.append(time.monotonic())
+        self.times.append(self.clock())
         outcome = self.outcomes.pop(0) if len(self.outcomes) > 1 else self.outcomes[0]
         if isinstance(outcome, DeleteAppError):
             raise outcome

@@ -6,12 +6,13 @@ import asyncio
 import itertools
 import json
 import logging
-import time
 from pathlib import Path
 
 import pytest
 
 from autostop_async.activity import Activity
+from autostop_async.clock import ClockWatch
+from autostop_async.decision import CheckResult, Retry
 from autostop_async.sagemaker import DeleteAppError, DeleteOutcome
 from tests.support.doubles import (
     APP,
@@ -19,6 +20,7 @@ from tests.support.doubles import (
     Clock,
     Deleter,
     FakeSignal,
+    VirtualTime,
     make_config,
     make_daemon,
     write_state,
@@ -185,30 +187,48 @@ async def test_cheap_signals_move_the_clock_without_walking(tmp_path: Path) -> N
 
 
 async def test_daemon_deletes_after_idle_time_and_exits_0(tmp_path: Path) -> None:
-    cfg = make_config(tmp_path, once=False, idle_time=0.3, interval=0.05)
-    deleter = Deleter(DeleteOutcome.DELETED)
-    d = make_daemon(cfg, [FakeSignal()], APP, deleter)
-    started = time.monotonic()
+    vt = VirtualTime(1000.0)
+    cfg = make_config(tmp_path, once=False, idle_time=3600.0, interval=60.0)
+    deleter = Deleter(DeleteOutcome.DELETED, clock=vt.clock)
+    d = make_daemon(cfg, [FakeSignal()], APP, deleter, **vt.daemon_kw())
     assert await asyncio.wait_for(d.run(), timeout=10) == 0
-    assert deleter.calls == 1
-    assert deleter.times[0] - started >= 0.3 - 0.01  # not before the idle time
+    # An hour after the start, not a second sooner; nothing but the walk to ask: one wait.
+    assert deleter.times == [1000.0 + 3600.0]
+    assert vt.slept == [3600.0]
+    assert read_state(tmp_path)["last_source"] == "daemon-start"
+
+
+async def test_activity_seen_by_a_cheap_signal_moves_the_deletion(tmp_path: Path) -> None:
+    vt = VirtualTime(1000.0)
+    cfg = make_config(tmp_path, once=False, idle_time=3600.0, interval=60.0)
+    terminal = FakeSignal("terminals", cheap=True)
+    terminal.times = [1000.0 + 1800.0]  # a key press half way (seen at the next poll)
+    deleter = Deleter(DeleteOutcome.DELETED, clock=vt.clock)
+    d = make_daemon(cfg, [terminal, FakeSignal("workspace")], APP, deleter, **vt.daemon_kw())
+    assert await asyncio.wait_for(d.run(), timeout=10) == 0
+    assert deleter.times == [1000.0 + 1800.0 + 3600.0]
+    assert max(vt.slept) <= 60.0  # the cheap signal is polled every interval
+    assert read_state(tmp_path)["last_source"] == "terminals:x"
 
 
 async def test_daemon_retries_a_failing_delete_with_growing_backoff(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    cfg = make_config(tmp_path, once=False, idle_time=0.2, interval=0.05)
+    vt = VirtualTime(1000.0)
+    cfg = make_config(tmp_path, once=False, idle_time=3600.0, interval=60.0)
     failure = DeleteAppError("DeleteApp failed: ThrottlingException", "ThrottlingException")
-    deleter = Deleter(failure, failure, failure, DeleteOutcome.DELETED)
-    d = make_daemon(cfg, [FakeSignal()], APP, deleter)
+    deleter = Deleter(failure, failure, failure, DeleteOutcome.DELETED, clock=vt.clock)
+    d = make_daemon(cfg, [FakeSignal()], APP, deleter, **vt.daemon_kw())
     assert await asyncio.wait_for(d.run(), timeout=10) == 0
     assert deleter.calls == 4
     retries = [r.getMessage() for r in caplog.records if "retrying in" in r.getMessage()]
-    assert len(retries) == 3
-    # Each retry waits longer: interval, 2x, 4x (capped at the idle time 0.2 s), never sooner.
-    gaps = [b - a for a, b in itertools.pairwise(deleter.times)]
-    for gap, backoff in zip(gaps, [0.05, 0.1, 0.2], strict=True):
-        assert gap >= backoff - 0.01, (gaps, backoff)
+    assert [line.rsplit("retrying in ", 1)[1] for line in retries] == [
+        "0h01m00s",
+        "0h02m00s",
+        "0h04m00s",
+    ]
+    # Each retry waits longer: the interval, doubled each time.
+    assert [b - a for a, b in itertools.pairwise(deleter.times)] == [60.0, 120.0, 240.0]
 
 
 @pytest.mark.parametrize(
@@ -220,15 +240,21 @@ async def test_daemon_retries_a_failing_delete_with_growing_backoff(
     ],
 )
 def test_the_delete_retry_backoff_doubles_up_to_its_cap(
-    tmp_path: Path, interval: float, idle_time: float, waits: list[float]
+    interval: float, idle_time: float, waits: list[float]
 ) -> None:
-    cfg = make_config(tmp_path, once=False, interval=interval, idle_time=idle_time)
-    d = make_daemon(cfg, [], APP, None)
+    retry = Retry(interval, idle_time)
+    failed = CheckResult(
+        idle_seconds=idle_time, last=Activity(0.0, "x"), idle_time=idle_time, error="denied"
+    )
     seen = []
-    for failures in range(1, len(waits) + 1):
-        d._failures = failures
-        seen.append(d._retry_backoff())
+    for _ in waits:
+        retry.after(failed, 0.0)
+        seen.append(retry.at)
     assert seen == waits
+    retry.clear()  # activity: the next check is at the deadline again
+    assert retry.at is None
+    retry.after(failed, 0.0)
+    assert retry.at == interval
 
 
 async def test_stop_request_ends_the_loop_with_state_saved(tmp_path: Path) -> None:
@@ -241,9 +267,68 @@ async def test_stop_request_ends_the_loop_with_state_saved(tmp_path: Path) -> No
     assert read_state(tmp_path)["last_source"] == "daemon-start"
 
 
-def test_forward_clock_jump_is_not_idle_time(tmp_path: Path) -> None:
-    d = make_daemon(make_config(tmp_path, once=False), [], APP, None, clock=Clock(1000.0))
-    asyncio.run(d.start())
-    # Wall clock moved 2 h while the monotonic clock moved 1 s.
-    d._watch_clock(1000.0 + 7201, 51.0, (1000.0, 50.0))
-    assert d.last.at == 1000.0 + 7200
+async def test_a_stop_ends_the_loop_whatever_it_awaits(tmp_path: Path) -> None:
+    cfg = make_config(tmp_path, once=False, idle_time=0.05, interval=60.0)
+    stuck = StuckSignal()
+    d = make_daemon(cfg, [stuck], APP, Deleter(DeleteOutcome.DELETED))
+    task = asyncio.create_task(d.run())
+    await until(lambda: stuck.asked, 10, "the walk to start")
+    d.request_stop()
+    assert await asyncio.wait_for(task, timeout=5) == 0
+    assert stuck.cancelled  # the walk was cancelled, not waited for
+    assert read_state(tmp_path)["last_source"] == "daemon-start"
+
+
+async def test_a_cancellation_that_is_no_stop_is_not_swallowed(tmp_path: Path) -> None:
+    cfg = make_config(tmp_path, once=False, idle_time=0.05, interval=60.0)
+    stuck = StuckSignal()
+    task = asyncio.create_task(make_daemon(cfg, [stuck], APP, None).run())
+    await until(lambda: stuck.asked, 10, "the walk to start")
+    task.cancel()  # the caller's own cancellation (a task group shutting down)
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(task, timeout=5)
+
+
+async def test_forward_clock_jump_is_not_idle_time(tmp_path: Path) -> None:
+    vt = VirtualTime(1000.0)
+    cfg = make_config(tmp_path, once=False, idle_time=3600.0, interval=60.0)
+    deleter = Deleter(DeleteOutcome.DELETED, clock=vt.clock)
+    polls = 0
+
+    async def sleep_then_jump(seconds: float) -> None:
+        nonlocal polls
+        polls += 1
+        await vt.sleep(seconds)
+        if polls == 2:
+            vt.now += 7200.0  # NTP steps the wall clock 2 h forward; the monotonic one does not
+
+    kw = vt.daemon_kw() | {"sleep": sleep_then_jump}
+    d = make_daemon(cfg, [FakeSignal("terminals", cheap=True)], APP, deleter, **kw)
+    assert await asyncio.wait_for(d.run(), timeout=10) == 0
+    assert deleter.times == [1000.0 + 7200.0 + 3600.0]  # the jump did not count as idle time
+
+
+def test_a_clock_set_back_leaves_no_activity_in_the_future() -> None:
+    wall, mono = [5000.0], [0.0]
+    watch = ClockWatch(lambda: wall[0], lambda: mono[0])
+    wall[0], mono[0] = 1000.0, 10.0  # set back by over an hour
+    assert watch.adjust(4990.0) == 1000.0
+    wall[0], mono[0] = 1030.0, 40.0  # time passing is no change
+    assert watch.adjust(1000.0) == 1000.0
+
+
+class StuckSignal(FakeSignal):
+    """A walk that never ends (a hung volume); notes that it was asked, and cancelled."""
+
+    def __init__(self) -> None:
+        super().__init__("workspace")
+        self.cancelled = False
+
+    async def newer_than(self, t: float) -> Activity | None:
+        self.asked += 1
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            self.cancelled = True
+            raise
+        return None

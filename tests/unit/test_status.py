@@ -45,12 +45,14 @@ async def daemon_state(tmp_path: Path, *, pid: int | None = None) -> Config:
         Answer("gpu", True, None),
     ]
     reader = KeepaliveReader(config.state_dir / "keepalive.json", config.max_keepalive)
-    d = Daemon(config, signals, None, None, keepalive=reader, app_start=no_app_start)
-    d.controls["off"] = ["editor"]
+    d = Daemon(
+        config, signals, None, None, keepalive=reader, off=["editor"], app_start=no_app_start
+    )
     await d.start()
-    d.state.last_at = now - 600  # type: ignore[union-attr]
+    assert d.idle.state is not None
+    d.idle.state.last_at = now - 600
     await d.poll_cheap()
-    d.state.pid = pid  # type: ignore[union-attr]
+    d.idle.state.pid = pid
     await d.save()
     return config
 
