@@ -41,7 +41,11 @@ FINAL_SAVE_TIMEOUT = 1.2
 
 
 class Daemon:
-    """Owns time, the state file and the decision; signals and the deleter are given to it."""
+    """Decides: when to look, what to ask, whether the app is idle, and then deletes it.
+
+    The idle clock (:class:`~.idle_clock.IdleClock`), the signals (through the
+    :class:`~.asking.Asker`), the deleter, the warning and time itself are given to it.
+    """
 
     def __init__(
         self,
