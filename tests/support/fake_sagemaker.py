@@ -39,7 +39,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import astuple, dataclass
 from types import TracebackType
 from typing import Any
@@ -56,12 +56,10 @@ from moto.sagemaker.responses import SageMakerResponse
 from werkzeug.serving import BaseWSGIServer, make_server
 from werkzeug.wrappers import Request, Response
 
-__all__ = ["STATUSES", "FakeSageMaker", "FaultInjectingApp", "install", "main"]
+__all__ = ["STATUSES", "FakeSageMaker", "install", "main"]
 
 STATUSES = ("InService", "Deleting", "Deleted")
 _MARK = "_fake_sagemaker_app_call"  # set on each handler this module installs on moto
-
-WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 
 # --------------------------------------------------------------------------------------------
@@ -195,7 +193,7 @@ install()
 
 
 # --------------------------------------------------------------------------------------------
-# Middleware: call log, faults, control routes
+# The endpoint: moto's WSGI app wrapped with the call log, faults and control routes
 # --------------------------------------------------------------------------------------------
 
 
@@ -212,122 +210,14 @@ def _json(value: Any, status: int = 200) -> Response:
     return Response(json.dumps(value), status=status, mimetype="application/json")
 
 
-class FaultInjectingApp:
-    """WSGI middleware around moto: logs SageMaker calls, injects faults, serves /_fake/."""
-
-    def __init__(self, app: WSGIApp) -> None:
-        """Wrap ``app`` (moto's ``DomainDispatcherApplication``)."""
-        self.app = app
-        self._lock = threading.Lock()
-        self._faults: list[_Fault] = []
-        self._calls: list[dict[str, Any]] = []
-
-    def inject(
-        self, operation: str, code: str, *, status: int = 400, message: str = "", count: int = 1
-    ) -> None:
-        """Answer the next ``count`` calls (-1: all) of ``operation`` with error ``code``."""
-        if not operation or not code:
-            raise ValueError("operation and code are required")
-        if not 400 <= status <= 599:
-            raise ValueError("status must be a 4xx or 5xx HTTP status")
-        if count == 0 or count < -1:
-            raise ValueError("count must be positive, or -1 for forever")
-        with self._lock:
-            self._faults.append(_Fault(operation, code, status, message, count))
-
-    def clear_faults(self) -> None:
-        """Drop every queued fault."""
-        with self._lock:
-            self._faults.clear()
-
-    def calls(self) -> list[dict[str, Any]]:
-        """A copy of the call log, oldest first."""
-        with self._lock:
-            return [dict(call) for call in self._calls]
-
-    def reset(self) -> None:
-        """Drop the faults and the call log."""
-        with self._lock:
-            self._faults.clear()
-            self._calls.clear()
-
-    def _take_fault(self, operation: str) -> _Fault | None:
-        with self._lock:
-            fault = next((f for f in self._faults if f.operation == operation), None)
-            if fault is not None and fault.count > 0:
-                fault.count -= 1
-                if fault.count == 0:
-                    self._faults.remove(fault)
-            return fault
-
-    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
-        """Serve /_fake/ routes, log SageMaker calls and inject faults, pass the rest to moto."""
-        if str(environ.get("PATH_INFO", "")).startswith("/_fake/"):
-            return self._control(Request(environ))(environ, start_response)
-        target = str(environ.get("HTTP_X_AMZ_TARGET", ""))
-        if not target.startswith("SageMaker."):
-            return self.app(environ, start_response)
-
-        operation = target.split(".", 1)[1]
-        record: dict[str, Any] = {"operation": operation, "time": time.time(), "status": None}
-        with self._lock:
-            self._calls.append(record)
-        fault = self._take_fault(operation)
-        if fault is not None:
-            record["status"] = fault.status
-            error = Response(
-                json.dumps({"__type": fault.code, "message": fault.message}),
-                status=fault.status,
-                content_type="application/x-amz-json-1.1",
-                headers={"x-amzn-ErrorType": fault.code, "x-amzn-RequestId": str(uuid.uuid4())},
-            )
-            return error(environ, start_response)
-
-        def recording_start_response(status: str, headers: Any, exc_info: Any = None) -> Any:
-            record["status"] = int(status.split(" ", 1)[0])
-            return start_response(status, headers, exc_info)
-
-        return self.app(environ, recording_start_response)
-
-    def _control(self, request: Request) -> Response:
-        route = (request.method, request.path.rstrip("/"))
-        if route == ("POST", "/_fake/faults"):
-            body = request.get_json(force=True, silent=True)
-            if not isinstance(body, dict):
-                return _json({"error": "the body must be a JSON object"}, 400)
-            try:
-                self.inject(
-                    str(body.get("operation") or ""),
-                    str(body.get("code") or ""),
-                    status=int(body.get("status", 400)),
-                    message=str(body.get("message") or ""),
-                    count=int(body.get("count", 1)),
-                )
-            except (TypeError, ValueError) as exc:
-                return _json({"error": str(exc)}, 400)
-            return _json({"ok": True})
-        if route == ("DELETE", "/_fake/faults"):
-            self.clear_faults()
-            return _json({"ok": True})
-        if route == ("GET", "/_fake/calls"):
-            return _json(self.calls())
-        if route == ("GET", "/_fake/apps"):
-            return _json(APPS.as_json())
-        return _json({"error": f"no route {request.method} {request.path}"}, 404)
-
-
-# --------------------------------------------------------------------------------------------
-# Server and Python API
-# --------------------------------------------------------------------------------------------
-
-
 class _QuietHandler(MotoRequestHandler):
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         pass
 
 
 class FakeSageMaker:
-    """A running fake SageMaker endpoint over real HTTP, on moto's WSGI app and request handler.
+    """A fake SageMaker endpoint over real HTTP: moto's WSGI app, served on a thread by moto's
+    request handler, with each SageMaker call logged and queued faults answered first.
 
     The apps are process-wide (two instances in one process share them); the faults and the
     call log belong to each instance.
@@ -338,9 +228,14 @@ class FakeSageMaker:
         self.host = host
         self.port = port
         self.quiet = quiet
-        self.middleware = FaultInjectingApp(DomainDispatcherApplication(create_backend_app))
+        self._moto = DomainDispatcherApplication(create_backend_app)
+        self._lock = threading.Lock()
+        self._faults: list[_Fault] = []
+        self._calls: list[dict[str, Any]] = []
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
+
+    # -- lifecycle -----------------------------------------------------------------------------
 
     def start(self) -> None:
         """Listen, and serve in a background thread."""
@@ -348,7 +243,7 @@ class FakeSageMaker:
             raise RuntimeError("FakeSageMaker already started")
         handler = _QuietHandler if self.quiet else MotoRequestHandler
         self._server = make_server(
-            self.host, self.port, self.middleware, threaded=True, request_handler=handler
+            self.host, self.port, self, threaded=True, request_handler=handler
         )
         self.port = self._server.server_port
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
@@ -385,10 +280,14 @@ class FakeSageMaker:
             raise RuntimeError("FakeSageMaker is not started")
         return f"http://{self.host}:{self.port}"
 
+    # -- what tests set and read ---------------------------------------------------------------
+
     def reset(self) -> None:
         """Forget every app, fault and call."""
         APPS.clear()
-        self.middleware.reset()
+        with self._lock:
+            self._faults.clear()
+            self._calls.clear()
 
     def add_app(
         self,
@@ -419,16 +318,92 @@ class FakeSageMaker:
         self, operation: str, code: str, *, status: int = 400, message: str = "", count: int = 1
     ) -> None:
         """Answer the next ``count`` calls (-1: all) of ``operation`` with error ``code``."""
-        self.middleware.inject(operation, code, status=status, message=message, count=count)
+        if not operation or not code:
+            raise ValueError("operation and code are required")
+        if not 400 <= status <= 599:
+            raise ValueError("status must be a 4xx or 5xx HTTP status")
+        if count == 0 or count < -1:
+            raise ValueError("count must be positive, or -1 for forever")
+        with self._lock:
+            self._faults.append(_Fault(operation, code, status, message, count))
 
     def clear_faults(self) -> None:
         """Drop every queued fault."""
-        self.middleware.clear_faults()
+        with self._lock:
+            self._faults.clear()
 
     def calls(self, operation: str | None = None) -> list[dict[str, Any]]:
         """The SageMaker calls seen so far, oldest first, optionally of one operation only."""
-        calls = self.middleware.calls()
-        return [c for c in calls if operation is None or c["operation"] == operation]
+        with self._lock:
+            return [
+                dict(c) for c in self._calls if operation is None or c["operation"] == operation
+            ]
+
+    # -- WSGI ----------------------------------------------------------------------------------
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        """Serve /_fake/ routes, log SageMaker calls and inject faults, pass the rest to moto."""
+        if str(environ.get("PATH_INFO", "")).startswith("/_fake/"):
+            return self._control(Request(environ))(environ, start_response)
+        target = str(environ.get("HTTP_X_AMZ_TARGET", ""))
+        if not target.startswith("SageMaker."):
+            return self._moto(environ, start_response)
+
+        operation = target.split(".", 1)[1]
+        record: dict[str, Any] = {"operation": operation, "time": time.time(), "status": None}
+        with self._lock:
+            self._calls.append(record)
+        fault = self._take_fault(operation)
+        if fault is not None:
+            record["status"] = fault.status
+            error = Response(
+                json.dumps({"__type": fault.code, "message": fault.message}),
+                status=fault.status,
+                content_type="application/x-amz-json-1.1",
+                headers={"x-amzn-ErrorType": fault.code, "x-amzn-RequestId": str(uuid.uuid4())},
+            )
+            return error(environ, start_response)
+
+        def recording_start_response(status: str, headers: Any, exc_info: Any = None) -> Any:
+            record["status"] = int(status.split(" ", 1)[0])
+            return start_response(status, headers, exc_info)
+
+        return self._moto(environ, recording_start_response)
+
+    def _take_fault(self, operation: str) -> _Fault | None:
+        with self._lock:
+            fault = next((f for f in self._faults if f.operation == operation), None)
+            if fault is not None and fault.count > 0:
+                fault.count -= 1
+                if fault.count == 0:
+                    self._faults.remove(fault)
+            return fault
+
+    def _control(self, request: Request) -> Response:
+        route = (request.method, request.path.rstrip("/"))
+        if route == ("POST", "/_fake/faults"):
+            body = request.get_json(force=True, silent=True)
+            if not isinstance(body, dict):
+                return _json({"error": "the body must be a JSON object"}, 400)
+            try:
+                self.inject(
+                    str(body.get("operation") or ""),
+                    str(body.get("code") or ""),
+                    status=int(body.get("status", 400)),
+                    message=str(body.get("message") or ""),
+                    count=int(body.get("count", 1)),
+                )
+            except (TypeError, ValueError) as exc:
+                return _json({"error": str(exc)}, 400)
+            return _json({"ok": True})
+        if route == ("DELETE", "/_fake/faults"):
+            self.clear_faults()
+            return _json({"ok": True})
+        if route == ("GET", "/_fake/calls"):
+            return _json(self.calls())
+        if route == ("GET", "/_fake/apps"):
+            return _json(APPS.as_json())
+        return _json({"error": f"no route {request.method} {request.path}"}, 404)
 
 
 # --------------------------------------------------------------------------------------------
