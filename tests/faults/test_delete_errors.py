@@ -27,7 +27,7 @@ from tests.integration.conftest import (
     wait_for,
 )
 from tests.support.doubles import APP
-from tests.support.fake_sagemaker import DEFAULT_DELETING_SECONDS, FakeSageMaker
+from tests.support.fake_sagemaker import FakeSageMaker
 
 pytestmark = pytest.mark.faults
 
@@ -129,17 +129,11 @@ def test_an_app_already_deleting_is_already_gone(
     fake: FakeSageMaker, metadata: Path, workspace: Path, tmp_path: Path
 ) -> None:
     """The status decides, whatever the text: seeded Deleting, DeleteApp says ResourceInUse."""
-    fake.set_deleting_seconds(60)
-    try:
-        fake._request("POST", "/_fake/apps", {"DomainId": DOMAIN, "SpaceName": SPACE,
-                      "AppType": "CodeEditor", "AppName": "default", "Region": REGION,
-                      "Status": "Deleting"})  # fmt: skip
-        age_tree(workspace, 1.0)
-        done = run_cli("--once", "--json", "--idle-time", "1", "--watch", str(workspace),
-                       "--metadata-file", str(metadata), "--state-dir", str(tmp_path / "s"),
-                       endpoint=fake.endpoint_url)  # fmt: skip
-    finally:
-        fake.set_deleting_seconds(DEFAULT_DELETING_SECONDS)
+    fake.add_app(DOMAIN, space_name=SPACE, region=REGION, status="Deleting")
+    age_tree(workspace, 1.0)
+    done = run_cli("--once", "--json", "--idle-time", "1", "--watch", str(workspace),
+                   "--metadata-file", str(metadata), "--state-dir", str(tmp_path / "s"),
+                   endpoint=fake.endpoint_url)  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["action"] == "already-gone"
     assert [c["operation"] for c in fake.calls()][-2:] == ["DeleteApp", "DescribeApp"]

@@ -29,7 +29,7 @@ def fake_server() -> Iterator[FakeSageMaker]:
 
 @pytest.fixture
 def fake(fake_server: FakeSageMaker) -> FakeSageMaker:
-    """The fake, reset, with this test's app InService and deletions settling fast."""
+    """The fake, reset, with this test's app InService."""
     fake_server.reset()
     fake_server.add_app(DOMAIN, space_name=SPACE, region=REGION)
     return fake_server
