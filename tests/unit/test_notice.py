@@ -186,6 +186,8 @@ class VirtualRun:
         text = self.notice.read_text().splitlines()[0]
         if not self.said or self.said[-1][1] != text:
             self.said.append((self.vt.now - T0, text))
+        if self.vt.now >= T0 + 4 * IDLE:  # no stop in four hours: end, and say what happened
+            self.daemon.request_stop()
         await self.vt.sleep(seconds)
 
     async def run(self) -> int:
