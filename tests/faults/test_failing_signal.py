@@ -31,16 +31,19 @@ from tests.support.doubles import (
     Clock,
     Deleter,
     FakeSignal,
+    VirtualTime,
     make_config,
     make_daemon,
     write_state,
 )
 from tests.support.fake_sagemaker import FakeSageMaker
-from tests.support.waiting import until, wait_for
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.faults
 
 MARGIN = 15.0  # start-up and the first SageMaker call on a busy 2-core machine
+#: When the daemons run in virtual time start.
+T0 = 1_700_000_000.0
 
 
 class BrokenSignal(FakeSignal):
@@ -64,6 +67,25 @@ class HungSignal(FakeSignal):
         self.asked += 1
         await asyncio.Event().wait()
         return None
+
+
+class AskedAt:
+    """Notes the (virtual) moments ``signal`` is asked."""
+
+    def __init__(self, signal: FakeSignal, vt: VirtualTime) -> None:
+        self.signal, self.times = signal, []
+        inner = signal.newer_than
+
+        async def newer_than(t: float) -> Activity | None:
+            self.times.append(vt.now)
+            return await inner(t)
+
+        signal.newer_than = newer_than  # type: ignore[method-assign]
+
+
+def iso(t: float) -> str:
+    """A moment as the log writes it."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
 
 
 def warnings_about(caplog: pytest.LogCaptureFixture, text: str) -> list[str]:
@@ -98,32 +120,49 @@ async def test_the_daemon_keeps_the_app_while_the_walk_fails_and_says_so_once(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, logger="autostop_async")
-    cfg = make_config(tmp_path, once=False, idle_time=0.2, interval=0.05)
-    walk = BrokenSignal(6)
-    deleter = Deleter(DeleteOutcome.DELETED)
-    d = make_daemon(cfg, [walk], APP, deleter)
-    assert await asyncio.wait_for(d.run(), timeout=20) == 0
-    assert walk.asked > walk.failures  # inconclusive checks, each retried an interval later
-    assert deleter.calls == 1  # only once the walk answered (and found nothing)
-    assert len(warnings_about(caplog, "signal workspace failed")) == 1
-    assert len(warnings_about(caplog, "answers again")) == 1
+    vt = VirtualTime(T0)
+    cfg = make_config(tmp_path, once=False, idle_time=3600.0, interval=60.0)
+    walk = AskedAt(BrokenSignal(6), vt)
+    deleter = Deleter(DeleteOutcome.DELETED, clock=vt.clock)
+    d = make_daemon(cfg, [walk.signal], APP, deleter, **vt.daemon_kw())
+    assert await asyncio.wait_for(d.run(), timeout=10) == 0
+    # Due an hour after the start; each inconclusive check tried again a minute later.
+    assert walk.times == [T0 + 3600.0 + 60.0 * k for k in range(7)]
+    assert deleter.times == [T0 + 3600.0 + 6 * 60.0]  # only once the walk answered
+    assert warnings_about(caplog, "signal workspace failed") == [
+        "signal workspace failed: RuntimeError: can't start new thread; while it fails no "
+        "check can find the app idle: the app is kept (asking again every 0h01m00s)"
+    ]
+    assert warnings_about(caplog, "answers again") == [
+        f"signal workspace answers again (it failed since {iso(T0 + 3600.0)}, 6 tries)"
+    ]
     assert not warnings_about(caplog, "DeleteApp failed")
 
 
 async def test_checks_go_on_beside_a_hung_signal_which_is_not_asked_again(
-    tmp_path: Path,
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    cfg = make_config(tmp_path, once=False, idle_time=0.1, interval=0.05)
-    hung, walk = HungSignal("terminals", cheap=True), FakeSignal("workspace")
-    deleter = Deleter(DeleteOutcome.DELETED)
-    d = make_daemon(cfg, [hung, walk], APP, deleter, cheap_timeout=0.1)
-    task = asyncio.create_task(d.run())
-    # The checks go on, each inconclusive.
-    await until(lambda: walk.asked >= 3, 10, "three checks beside the stuck signal")
-    d.request_stop()
-    assert await asyncio.wait_for(task, timeout=5) == 0
-    assert hung.asked == 1  # its first call is still stuck: no second thread beside it
+    """The schedule in virtual time; the hung signal's bound (0.1 s) is real, as a stuck call
+    is: only its first call waits for it, the later ones find it still stuck at once."""
+    vt = VirtualTime(T0)
+    cfg = make_config(tmp_path, once=False, idle_time=3600.0, interval=60.0)
+    hung, walk = HungSignal("terminals", cheap=True), AskedAt(FakeSignal("workspace"), vt)
+    deleter = Deleter(DeleteOutcome.DELETED, clock=vt.clock)
+
+    async def sleep(seconds: float) -> None:
+        if len(walk.times) == 3 or vt.now >= T0 + 7200.0:
+            d.request_stop()  # after three checks (or two hours)
+        await vt.sleep(seconds)
+
+    kw = vt.daemon_kw() | {"sleep": sleep}
+    d = make_daemon(cfg, [hung, walk.signal], APP, deleter, cheap_timeout=0.1, **kw)
+    assert await asyncio.wait_for(d.run(), timeout=10) == 0
+    # The checks go on, at the deadline and a minute apart, each inconclusive: the app is kept.
+    assert walk.times == [T0 + 3600.0, T0 + 3660.0, T0 + 3720.0]
     assert deleter.calls == 0
+    assert hung.asked == 1  # its first call is still stuck: no second thread beside it
+    failed = warnings_about(caplog, "signal terminals failed")
+    assert len(failed) == 1 and "no answer within" in failed[0] and "app is kept" in failed[0]
 
 
 async def test_a_lasting_failure_is_said_again_every_hour_not_at_every_try(

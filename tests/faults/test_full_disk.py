@@ -26,16 +26,18 @@ from tests.support.doubles import (
     APP,
     Deleter,
     FakeSignal,
+    VirtualTime,
     make_config,
     make_daemon,
 )
-from tests.support.waiting import until
 
 from .conftest import FullDisk
 
 pytestmark = pytest.mark.faults
 
 FullDiskMaker = Callable[..., FullDisk]
+#: When the daemons here start (virtual time).
+T0 = 1_700_000_000.0
 
 
 def messages(caplog: pytest.LogCaptureFixture, text: str) -> list[str]:
@@ -52,13 +54,14 @@ async def test_a_full_state_folder_is_logged_once_and_the_app_still_deleted(
     tmp_path: Path, full_disk: FullDiskMaker, caplog: pytest.LogCaptureFixture, code: int
 ) -> None:
     disk = full_disk(tmp_path / "state", code)
-    cfg = make_config(tmp_path, once=False, idle_time=0.5, interval=0.05)
-    cheap = FakeSignal("terminals", cheap=True)  # polled every interval: a write is retried
-    deleter = Deleter(DeleteOutcome.DELETED)
-    d = make_daemon(cfg, [FakeSignal(), cheap], APP, deleter)
-    assert await asyncio.wait_for(d.run(), timeout=20) == 0
-    assert deleter.calls == 1  # it kept deciding
-    assert disk.hits >= 3  # and kept trying to write
+    vt = VirtualTime(T0)
+    cfg = make_config(tmp_path, once=False, idle_time=3600.0, interval=60.0)
+    cheap = FakeSignal("terminals", cheap=True)  # polled every minute: a write is retried
+    deleter = Deleter(DeleteOutcome.DELETED, clock=vt.clock)
+    d = make_daemon(cfg, [FakeSignal(), cheap], APP, deleter, **vt.daemon_kw())
+    assert await asyncio.wait_for(d.run(), timeout=10) == 0
+    assert deleter.times == [T0 + 3600.0]  # it kept deciding: deleted on time
+    assert disk.hits >= 60  # and kept trying to write, at every poll of the hour
     warned = messages(caplog, "cannot write state file")
     assert len(warned) == 1, warned
     assert os.strerror(code) in warned[0]
@@ -70,20 +73,28 @@ async def test_the_state_is_written_again_once_there_is_room(
     tmp_path: Path, full_disk: FullDiskMaker, caplog: pytest.LogCaptureFixture
 ) -> None:
     disk = full_disk(tmp_path / "state")
-    cfg = make_config(tmp_path, once=False, idle_time=3600.0, interval=0.05)
-    d = make_daemon(cfg, [FakeSignal(), FakeSignal("terminals", cheap=True)], APP, None)
-    task = asyncio.create_task(d.run())
-    try:
-        await until(lambda: disk.hits >= 3, 10, "three tries to write the state")
-        disk.free()
-        state = tmp_path / "state" / "state.json"
-        await until(state.exists, 10, "the state file once there is room")
-        await until(lambda: messages(caplog, "written again"), 10, "the recovery line")
-    finally:
-        d.request_stop()
-        assert await asyncio.wait_for(task, timeout=5) == 0
+    state = tmp_path / "state" / "state.json"
+    vt = VirtualTime(T0)
+    cfg = make_config(tmp_path, once=False, idle_time=3600.0, interval=60.0)
+    written_at: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        if state.exists():  # written by the poll that just ended
+            written_at.append(vt.now)
+        if written_at or vt.now >= T0 + 3600.0:
+            d.request_stop()
+        await vt.sleep(seconds)
+        if vt.now >= T0 + 150.0:
+            disk.free()  # room again 2.5 minutes after the start, between two polls
+
+    kw = vt.daemon_kw() | {"sleep": sleep}
+    d = make_daemon(cfg, [FakeSignal(), FakeSignal("terminals", cheap=True)], APP, None, **kw)
+    assert await asyncio.wait_for(d.run(), timeout=10) == 0
+    assert disk.hits >= 3  # the start and the polls at 1 and 2 minutes found the disk full
+    assert written_at == [T0 + 180.0]  # written at the first poll after there was room
     assert len(messages(caplog, "cannot write state file")) == 1
     assert len(messages(caplog, "state file")) == 2  # failed once, written again once
+    assert messages(caplog, "written again") == [f"state file {state} written again"]
 
 
 async def test_a_full_home_volume_does_not_stop_the_warning_or_the_decision(
@@ -91,29 +102,39 @@ async def test_a_full_home_volume_does_not_stop_the_warning_or_the_decision(
 ) -> None:
     home = tmp_path / "home"
     notice = home / "autostop-async-notice.txt"
+    vt = VirtualTime(T0)
     cfg = make_config(
-        tmp_path, once=False, idle_time=1.0, interval=0.05, warn_before=0.5, dry_run=True,
+        tmp_path, once=False, idle_time=3600.0, interval=60.0, warn_before=300.0, dry_run=True,
         notice_file=notice, terminals_dir=tmp_path / "pts",
     )  # fmt: skip
     (tmp_path / "pts").mkdir()
     notifier = Notifier.from_config(cfg, OwnWrites())
+    notifier.clock = vt.clock
     home.mkdir()
     notifier.prepare()  # the notice file exists, as after any start
     disk = full_disk(home)
-    d = make_daemon(cfg, [FakeSignal()], None, None, notifier=notifier)
-    task = asyncio.create_task(d.run())
-    try:
-        await until(lambda: disk.hits >= 3, 10, "the warning and two retries to hit the disk")
-        assert not task.done(), "the daemon stopped"
-        await until(lambda: messages(caplog, "would delete"), 10, "the decision, disk full")
-        disk.free()
-        await until(lambda: messages(caplog, "notice file"), 10, "a notice line")
-        await until(lambda: messages(caplog, "written again"), 10, "the recovery line")
-    finally:
-        d.request_stop()
-        assert await asyncio.wait_for(task, timeout=5) == 0
+    said: dict[str, float] = {}  # a line of the log, and when it was first said (virtual)
+
+    async def sleep(seconds: float) -> None:
+        for line in ("warned", "would delete", "written again"):
+            if messages(caplog, line):
+                said.setdefault(line, vt.now - T0)
+        if "would delete" in said:
+            disk.free()  # room again once the decision is made
+        if "written again" in said or vt.now >= T0 + 7200.0:  # or a second hour
+            d.request_stop()
+        await vt.sleep(seconds)
+
+    kw = vt.daemon_kw() | {"sleep": sleep}
+    cheap = FakeSignal("terminals", cheap=True)  # polled every minute
+    d = make_daemon(cfg, [FakeSignal(), cheap], None, None, notifier=notifier, **kw)
+    assert await asyncio.wait_for(d.run(), timeout=10) == 0
+    # The warning and the decision on time, the disk full; the notice written at the next poll.
+    assert said == {"warned": 3300.0, "would delete": 3600.0, "written again": 3660.0}
+    assert disk.hits >= 5  # the warning, then a try at every poll till the disk had room
     assert len(messages(caplog, "cannot write notice file")) == 1
-    assert "will be stopped" in notice.read_text() or "would be stopped" in notice.read_text()
+    assert messages(caplog, "written again") == [f"notice file {notice} written again"]
+    assert "would be stopped" in notice.read_text()
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -17,8 +18,7 @@ from autostop_async.config import Config, ConfigError, load_config
 from autostop_async.daemon import Daemon
 from autostop_async.notice import Notifier, keepalive_hint
 from autostop_async.terminals import OwnWrites, TerminalsSignal
-from tests.support.doubles import APP, Deleter, no_app_start
-from tests.support.waiting import until
+from tests.support.doubles import APP, Deleter, VirtualTime, no_app_start
 
 
 @dataclass
@@ -134,64 +134,122 @@ class Scripted(SignalBase):
         pass
 
 
-def run_config(tmp_path: Path) -> Config:
-    return Config(idle_time=1.2, interval=0.05, state_dir=tmp_path / "state", warn_before=0.6)
+#: The daemon's settings here, in virtual time: an hour idle, a warning 5 minutes before the
+#: stop, the cheap signals polled every minute.
+IDLE, WARN, INTERVAL = 3600.0, 300.0, 60.0
+#: When the daemon starts (virtual time).
+T0 = 1_700_000_000.0
+
+
+def iso(t: float) -> str:
+    """A moment as the warning and the log write it."""
+    return datetime.fromtimestamp(t, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+#: What the notice file says while no stop is near.
+CALM = (
+    "autostop-async stops this app once nothing has happened for 1h00m00s. "
+    "No stop is due soon; this file says so 0h05m00s before one is."
+)
+
+
+def warning(deadline: float, last: str) -> str:
+    """The first line of the warning of a stop at ``deadline``, sent 5 minutes before."""
+    return (
+        f"autostop-async: this app will be stopped at {iso(deadline)} (in 0h05m00s): "
+        f"nothing has happened since {last}."
+    )
+
+
+class VirtualRun:
+    """A daemon asking ``signal``, warning ``terminal`` and a notice file, in virtual time
+    from ``T0``. ``said``: what the notice file says (its first line) from when (seconds after
+    ``T0``), read each time the daemon goes to sleep; a write takes no virtual time."""
+
+    def __init__(self, tmp_path: Path, terminal: Terminal, signal: Scripted) -> None:
+        self.vt = VirtualTime(T0)
+        self.notice = tmp_path / "notice.txt"
+        n = notifier(terminal, self.notice, warn_before=WARN, idle_time=IDLE, clock=self.vt.clock)
+        n.prepare()
+        self.deleter = Deleter(clock=self.vt.clock)
+        self.said: list[tuple[float, str]] = []
+        config = Config(
+            idle_time=IDLE, interval=INTERVAL, state_dir=tmp_path / "state", warn_before=WARN
+        )
+        kw = self.vt.daemon_kw() | {"sleep": self.sleep}
+        self.daemon = Daemon(
+            config, [signal], APP, self.deleter, notifier=n, app_start=no_app_start, **kw
+        )
+
+    async def sleep(self, seconds: float) -> None:
+        """The daemon's sleep: note what the notice file says, then let the time pass."""
+        text = self.notice.read_text().splitlines()[0]
+        if not self.said or self.said[-1][1] != text:
+            self.said.append((self.vt.now - T0, text))
+        if self.vt.now >= T0 + 4 * IDLE:  # no stop in four hours: end, and say what happened
+            self.daemon.request_stop()
+        await self.vt.sleep(seconds)
+
+    async def run(self) -> int:
+        return await asyncio.wait_for(self.daemon.run(), timeout=10)
 
 
 async def test_the_daemon_warns_once_then_stops(terminal: Terminal, tmp_path: Path) -> None:
-    notice = tmp_path / "notice.txt"
-    n = notifier(terminal, notice, warn_before=0.6, idle_time=1.2)
-    n.prepare()
     walk = Scripted("workspace", False, lambda: None)
-    deleter = Deleter()
-    d = Daemon(run_config(tmp_path), [walk], APP, deleter, notifier=n, app_start=no_app_start)
-    assert await asyncio.wait_for(d.run(), timeout=10) == 0
-    assert deleter.calls == 1
+    run = VirtualRun(tmp_path, terminal, walk)
+    assert await run.run() == 0
+    # The warning 5 minutes before the deadline, the deletion at it: an hour after the start.
+    start = f"{iso(T0)} (daemon-start)"
+    assert run.said == [(0.0, CALM), (IDLE - WARN, warning(T0 + IDLE, start))]
+    assert run.deleter.times == [T0 + IDLE]
     shown = terminal.read().decode()
     assert shown.count("will be stopped at") == 1
+    assert f"*** {warning(T0 + IDLE, start)}" in shown
     assert walk.asked == 2  # once before the warning, once at the deadline
-    assert "will be stopped at" in notice.read_text()
 
 
 async def test_no_warning_when_the_check_finds_activity(
     terminal: Terminal, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    started = time.time()
-    found: list[float] = []
-
-    def once_found() -> float | None:
-        # The walk finds a change made 0.3 s after the start, the first time it looks.
-        if not found:
-            found.append(started + 0.3)
-        return found[0]
-
-    n = notifier(terminal, None, warn_before=0.6, idle_time=1.2)
-    deleter = Deleter()
-    walk = Scripted("workspace", False, once_found)
+    # A file saved half way, which only the walk sees: it looks first when the warning is due.
+    saved = T0 + IDLE / 2
+    walk = Scripted("workspace", False, lambda: saved)
+    run = VirtualRun(tmp_path, terminal, walk)
     with caplog.at_level(logging.INFO, logger="autostop_async"):
-        d = Daemon(run_config(tmp_path), [walk], APP, deleter, notifier=n, app_start=no_app_start)
-        assert await asyncio.wait_for(d.run(), timeout=10) == 0
-    assert deleter.calls == 1
-    assert any(r.getMessage().startswith("no warning: workspace:x") for r in caplog.records)
-    assert terminal.read().decode().count("will be stopped at") == 1  # for the new deadline
+        assert await run.run() == 0
+    said = [r.getMessage() for r in caplog.records if r.getMessage().startswith("no warning")]
+    assert said == [f"no warning: workspace:x at {iso(saved)}; next check at {iso(saved + IDLE)}"]
+    # One warning, for the new deadline; the app deleted an hour after the save.
+    last = f"{iso(saved)} (workspace:x)"
+    assert run.said == [(0.0, CALM), (saved + IDLE - WARN - T0, warning(saved + IDLE, last))]
+    assert run.deleter.times == [saved + IDLE]
+    assert terminal.read().decode().count("will be stopped at") == 1
 
 
 async def test_activity_after_the_warning_postpones_and_says_so(
     terminal: Terminal, tmp_path: Path
 ) -> None:
-    notice = tmp_path / "notice.txt"
-    n = notifier(terminal, notice, warn_before=0.6, idle_time=1.2)
-    n.prepare()
-    typed: list[float] = []
-    cheap = Scripted("editor", True, lambda: typed[0] if typed else None)
-    d = Daemon(run_config(tmp_path), [cheap], APP, Deleter(), notifier=n, app_start=no_app_start)
-    task = asyncio.create_task(d.run())
-    await until(lambda: "will be stopped" in notice.read_text(), 10, "the warning")
-    typed.append(time.time())  # the person reads it and types
-    await until(lambda: "postponed" in notice.read_text(), 10, "the postponement")
-    d.request_stop()
-    await asyncio.wait_for(task, timeout=5)
-    assert "postponed" in notice.read_text() and "editor:x" in notice.read_text()
+    typed = T0 + IDLE - WARN + 100  # the person reads the warning, and types 100 s later
+
+    def editor() -> float | None:
+        return typed if run.vt.now >= typed else None
+
+    run = VirtualRun(tmp_path, terminal, Scripted("editor", True, editor))
+    assert await run.run() == 0
+    # Seen at the first poll after it (one a minute since the warning); the stop moves to an
+    # hour after the typing, and is announced again 5 minutes before.
+    seen = T0 + IDLE - WARN + 2 * INTERVAL
+    postponed = (
+        f"The stop announced earlier was postponed to {iso(typed + IDLE)} "
+        f"by editor:x at {iso(typed)}."
+    )
+    assert run.said == [
+        (0.0, CALM),
+        (IDLE - WARN, warning(T0 + IDLE, f"{iso(T0)} (daemon-start)")),
+        (seen - T0, postponed),
+        (typed + IDLE - WARN - T0, warning(typed + IDLE, f"{iso(typed)} (editor:x)")),
+    ]
+    assert run.deleter.times == [typed + IDLE]
 
 
 def test_warning_settings_from_flags_and_environment() -> None:
