@@ -60,7 +60,7 @@ class IdleClock:
         #: The newest activity may be the editor's echo of our own last save (a tab showing
         #: the state file): the saves that follow are unprompted, so their echoes never count.
         self.echo_suspect = False
-        self._writer = StateWriter(config.state_file)
+        self._writer = StateWriter(config.state_file, clock)
 
     @property
     def last(self) -> Activity:

@@ -60,6 +60,8 @@ class Notifier:
     clock: Callable[[], float] = time.time
     #: The notice that could not be written (a full disk): written again by :meth:`retry`.
     _unwritten: bytes | None = field(default=None, init=False, repr=False)
+    #: When the unwritten notice is a warning: its stop and last activity, to write it anew.
+    _unwritten_warning: tuple[float, Activity] | None = field(default=None, init=False, repr=False)
     _write_failing: bool = field(default=False, init=False, repr=False)
 
     @classmethod
@@ -145,7 +147,7 @@ class Notifier:
         try:  # never blocks, never through a link; a FIFO or a device is refused
             fd = open_regular_for_write(self.notice_file)
         except FileNotFoundError:
-            self._unwritten = None
+            self._unwritten = self._unwritten_warning = None
             log.info(
                 "notice file %s was removed; the daemon recreates it when restarted",
                 self.notice_file,
@@ -164,7 +166,7 @@ class Notifier:
         if self._write_failing:
             self._write_failing = False
             log.info("notice file %s written again", self.notice_file)
-        self._unwritten = None
+        self._unwritten = self._unwritten_warning = None
         self.own_writes.wrote_file(self.clock())  # a tab showing it reloads: not a person
         return True
 
@@ -187,10 +189,28 @@ class Notifier:
         return self._unwritten is not None
 
     async def retry(self) -> None:
-        """Write the notice that could not be written; a failure keeps it for the next try."""
+        """Write the notice that could not be written; a failure keeps it for the next try.
+
+        A warning is written anew, counting down from now; once its stop has passed, the file
+        gets the usual text instead (a warning then would announce a moment gone by; the next
+        deadline gets its own).
+        """
         data = self._unwritten
         if data is None:
             return
+        if self._unwritten_warning is not None:
+            deadline, last = self._unwritten_warning
+            now = self.clock()
+            if now < deadline:
+                data = _encode(self._text(deadline, last, now))
+            else:
+                self._unwritten_warning = None
+                data = _encode(self._calm_text())
+                log.info(
+                    "the warning of the stop at %s was never written; the notice file gets "
+                    "the usual text",
+                    utc_iso(deadline),
+                )
         with contextlib.suppress(NotAnsweringError):
             await run_blocking(self._io_key, self._rewrite, data, timeout=WRITE_TIMEOUT)
 
@@ -217,6 +237,7 @@ class Notifier:
     def _warn_now(self, deadline: float, last: Activity) -> tuple[int, bool]:
         now = self.clock()
         lines = self._text(deadline, last, now)
+        self._unwritten_warning = (deadline, last)  # kept only if the write fails
         return self._write_terminals(lines, now), self._rewrite_notice(lines)
 
     async def warn(self, deadline: float, last: Activity) -> None:
@@ -240,6 +261,7 @@ class Notifier:
         """After a warning, the stop was postponed: say so in the notice file (not terminals)."""
         why = activity.describe() if activity is not None else "a keepalive"
         note = f"The stop announced earlier was postponed to {utc_iso(deadline)} by {why}."
+        self._unwritten_warning = None  # a warning not yet written is out of date
         try:
             await run_blocking(
                 self._io_key, self._rewrite_notice, self._calm_text(note), timeout=WRITE_TIMEOUT

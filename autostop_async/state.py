@@ -18,6 +18,7 @@ import os
 import stat
 import tempfile
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -106,10 +107,11 @@ async def load_state(path: Path, app_started: float | None) -> State | None:
     return (await read_state(path, app_started))[0]
 
 
-async def save_state(path: Path, state: State) -> None:
+async def save_state(path: Path, state: State, now: float | None = None) -> None:
     """Write the state atomically (temporary file in the same folder, then rename), in the
-    state writer's thread; an ``OSError`` (a full disk: ENOSPC, EDQUOT) is the caller's."""
-    state.updated = time.time()
+    state writer's thread, ``updated`` at ``now`` (default: the time); an ``OSError`` (a full
+    disk: ENOSPC, EDQUOT) is the caller's."""
+    state.updated = time.time() if now is None else now
     text = state.to_json()
     await asyncio.get_running_loop().run_in_executor(_WRITER, write_atomically, path, text)
 
@@ -152,14 +154,15 @@ class StateWriter:
     logged once and never fatal: the clock is in memory and the caller tries again; a line says
     when it works again."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, clock: Callable[[], float] = time.time) -> None:
         self.path = path
+        self.clock = clock
         self.failing = False
 
     async def write(self, state: State, timeout: float) -> bool:
         """True if ``state`` was written within ``timeout`` seconds."""
         try:
-            await asyncio.wait_for(save_state(self.path, state), timeout)
+            await asyncio.wait_for(save_state(self.path, state, self.clock()), timeout)
         except (OSError, asyncio.TimeoutError) as exc:
             timed_out = isinstance(exc, asyncio.TimeoutError) and not exc.args
             why = f"no answer within {timeout:g}s" if timed_out else str(exc)

@@ -97,9 +97,13 @@ async def test_the_state_is_written_again_once_there_is_room(
     assert messages(caplog, "written again") == [f"state file {state} written again"]
 
 
-async def test_a_full_home_volume_does_not_stop_the_warning_or_the_decision(
-    tmp_path: Path, full_disk: FullDiskMaker, caplog: pytest.LogCaptureFixture
-) -> None:
+async def run_with_a_full_home(
+    tmp_path: Path, full_disk: FullDiskMaker, caplog: pytest.LogCaptureFixture, free_at: float
+) -> tuple[dict[str, float], Path, int]:
+    """A dry-run daemon (idle 1 h, warning 5 min before) whose home volume is full from the
+    start until ``free_at`` seconds (virtual); when each line of the log was first said, the
+    notice file, and how many writes the full disk refused. Stops once the notice was written
+    again and the decision made, or after two hours."""
     home = tmp_path / "home"
     notice = home / "autostop-async-notice.txt"
     vt = VirtualTime(T0)
@@ -114,14 +118,17 @@ async def test_a_full_home_volume_does_not_stop_the_warning_or_the_decision(
     notifier.prepare()  # the notice file exists, as after any start
     disk = full_disk(home)
     said: dict[str, float] = {}  # a line of the log, and when it was first said (virtual)
+    lines = ("warned", "would delete", "written again", "was never written")
 
     async def sleep(seconds: float) -> None:
-        for line in ("warned", "would delete", "written again"):
+        for line in lines:
             if messages(caplog, line):
                 said.setdefault(line, vt.now - T0)
-        if "would delete" in said:
-            disk.free()  # room again once the decision is made
-        if "written again" in said or vt.now >= T0 + 7200.0:  # or a second hour
+        if vt.now >= T0 + free_at:
+            disk.free()
+        if "written again" in said and "would delete" in said:
+            d.request_stop()
+        if vt.now >= T0 + 7200.0:
             d.request_stop()
         await vt.sleep(seconds)
 
@@ -129,12 +136,37 @@ async def test_a_full_home_volume_does_not_stop_the_warning_or_the_decision(
     cheap = FakeSignal("terminals", cheap=True)  # polled every minute
     d = make_daemon(cfg, [FakeSignal(), cheap], None, None, notifier=notifier, **kw)
     assert await asyncio.wait_for(d.run(), timeout=10) == 0
-    # The warning and the decision on time, the disk full; the notice written at the next poll.
-    assert said == {"warned": 3300.0, "would delete": 3600.0, "written again": 3660.0}
-    assert disk.hits >= 5  # the warning, then a try at every poll till the disk had room
     assert len(messages(caplog, "cannot write notice file")) == 1
+    return said, notice, disk.hits
+
+
+async def test_a_full_home_volume_does_not_stop_the_warning_or_the_decision(
+    tmp_path: Path, full_disk: FullDiskMaker, caplog: pytest.LogCaptureFixture
+) -> None:
+    said, notice, hits = await run_with_a_full_home(tmp_path, full_disk, caplog, free_at=3360.0)
+    # The warning and the decision on time, the disk full; the notice written at the first poll
+    # with room, counting down from then (not from the failed write two minutes earlier).
+    assert said == {"warned": 3300.0, "written again": 3420.0, "would delete": 3600.0}
+    assert hits >= 3  # the warning, then a try at every poll till the disk had room
     assert messages(caplog, "written again") == [f"notice file {notice} written again"]
-    assert "would be stopped" in notice.read_text()
+    text = notice.read_text()
+    assert "would be stopped (dry run: it will not) at" in text
+    assert "(in 0h03m00s)" in text
+
+
+async def test_a_warning_never_written_before_its_stop_is_dropped(
+    tmp_path: Path, full_disk: FullDiskMaker, caplog: pytest.LogCaptureFixture
+) -> None:
+    said, notice, _ = await run_with_a_full_home(tmp_path, full_disk, caplog, free_at=3600.0)
+    assert said == {
+        "warned": 3300.0,
+        "would delete": 3600.0,
+        "was never written": 3600.0,
+        "written again": 3660.0,
+    }
+    # Never a warning of a stop gone by (nor the empty file the full disk left): the usual text.
+    text = notice.read_text()
+    assert "would be stopped" not in text and "No stop is due soon" in text
 
 
 @pytest.fixture
