@@ -18,7 +18,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-from .activity import Activity, Signal, utc_iso
+from .activity import Activity, Signal
 from .asking import CHEAP_SIGNAL_TIMEOUT, WALK_TIMEOUT, Asker
 from .clock import ClockWatch
 from .config import Config, format_duration
@@ -205,23 +205,17 @@ class Daemon:
     # -- the warning -----------------------------------------------------------------------
 
     def _warn_at(self) -> float | None:
-        """When the coming deadline is to be announced (never while retrying a check)."""
-        if self.warnings is None or self.retry.at is not None:
+        """When the coming deadline is to be announced (:class:`~.notice.WarningSchedule`)."""
+        if self.warnings is None:
             return None
-        return self.warnings.due_at(self.deadline)
+        return self.warnings.due_at(self.deadline, retrying=self.retry.at is not None)
 
-    async def _warn(self) -> None:
-        """Look everywhere first (the walk too): warn only if nothing happened since ``last``."""
-        assert self.warnings is not None
+    async def _look_everywhere(self) -> None:
+        """The cheap signals, then (if the deadline stayed) the walk, since ``last``."""
         deadline = self.deadline
         await self.poll_cheap()
         if self.deadline == deadline:
             await self._look_deeper(self.last.at)
-        if self.deadline == deadline:
-            await self.warnings.warn(deadline, self.last)
-            return
-        why = self.last.describe() if self.idle.moved_by() is not None else "a keepalive"
-        log.info("no warning: %s; next check at %s", why, utc_iso(self.deadline))
 
     # -- the loop --------------------------------------------------------------------------
 
@@ -270,8 +264,8 @@ class Daemon:
                 if self.retry.at is None:  # conclusive: active
                     result.log_active(self.deadline, self.clock())
                 await self.save()
-            elif (warn_at := self._warn_at()) is not None and now >= warn_at:
-                await self._warn()
+            elif self.warnings and (warn_at := self._warn_at()) is not None and now >= warn_at:
+                await self.warnings.warn_unless_used(self.idle, self._look_everywhere)
                 await self.save()
             else:
                 await self._poll()

@@ -18,14 +18,18 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .activity import Activity, utc_iso
 from .config import DEFAULT_STATE_DIR, Config, format_duration
 from .safe_read import NotAnsweringError, open_regular_for_write, run_blocking
 from .terminals import OwnWrites, terminal_devices
+
+if TYPE_CHECKING:
+    from .idle_clock import IdleClock
 
 __all__ = ["Notifier", "WarningSchedule", "keepalive_hint"]
 
@@ -284,14 +288,26 @@ class WarningSchedule:
         #: The deadline the last warning announced (None: no warning stands).
         self.warned_for: float | None = None
 
-    def due_at(self, deadline: float) -> float | None:
-        """When the stop at ``deadline`` is to be announced; None if it was, or is not to be."""
-        return None if self.warned_for == deadline else self.notifier.warn_at(deadline)
+    def due_at(self, deadline: float, *, retrying: bool = False) -> float | None:
+        """When the stop at ``deadline`` is to be announced; None if it was, or is not to be
+        (nor while a check is being retried: the stop is not at the deadline then)."""
+        if retrying or self.warned_for == deadline:
+            return None
+        return self.notifier.warn_at(deadline)
 
-    async def warn(self, deadline: float, last: Activity) -> None:
-        """Announce the stop at ``deadline`` (nothing has happened since ``last``)."""
-        await self.notifier.warn(deadline, last)
-        self.warned_for = deadline
+    async def warn_unless_used(
+        self, idle: IdleClock, look: Callable[[], Awaitable[object]]
+    ) -> None:
+        """Look everywhere first (``look``: every signal, the walk too): announce the stop
+        only if nothing moved the deadline meanwhile; else say why there is no warning."""
+        deadline = idle.deadline
+        await look()
+        if idle.deadline == deadline:
+            await self.notifier.warn(deadline, idle.last)
+            self.warned_for = deadline
+            return
+        why = idle.last.describe() if idle.moved_by() is not None else "a keepalive"
+        log.info("no warning: %s; next check at %s", why, utc_iso(idle.deadline))
 
     async def moved(self, deadline: float, by: Activity | None) -> None:
         """The deadline is now ``deadline``, moved ``by`` activity (None: a keepalive): if a
