@@ -3,9 +3,13 @@
 Every terminal of the editor is a ``/dev/pts/N`` device. The kernel moves its mtime when something
 is written to it (program output, and the shell's echo of what is typed) and its atime when a
 program reads what was typed (``cat``, ``read``: input the kernel echoes itself), in steps of
-about 8 seconds. No file is written when someone types in a terminal, so the workspace walk
-cannot see it; these times can. Listing ``/dev/pts`` and a ``stat`` per terminal costs
-microseconds, so the signal is polled every interval.
+8 seconds: a time is moved only once the clock has left the 8-second step (a multiple of 8) of
+the time it holds, so that nobody can read the timing of keystrokes from it (``tty_update_time``
+in the kernel's ``drivers/tty/tty_io.c``). A terminal may therefore have been used until the end
+of the step of its time; that end is the activity counted (:func:`latest_use`), so a stop never
+comes before the idle time has passed since the last key. No file is written when someone types
+in a terminal, so the workspace walk cannot see it; these times can. Listing ``/dev/pts`` and a
+``stat`` per terminal costs microseconds, so the signal is polled every interval.
 
 Two writers are not people: the daemon itself when it runs in a terminal (its log lines), and the
 warning it writes to every terminal. The first is excluded by device number; for the second the
@@ -25,9 +29,26 @@ from pathlib import Path
 
 from .activity import Activity, PolledSignal
 
-__all__ = ["OwnWrites", "TerminalsSignal", "own_terminals", "terminal_devices"]
+__all__ = [
+    "TTY_TIME_STEP",
+    "OwnWrites",
+    "TerminalsSignal",
+    "latest_use",
+    "own_terminals",
+    "terminal_devices",
+]
 
 log = logging.getLogger("autostop_async")
+
+#: The kernel's step for a terminal's times, in seconds (see above).
+TTY_TIME_STEP = 8
+
+
+def latest_use(tty_time: float) -> float:
+    """The last moment a terminal whose device time is ``tty_time`` may have been used: the
+    end of that time's 8-second step (use before then leaves the time as it is)."""
+    return float(int(tty_time) // TTY_TIME_STEP * TTY_TIME_STEP + TTY_TIME_STEP)
+
 
 #: Own file writes remembered for the editor's echo (a burst of writes counts as one).
 MAX_FILE_WRITES = 64
@@ -156,14 +177,16 @@ class TerminalsSignal(PolledSignal):
         self.clock = clock
 
     async def sample(self) -> Activity | None:
-        """The most recently modified terminal, clamped to now, or None when there is none
-        (no thread: a listing and a ``stat`` per terminal cost microseconds)."""
+        """The most recently used terminal (the end of its time's step, clamped to now), or
+        None when there is none (no thread: a listing and a ``stat`` per terminal cost
+        microseconds)."""
         best: tuple[float, str] | None = None
         for path, st in terminal_devices(self.folder):
             if st.st_rdev in self.exclude_devices:
                 continue
             # Our own notice moves the mtime only; the atime is input some program read.
-            at = st.st_atime if self.own_writes.is_ours(st) else max(st.st_mtime, st.st_atime)
+            seen = st.st_atime if self.own_writes.is_ours(st) else max(st.st_mtime, st.st_atime)
+            at = latest_use(seen)
             if best is None or at > best[0]:
                 best = (at, path)
         if best is None:

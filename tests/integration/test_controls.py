@@ -203,7 +203,8 @@ def test_editor_and_terminal_use_keep_the_app_until_they_stop(setup: Setup) -> N
     assert "would delete" not in setup.text().split("watching since")[0]
     stop_line = next(line for line in setup.text().splitlines() if "would delete" in line)
     assert "last activity terminal:" in stop_line, stop_line
-    assert time.time() - int(typed) >= idle  # the terminal's time is to the second
+    # Never before the idle time after the real write (the kernel's time may be 8 s older).
+    assert time.time() - typed >= idle
 
 
 def test_keepalive_from_a_users_terminal_postpones_the_stop(setup: Setup) -> None:

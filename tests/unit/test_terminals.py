@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from autostop_async.config import load_config
-from autostop_async.terminals import OwnWrites, TerminalsSignal, terminal_devices
+from autostop_async.terminals import OwnWrites, TerminalsSignal, latest_use, terminal_devices
 
 LONG_AGO = time.time() - 3600
 
@@ -55,8 +55,8 @@ def test_only_terminal_devices_are_listed(pts: tuple[Path, Pty]) -> None:
 async def test_an_unused_terminal_is_no_activity(pts: tuple[Path, Pty]) -> None:
     folder, _ = pts
     sig = signal(folder)
-    assert await sig.newer_than(LONG_AGO + 1) is None
-    assert sig.latest is not None and sig.latest.at == pytest.approx(LONG_AGO)
+    assert await sig.newer_than(latest_use(LONG_AGO)) is None
+    assert sig.latest is not None and sig.latest.at == latest_use(LONG_AGO)
 
 
 async def test_output_to_a_terminal_is_activity(pts: tuple[Path, Pty]) -> None:
@@ -64,17 +64,44 @@ async def test_output_to_a_terminal_is_activity(pts: tuple[Path, Pty]) -> None:
     sig = signal(folder)
     before = time.time()
     os.write(pty.slave, b"epoch 3/10 loss 0.12\r\n")  # a program prints
-    found = await sig.newer_than(LONG_AGO + 1)
+    found = await sig.newer_than(latest_use(LONG_AGO))
     assert found is not None
     assert found.source == f"terminal:{folder / '3'}"
     assert before - 1 <= found.at <= time.time()
+
+
+async def test_use_within_the_kernels_8_second_step_counts_until_its_end(
+    pts: tuple[Path, Pty],
+) -> None:
+    # The kernel moves a terminal's time only once the clock leaves the 8-second step of the
+    # time it holds: a time of 1003 means use until 1008 (a key at 1007 leaves it as it is).
+    folder, pty = pts
+    os.utime(pty.path, (1003.0, 1003.0))
+    found = await signal(folder, clock=lambda: 5000.0).newer_than(0)
+    assert found is not None and found.at == 1008.0
+    found = await signal(folder, clock=lambda: 1005.0).newer_than(0)
+    assert found is not None and found.at == 1005.0  # never later than now
+    assert [latest_use(t) for t in (1000.0, 1007.9, 1008.0)] == [1008.0, 1008.0, 1016.0]
+
+
+async def test_a_real_terminal_is_never_counted_as_used_before_its_last_output(
+    pts: tuple[Path, Pty],
+) -> None:
+    folder, pty = pts
+    for line in (b"epoch 1\r\n", b"epoch 2\r\n", b"epoch 3\r\n"):
+        os.write(pty.slave, line)
+        os.read(pty.master, 100)
+    last = time.time()
+    found = await signal(folder, clock=lambda: last + 3600).newer_than(0)
+    assert found is not None
+    assert last <= found.at <= last + 8  # the time the kernel kept may be up to 8 s older
 
 
 async def test_input_a_program_reads_is_activity(pts: tuple[Path, Pty]) -> None:
     folder, pty = pts
     os.write(pty.master, b"yes\n")  # someone types; `read` in the shell takes it
     os.read(pty.slave, 100)
-    found = await signal(folder).newer_than(LONG_AGO + 1)
+    found = await signal(folder).newer_than(latest_use(LONG_AGO))
     assert found is not None and found.at > time.time() - 10
 
 
@@ -95,10 +122,10 @@ async def test_our_own_notice_does_not_count_but_later_use_does(pts: tuple[Path,
     finally:
         os.close(fd)
     assert os.read(pty.master, 200).startswith(b"*** autostop-async")
-    assert await sig.newer_than(LONG_AGO + 1) is None
+    assert await sig.newer_than(latest_use(LONG_AGO)) is None
     os.write(pty.master, b"ls\n")  # the person answers the notice
     os.read(pty.slave, 100)
-    found = await sig.newer_than(LONG_AGO + 1)
+    found = await sig.newer_than(latest_use(LONG_AGO))
     assert found is not None and found.at > time.time() - 10
 
 
@@ -112,7 +139,7 @@ async def test_the_newest_of_several_terminals_is_reported(tmp_path: Path) -> No
         for i, pty in enumerate(ptys):
             (tmp_path / str(i)).symlink_to(pty.path)
         os.write(ptys[1].slave, b"busy\r\n")
-        found = await signal(tmp_path).newer_than(LONG_AGO + 1)
+        found = await signal(tmp_path).newer_than(latest_use(LONG_AGO))
         assert found is not None and found.source == f"terminal:{tmp_path / '1'}"
     finally:
         for pty in ptys:
