@@ -25,10 +25,9 @@ from types import FrameType
 from typing import Any, TypeVar
 
 from . import __version__
-from .changes import describe_layout
 from .config import Config, ConfigError, format_duration, load_config
 from .daemon import Daemon
-from .editor_layout import EditorLayout
+from .editor_layout import EditorLayout, describe_layout
 from .safe_output import escape, json_text
 from .sagemaker import AppRef, MetadataError, SageMakerClient, read_app_ref
 from .signals import build_signals

@@ -46,16 +46,10 @@ from pathlib import Path
 from stat import S_ISDIR
 
 from .activity import Activity, OnceLog, SignalBase
-from .editor_layout import EditorLayout
+from .editor_layout import EditorLayout, describe_layout, is_under
 from .git_activity import IgnoredFolders
 
-__all__ = [
-    "ScanResult",
-    "ScanStats",
-    "WorkspaceScanner",
-    "WorkspaceSignal",
-    "describe_layout",
-]
+__all__ = ["ScanResult", "ScanStats", "WorkspaceScanner", "WorkspaceSignal"]
 
 log = logging.getLogger("autostop_async")
 
@@ -172,7 +166,7 @@ class _Filter:
         silent: dict[str, set[str]] = {}
         excluded = list(self._own)
         for top in (os.path.normpath(f) for f in folders):
-            inner = [k for k in keep if k != top and _is_under(k, top)]
+            inner = [k for k in keep if k != top and is_under(k, top)]
             if not inner:
                 excluded.append(top)
                 continue
@@ -476,7 +470,7 @@ def own_path_aliases(paths: Iterable[Path], roots: Iterable[str]) -> set[str]:
         for root, real_root in real_roots:
             if real == real_root:
                 aliases.add(root)
-            elif _is_under(real, real_root):
+            elif is_under(real, real_root):
                 aliases.add(os.path.join(root, os.path.relpath(real, real_root)))
     return aliases
 
@@ -519,11 +513,7 @@ class WorkspaceScanner:
         left_out = [str(p) for p in layout.left_out] if layout is not None else []
         self._filter.leave_out(left_out, keep)
         self._quiet_roots = (
-            [
-                k
-                for k in keep
-                if k not in self.roots and not any(_is_under(k, r) for r in self.roots)
-            ]
+            [k for k in keep if k not in self.roots and not any(is_under(k, r) for r in self.roots)]
             if add_roots
             else []
         )
@@ -587,7 +577,7 @@ class WorkspaceScanner:
         hints = [
             h
             for h in first
-            if any(_is_under(h, r) for r in roots) and not self._filter.path_excluded(h)
+            if any(is_under(h, r) for r in roots) and not self._filter.path_excluded(h)
         ]
         if hints:
             # Hot folders alone, without what is below them: cheap, and often enough.
@@ -662,22 +652,8 @@ def _scan_hints(walk: _Walk, hints: list[str]) -> _Batch:
     return result
 
 
-def describe_layout(layout: EditorLayout | None) -> str:
-    """The editor's layout in a line: what counts and what is left out."""
-    if layout is None:
-        return (
-            "no Code Editor data folder found (no running editor names one, and none of the "
-            "usual places exists); nothing is left out as the editor's bookkeeping"
-        )
-    return layout.describe()
-
-
 def _folders(layout: EditorLayout | None) -> tuple[Path, tuple[Path, ...]] | None:
     return None if layout is None else (layout.server_data_dir, layout.left_out)
-
-
-def _is_under(path: str, root: str) -> bool:
-    return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
 
 
 class WorkspaceSignal(SignalBase):

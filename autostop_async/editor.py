@@ -38,7 +38,7 @@ from .safe_output import excerpt
 from .safe_read import read_file
 from .terminals import OwnWrites
 
-__all__ = ["FILE_ECHO_WINDOW", "EditorSignal", "file_echo_window", "parse_timestamp"]
+__all__ = ["EditorSignal", "parse_timestamp"]
 
 log = logging.getLogger("autostop_async")
 
@@ -52,11 +52,6 @@ MAX_HEADER_BYTES = 16 * 1024
 #: heartbeat from the terminals' times for 60 s (see REFERENCE.md): heartbeats in this window after
 #: our write are not counted (terminal use then still counts through the terminals signal).
 ECHO_WINDOW = 75.0
-#: A file of ours open in an editor tab is reloaded when we write it, and the reload is a text
-#: change for the idle extension: heartbeats this long after one of our file writes are not
-#: counted (the editor notices the change and reloads within a second or two). The daemon uses
-#: at most a twentieth of the idle time (:func:`file_echo_window`).
-FILE_ECHO_WINDOW = 10.0
 #: An empty heartbeat file is being rewritten: read it again this many times, this far apart.
 EMPTY_RETRIES = 3
 EMPTY_RETRY_DELAY = 0.05
@@ -186,12 +181,6 @@ async def _read_chunked(reader: asyncio.StreamReader) -> bytes:
             raise _Malformed("a chunk does not end with CRLF")
 
 
-def file_echo_window(idle_time: float) -> float:
-    """How long after an own file write a heartbeat is taken for its echo: short against the
-    idle time, so that a person's heartbeat lost in it moves the stop by little."""
-    return min(FILE_ECHO_WINDOW, idle_time / 20)
-
-
 async def _read_text(file: Path) -> str:
     """The heartbeat file's text: a FIFO, a device or a hung mount costs an OSError (one
     warning), never a hang (safe_read)."""
@@ -210,13 +199,11 @@ class EditorSignal(PolledSignal):
         *,
         timeout: float = HTTP_TIMEOUT,
         own_writes: OwnWrites | None = None,
-        file_echo_window: float = FILE_ECHO_WINDOW,
         clock: Callable[[], float] = time.time,
     ) -> None:
         """``file``: the heartbeat file, or files (the newest time wins); ``own_writes``: the
-        daemon's own writes, which the editor may echo for ``file_echo_window`` seconds after
-        a file write."""
-        self.file_echo_window = file_echo_window
+        daemon's own writes, which the editor may echo (for ``own_writes.echo_window`` seconds
+        after a file write)."""
         self.url = url
         self.files: tuple[Path, ...] = (
             () if file is None else (file,) if isinstance(file, Path) else tuple(file)
@@ -239,7 +226,7 @@ class EditorSignal(PolledSignal):
             log.debug("editor heartbeat %s may echo our own notice to the terminals", found.at)
             return None
         file_write = self.own_writes.file_write_near(
-            found.at, 0.05, self.file_echo_window, prompted=False
+            found.at, 0.05, self.own_writes.echo_window, prompted=False
         )
         if file_write is not None:  # a prompted write's echo is the daemon's to hold (OwnWrites)
             log.debug(

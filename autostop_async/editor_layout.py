@@ -32,7 +32,9 @@ __all__ = [
     "LEGACY_SERVER_DATA_DIR",
     "SERVER_DATA_NAME",
     "EditorLayout",
+    "describe_layout",
     "find_editor_layout",
+    "is_under",
     "layout_from_cmdline",
 ]
 
@@ -74,7 +76,7 @@ class EditorLayout:
         extensions folder when it lies elsewhere."""
         out = [self.server_data_dir]
         ext = self.extensions_dir
-        if ext is not None and not _is_under(str(ext), str(self.server_data_dir)):
+        if ext is not None and not is_under(str(ext), str(self.server_data_dir)):
             out.append(ext)
         return tuple(out)
 
@@ -165,5 +167,16 @@ def find_editor_layout(
     return None
 
 
-def _is_under(path: str, root: str) -> bool:
+def describe_layout(layout: EditorLayout | None) -> str:
+    """The editor's layout in a line: what counts and what is left out."""
+    if layout is None:
+        return (
+            "no Code Editor data folder found (no running editor names one, and none of the "
+            "usual places exists); nothing is left out as the editor's bookkeeping"
+        )
+    return layout.describe()
+
+
+def is_under(path: str, root: str) -> bool:
+    """Whether ``path`` is ``root`` or lies under it (both normalised strings)."""
     return path == root or path.startswith(root.rstrip(os.sep) + os.sep)

@@ -70,7 +70,7 @@ class Controls:
     off: list[str] = field(default_factory=list)
     #: The user's keepalive as the daemon read it last (``Keepalive.to_json``).
     keepalive: dict[str, Any] | None = None
-    #: Where the editor keeps its data and what of it counts (``changes.describe_layout``).
+    #: Where the editor keeps its data and what of it counts (``editor_layout.describe_layout``).
     editor_data: str | None = None
 
     @classmethod

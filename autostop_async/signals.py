@@ -20,12 +20,12 @@ from .activity import Signal
 from .busy import CpuSignal, GpuSignal
 from .changes import WorkspaceScanner, WorkspaceSignal
 from .config import Config
-from .editor import EditorSignal, file_echo_window
+from .editor import EditorSignal
 from .editor_layout import find_editor_layout
 from .git_activity import GitSignal
 from .keepalive import KeepaliveReader, keepalive_file
 from .notice import Notifier
-from .terminals import OwnWrites, TerminalsSignal
+from .terminals import OwnWrites, TerminalsSignal, file_echo_window
 
 __all__ = ["Signals", "build_signals", "own_output_files"]
 
@@ -61,7 +61,6 @@ def build_signals(config: Config) -> Signals:
                 config.editor_idle_url,
                 config.editor_idle_files,
                 own_writes=own_writes,
-                file_echo_window=file_echo_window(config.idle_time),
             ),
         ),
         (

@@ -30,9 +30,11 @@ from pathlib import Path
 from .activity import Activity, PolledSignal
 
 __all__ = [
+    "FILE_ECHO_WINDOW",
     "TTY_TIME_STEP",
     "OwnWrites",
     "TerminalsSignal",
+    "file_echo_window",
     "latest_use",
     "own_terminals",
     "terminal_devices",
@@ -48,6 +50,19 @@ def latest_use(tty_time: float) -> float:
     """The last moment a terminal whose device time is ``tty_time`` may have been used: the
     end of that time's 8-second step (use before then leaves the time as it is)."""
     return float(int(tty_time) // TTY_TIME_STEP * TTY_TIME_STEP + TTY_TIME_STEP)
+
+
+#: A file of ours open in an editor tab is reloaded when we write it, and the reload is a text
+#: change for the idle extension: heartbeats this long after one of our file writes are not
+#: counted (the editor notices the change and reloads within a second or two). The daemon uses
+#: at most a twentieth of the idle time (:func:`file_echo_window`).
+FILE_ECHO_WINDOW = 10.0
+
+
+def file_echo_window(idle_time: float) -> float:
+    """How long after an own file write a heartbeat is taken for its echo: short against the
+    idle time, so that a person's heartbeat lost in it moves the stop by little."""
+    return min(FILE_ECHO_WINDOW, idle_time / 20)
 
 
 #: Own file writes remembered for the editor's echo (a burst of writes counts as one).
@@ -95,7 +110,7 @@ class OwnWrites:
     ``mtimes`` maps a terminal's device number to its mtime right after our write; ``at`` is when
     we last wrote to any terminal. ``file_times`` are the recent moments we wrote one of our own
     files (notice, state, log): a file open in an editor tab is reloaded when it changes, and the
-    editor's idle extension takes that reload for typing (see ``editor.FILE_ECHO_WINDOW``).
+    editor's idle extension takes that reload for typing (see ``FILE_ECHO_WINDOW``).
 
     A write is *prompted* when the newest activity is at most ``echo_window`` older (the state
     saved after a poll found activity, the daemon's start-up lines), and *unprompted* otherwise
@@ -113,7 +128,7 @@ class OwnWrites:
         default_factory=lambda: deque(maxlen=MAX_FILE_WRITES)
     )
     #: How long after a file write of ours a heartbeat may be its echo (``file_echo_window``).
-    echo_window: float = 10.0
+    echo_window: float = FILE_ECHO_WINDOW
     #: The newest activity the daemon knows (None: it is starting), kept by the daemon.
     last_activity: float | None = None
 

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from autostop_async.config import ConfigError, load_config
-from autostop_async.editor import FILE_ECHO_WINDOW, EditorSignal, parse_timestamp
-from autostop_async.terminals import OwnWrites
+from autostop_async.editor import EditorSignal, parse_timestamp
+from autostop_async.terminals import FILE_ECHO_WINDOW, OwnWrites
 
 Answer = Callable[[BaseHTTPRequestHandler], None]
 

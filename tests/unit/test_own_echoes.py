@@ -56,7 +56,7 @@ async def run_with(
     heartbeat = tmp_path / "heartbeat"
     own = OwnWrites(echo_window=WINDOW)
     config = Config(idle_time=IDLE, interval=INTERVAL, state_dir=tmp_path / "state")
-    editor = EditorSignal(None, heartbeat, own_writes=own, file_echo_window=WINDOW)
+    editor = EditorSignal(None, heartbeat, own_writes=own)
     deleted = Deleted()
     daemon = Daemon(config, [editor], APP, deleted, own_writes=own, app_start=no_app_start)
     showing = asyncio.create_task(tab_showing_our_files(own, heartbeat)) if tab else None
