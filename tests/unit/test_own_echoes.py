@@ -9,7 +9,6 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime, timezone
 from pathlib import Path
 
-from autostop_async.activity import Activity
 from autostop_async.config import Config
 from autostop_async.daemon import Daemon
 from autostop_async.editor import EditorSignal
@@ -113,4 +112,3 @@ def test_only_unprompted_writes_make_a_heartbeat_an_echo() -> None:
     own.wrote_file(200.5)
     own.wrote_file(300.0)  # the warning of an idle app: its echo is never counted
     assert own.may_echo_prompted(200.7) and not own.may_echo_prompted(300.5)
-    assert Activity(1.0, "x").at == 1.0
