@@ -62,10 +62,9 @@ class Notifier:
     hint: str | None = None
     dry_run: bool = False
     clock: Callable[[], float] = time.time
-    #: The notice that could not be written (a full disk): written again by :meth:`retry`.
-    _unwritten: bytes | None = field(default=None, init=False, repr=False)
-    #: When the unwritten notice is a warning: its stop and last activity, to write it anew.
-    _unwritten_warning: tuple[float, Activity] | None = field(default=None, init=False, repr=False)
+    #: The notice that could not be written (a full disk), as what composes its text when it
+    #: is written: :meth:`retry` writes it again (a warning counting down from then).
+    _unwritten: Callable[[], bytes] | None = field(default=None, init=False, repr=False)
     _write_failing: bool = field(default=False, init=False, repr=False)
 
     @classmethod
@@ -137,46 +136,49 @@ class Notifier:
                     os.fchown(fd, home.st_uid, home.st_gid)
             _write_all(fd, data)
         except OSError as exc:  # a full disk: the file exists (empty); written again later
-            self._write_failed(exc, data)
+            self._write_failed(exc, lambda: data)
         finally:
             os.close(fd)
 
     def _rewrite_notice(self, lines: list[str]) -> bool:
         """Rewrite the notice file in place; never create it (see the module's docstring)."""
-        return self._rewrite(_encode(lines))
+        data = _encode(lines)
+        return self._rewrite(lambda: data)
 
-    def _rewrite(self, data: bytes) -> bool:
+    def _rewrite(self, compose: Callable[[], bytes]) -> bool:
+        """Write what ``compose`` gives now; kept for :meth:`retry` when the write fails."""
         if self.notice_file is None:
             return False
+        data = compose()
         try:  # never blocks, never through a link; a FIFO or a device is refused
             fd = open_regular_for_write(self.notice_file)
         except FileNotFoundError:
-            self._unwritten = self._unwritten_warning = None
+            self._unwritten = None
             log.info(
                 "notice file %s was removed; the daemon recreates it when restarted",
                 self.notice_file,
             )
             return False
         except OSError as exc:
-            self._write_failed(exc, data)
+            self._write_failed(exc, compose)
             return False
         try:
             _write_all(fd, data)
         except OSError as exc:  # ENOSPC, EDQUOT: a full home volume
-            self._write_failed(exc, data)
+            self._write_failed(exc, compose)
             return False
         finally:
             os.close(fd)
         if self._write_failing:
             self._write_failing = False
             log.info("notice file %s written again", self.notice_file)
-        self._unwritten = self._unwritten_warning = None
+        self._unwritten = None
         self.own_writes.wrote_file(self.clock())  # a tab showing it reloads: not a person
         return True
 
-    def _write_failed(self, exc: OSError, data: bytes) -> None:
-        """Keep ``data`` for :meth:`retry`; say so once, not at every try."""
-        self._unwritten = data
+    def _write_failed(self, exc: OSError, compose: Callable[[], bytes]) -> None:
+        """Keep ``compose`` for :meth:`retry`; say so once, not at every try."""
+        self._unwritten = compose
         if self._write_failing:
             log.debug("notice file %s still not written: %s", self.notice_file, exc)
             return
@@ -193,30 +195,30 @@ class Notifier:
         return self._unwritten is not None
 
     async def retry(self) -> None:
-        """Write the notice that could not be written; a failure keeps it for the next try.
-
-        A warning is written anew, counting down from now; once its stop has passed, the file
-        gets the usual text instead (a warning then would announce a moment gone by; the next
-        deadline gets its own).
-        """
-        data = self._unwritten
-        if data is None:
+        """Write the notice that could not be written; a failure keeps it for the next try."""
+        compose = self._unwritten
+        if compose is None:
             return
-        if self._unwritten_warning is not None:
-            deadline, last = self._unwritten_warning
+        with contextlib.suppress(NotAnsweringError):
+            await run_blocking(self._io_key, self._rewrite, compose, timeout=WRITE_TIMEOUT)
+
+    def _warning(self, deadline: float, last: Activity) -> Callable[[], bytes]:
+        """The notice file's warning of a stop at ``deadline``, counting down from when it is
+        written. Written only after the stop (a full disk held it back), it would announce a
+        moment gone by: the file gets the usual text then (the next deadline gets its own)."""
+
+        def compose() -> bytes:
             now = self.clock()
             if now < deadline:
-                data = _encode(self._text(deadline, last, now))
-            else:
-                self._unwritten_warning = None
-                data = _encode(self._calm_text())
-                log.info(
-                    "the warning of the stop at %s was never written; the notice file gets "
-                    "the usual text",
-                    utc_iso(deadline),
-                )
-        with contextlib.suppress(NotAnsweringError):
-            await run_blocking(self._io_key, self._rewrite, data, timeout=WRITE_TIMEOUT)
+                return _encode(self._text(deadline, last, now))
+            log.info(
+                "the warning of the stop at %s was never written; the notice file gets "
+                "the usual text",
+                utc_iso(deadline),
+            )
+            return _encode(self._calm_text())
+
+        return compose
 
     def _write_terminals(self, lines: list[str], now: float) -> int:
         """Write to every terminal device without blocking; those that refuse are skipped."""
@@ -240,9 +242,8 @@ class Notifier:
 
     def _warn_now(self, deadline: float, last: Activity) -> tuple[int, bool]:
         now = self.clock()
-        lines = self._text(deadline, last, now)
-        self._unwritten_warning = (deadline, last)  # kept only if the write fails
-        return self._write_terminals(lines, now), self._rewrite_notice(lines)
+        terminals = self._write_terminals(self._text(deadline, last, now), now)
+        return terminals, self._rewrite(self._warning(deadline, last))
 
     async def warn(self, deadline: float, last: Activity) -> None:
         """Write the warning of a stop at ``deadline`` to the terminals and the notice file."""
@@ -265,7 +266,6 @@ class Notifier:
         """After a warning, the stop was postponed: say so in the notice file (not terminals)."""
         why = activity.describe() if activity is not None else "a keepalive"
         note = f"The stop announced earlier was postponed to {utc_iso(deadline)} by {why}."
-        self._unwritten_warning = None  # a warning not yet written is out of date
         try:
             await run_blocking(
                 self._io_key, self._rewrite_notice, self._calm_text(note), timeout=WRITE_TIMEOUT
