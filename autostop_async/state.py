@@ -273,9 +273,10 @@ def lock_state_dir(state_dir: Path, *, wait: float = LOCK_WAIT) -> StateLock | N
         _unguarded(path, exc)
         return None
     give_up = time.monotonic() + wait
+    regular = stat.S_ISREG(os.fstat(fd).st_mode)
     while True:
         try:
-            if not stat.S_ISREG(os.fstat(fd).st_mode):
+            if not regular:
                 raise OSError(errno.EINVAL, "not a regular file")
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             break
