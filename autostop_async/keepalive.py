@@ -125,6 +125,8 @@ class KeepaliveReader:
     async def aread(self) -> Keepalive | None:
         """:meth:`read` from the event loop: in a thread, within a timeout (a hung mount costs
         one warning and keeps the keepalive known before, never a hang)."""
+        if self.max_keepalive <= 0:  # keepalive off: no thread, no stat
+            return None
         try:
             hold = await run_blocking(str(self.path), self.read, timeout=READ_TIMEOUT)
         except NotAnsweringError as exc:
