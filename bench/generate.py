@@ -19,13 +19,13 @@ import math
 import os
 import random
 import shutil
-import subprocess
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from bench.home import generate_home
+from bench.repos import git
 
 __all__ = ["SIZES", "WORKSPACES", "Area", "Workspace", "ensure_workspace", "parse_size"]
 
@@ -179,19 +179,6 @@ def _make_tree(root: Path, area: Area, budget: int, rng: random.Random) -> int:
     return folders
 
 
-def _git(repo: Path, *args: str) -> None:
-    env = {
-        **os.environ,
-        "GIT_AUTHOR_NAME": "bench",
-        "GIT_AUTHOR_EMAIL": "bench@example.com",
-        "GIT_COMMITTER_NAME": "bench",
-        "GIT_COMMITTER_EMAIL": "bench@example.com",
-        "GIT_AUTHOR_DATE": "2026-01-01T00:00:00Z",
-        "GIT_COMMITTER_DATE": "2026-01-01T00:00:00Z",
-    }
-    subprocess.run(["git", "-C", str(repo), *args], check=True, env=env, stdout=subprocess.DEVNULL)
-
-
 def generate(root: Path, n_files: int, seed: int = SEED, shape: str = "bench") -> dict[str, object]:
     """Create the workspace under ``root`` (which must not exist); returns what was made."""
     rng = random.Random(seed)
@@ -215,11 +202,11 @@ def generate(root: Path, n_files: int, seed: int = SEED, shape: str = "bench") -
         placed += budget
     repo = root / "proj"
     (repo / ".gitignore").write_text(GITIGNORE)
-    _git(repo, "init", "-q", "-b", "main")
-    _git(repo, "config", "gc.auto", "0")  # no gc in the background, racing the one below
-    _git(repo, "add", "-A")
-    _git(repo, "commit", "-q", "-m", "initial import")
-    _git(repo, "gc", "-q")
+    git(repo, "init", "-q", "-b", "main")
+    git(repo, "config", "gc.auto", "0")  # no gc in the background, racing the one below
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "initial import")
+    git(repo, "gc", "-q")
     return {
         "files": placed,
         "folders": folders,

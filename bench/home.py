@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import os
 import random
-import subprocess
 from collections.abc import Callable, Iterable
 from pathlib import Path
+
+from bench.repos import git
 
 __all__ = ["SHARES", "generate_home"]
 
@@ -157,18 +158,8 @@ def _conda(m: _Maker, home: Path, budget: int) -> None:
 
 
 def _git_commit(repo: Path) -> None:
-    env = {
-        **os.environ,
-        "GIT_AUTHOR_NAME": "bench",
-        "GIT_AUTHOR_EMAIL": "bench@example.com",
-        "GIT_COMMITTER_NAME": "bench",
-        "GIT_COMMITTER_EMAIL": "bench@example.com",
-        "GIT_AUTHOR_DATE": "2026-01-01T00:00:00Z",
-        "GIT_COMMITTER_DATE": "2026-01-01T00:00:00Z",
-    }
     for args in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-q", "-m", "import"]):
-        git = ["git", "-C", str(repo), *args]
-        subprocess.run(git, check=True, env=env, stdout=subprocess.DEVNULL)
+        git(repo, *args)
 
 
 def _projects(m: _Maker, home: Path, budget: int) -> None:

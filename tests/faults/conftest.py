@@ -21,9 +21,11 @@ import pytest
 
 from tests.integration.conftest import (  # fixtures are registered by being imported here
     Daemon,
+    Daemons,
     aws_env,
     fake,
     fake_server,
+    file_flags,
     metadata,
     start_daemon,
     workspace,
@@ -49,23 +51,15 @@ LAUNCH = Path(__file__).with_name("launch.py")
 def launch(fake: object) -> Iterator[Callable[..., Daemon]]:
     """Start ``python -m autostop_async ARGS`` against the fake; its log is ``log`` (a path the
     test names with ``--log-file``); stopped (SIGTERM, then SIGKILL) at the end of the test."""
-    started: list[Daemon] = []
+    daemons = Daemons()
 
     def start(*args: str, log: Path, env: dict[str, str] | None = None) -> Daemon:
+        argv = [sys.executable, "-m", "autostop_async", "--log-file", str(log), *args]
         endpoint = getattr(fake, "endpoint_url", None)
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "autostop_async", "--log-file", str(log), *args],
-            env=env if env is not None else aws_env(endpoint),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-        )
-        daemon = Daemon(proc, log)
-        started.append(daemon)
-        return daemon
+        return daemons.start(argv, log, env if env is not None else aws_env(endpoint))
 
     yield start
-    for daemon in started:
-        daemon.stop()
+    daemons.stop_all()
 
 
 @pytest.fixture
@@ -76,30 +70,17 @@ def launch_daemon(
     workspace: Path,
 ) -> Iterator[Callable[..., Daemon]]:
     """Start ``launch.py`` (the daemon with ``fault`` put in) against the fake SageMaker."""
-    started: list[Daemon] = []
+    daemons = Daemons()
 
-    def start(fault: str, *args: str, once: bool = False) -> Daemon:
-        log = tmp_path / f"faulty{len(started)}.log"
-        argv = [
-            sys.executable, str(LAUNCH),
-            "--watch", str(workspace),
-            "--metadata-file", str(metadata),
-            "--state-dir", str(tmp_path / "state"),
-            "--log-file", str(log),
-            *args,
-        ]  # fmt: skip
+    def start(fault: str, *args: str) -> Daemon:
+        log = tmp_path / f"faulty{len(daemons.started)}.log"
+        files = file_flags(tmp_path, metadata, workspace, log)
         env = aws_env(fake.endpoint_url) | {"AUTOSTOP_TEST_FAULT": fault}
-        proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        daemon = Daemon(proc, log)
-        started.append(daemon)
-        return daemon
+        argv = [sys.executable, str(LAUNCH), *files, *args]
+        return daemons.start(argv, log, env, stderr=subprocess.PIPE)
 
     yield start
-    for daemon in started:
-        daemon.stop()
-        if daemon.proc.poll() is None:
-            daemon.proc.kill()
-            daemon.proc.wait()
+    daemons.stop_all()
 
 
 class FullDisk:

@@ -23,7 +23,7 @@ from tests.integration.conftest import (
     Daemon,
     age_tree,
     app_status,
-    run_cli,
+    check_once,
     wait_for,
 )
 from tests.support.doubles import APP
@@ -98,9 +98,7 @@ def test_once_without_describe_permission_never_believes_the_app_gone(
     fake.inject("DeleteApp", "ResourceInUse", message=DELETING_MESSAGE, count=-1)
     fake.inject("DescribeApp", "AccessDeniedException", message="not authorized", count=-1)
     age_tree(workspace, 1.0)
-    done = run_cli("--once", "--json", "--idle-time", "1", "--watch", str(workspace),
-                   "--metadata-file", str(metadata), "--state-dir", str(tmp_path / "s"),
-                   endpoint=fake.endpoint_url)  # fmt: skip
+    done = check_once(workspace, metadata, tmp_path / "s", endpoint=fake.endpoint_url)
     assert done.returncode == 1, done.stderr
     out = json.loads(done.stdout)
     assert out["action"] == "none"
@@ -131,9 +129,7 @@ def test_an_app_already_deleting_is_already_gone(
     """The status decides, whatever the text: seeded Deleting, DeleteApp says ResourceInUse."""
     fake.add_app(DOMAIN, space_name=SPACE, region=REGION, status="Deleting")
     age_tree(workspace, 1.0)
-    done = run_cli("--once", "--json", "--idle-time", "1", "--watch", str(workspace),
-                   "--metadata-file", str(metadata), "--state-dir", str(tmp_path / "s"),
-                   endpoint=fake.endpoint_url)  # fmt: skip
+    done = check_once(workspace, metadata, tmp_path / "s", endpoint=fake.endpoint_url)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["action"] == "already-gone"
     assert [c["operation"] for c in fake.calls()][-2:] == ["DeleteApp", "DescribeApp"]

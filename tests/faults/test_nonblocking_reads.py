@@ -30,14 +30,13 @@ from autostop_async.git_activity import GitSignal
 from autostop_async.keepalive import KeepaliveReader, write_keepalive
 from tests.integration.conftest import (  # fixtures, used by name
     Daemon,
-    app_status,
     aws_env,
     fake,
     fake_server,
     metadata,
     run_cli,
     start_daemon,
-    wait_for,
+    wait_deleted,
     workspace,
 )
 
@@ -110,8 +109,8 @@ def test_a_fifo_in_place_of_a_file_costs_one_warning_and_the_daemon_still_decide
 ) -> None:
     args, needle = CASES[which](tmp_path, workspace)
     daemon = start_daemon("--idle-time", "4", "--interval", "0.5", *args)
-    wait_for(
-        lambda: app_status(fake) in ("Deleting", "Deleted"),
+    wait_deleted(
+        fake,
         DECIDE_BOUND,
         f"the idle app to be deleted with a FIFO as the {which}; log:\n{daemon.text()}",
     )
@@ -352,8 +351,8 @@ def test_a_hung_mount_under_a_file_costs_one_warning_and_the_daemon_still_decide
     proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     daemon = Daemon(proc, log)
     try:
-        wait_for(
-            lambda: app_status(fake) in ("Deleting", "Deleted"),
+        wait_deleted(
+            fake,
             DECIDE_BOUND,
             f"the idle app to be deleted with the {which} on a hung mount; log:\n{daemon.text()}",
         )
@@ -376,16 +375,16 @@ def test_a_hung_mount_under_the_metadata_file_is_one_line_and_exit_2(
     site.mkdir()
     (site / "sitecustomize.py").write_text(HANG_SITE)
     (tmp_path / "ws").mkdir()
-    env = aws_env(None) | {
+    env = {
         "PYTHONPATH": os.pathsep.join([str(site), os.getcwd()]),
         "AUTOSTOP_TEST_HANG": str(metadata),
     }
-    argv = [
-        sys.executable, "-m", "autostop_async", "--once", "--watch", str(tmp_path / "ws"),
+    args = [
+        "--once", "--watch", str(tmp_path / "ws"),
         "--metadata-file", str(metadata), "--state-dir", str(tmp_path / "state"),
     ]  # fmt: skip
     try:
-        done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=30)
+        done = run_cli(*args, endpoint=None, timeout=30, env=env)
     except subprocess.TimeoutExpired:
         pytest.fail("a hung metadata file hung the daemon")
     assert done.returncode == 2, done.stderr

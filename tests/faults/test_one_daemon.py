@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import Daemon, run_cli
+from tests.integration.conftest import Daemon, check_once, run_cli
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.faults
@@ -49,9 +49,7 @@ def test_once_refuses_to_decide_beside_a_running_daemon_and_writes_nothing(
     watching(daemon)
     state = tmp_path / "state" / "state.json"
     before = state.read_bytes()
-    done = run_cli("--once", "--json", "--idle-time", "1", "--watch", str(workspace),
-                   "--metadata-file", str(metadata), "--state-dir", str(state.parent),
-                   endpoint=None)  # fmt: skip
+    done = check_once(workspace, metadata, state.parent, endpoint=None)
     assert done.returncode == 2, done.stderr
     assert done.stdout == ""
     assert done.stderr.count("\n") == 1

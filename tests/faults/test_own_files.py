@@ -12,9 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import Daemon, age_tree, app_status
+from tests.integration.conftest import Daemon, age_tree, wait_deleted
 from tests.support.fake_sagemaker import FakeSageMaker
-from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.faults
 
@@ -47,7 +46,7 @@ def test_own_files_inside_a_root_seen_through_a_symlink_are_not_activity(
         log=files / "daemon.log",
     )  # fmt: skip
     try:
-        wait_for(lambda: app_status(fake) in ("Deleting", "Deleted"), IDLE + 30, "the deletion")
+        wait_deleted(fake, IDLE + 30, "the deletion")
     except AssertionError as exc:
         raise AssertionError(f"{exc}; the daemon's log:\n{daemon.text()}") from None
     assert (home / "autostop-async-notice.txt").exists()  # the warning was written inside

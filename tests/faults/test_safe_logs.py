@@ -19,7 +19,7 @@ from subprocess import PIPE
 
 import pytest
 
-from tests.integration.conftest import aws_env
+from tests.integration.conftest import aws_env, run_cli
 
 pytestmark = pytest.mark.faults
 
@@ -39,11 +39,10 @@ ENCODINGS = [
 
 
 def once(tmp_path: Path, *extra: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "autostop_async", "--once", "--dry-run",
-         "--watch", str(tmp_path / "home"), "--state-dir", str(tmp_path / "state"),
-         "--idle-time", "1h", "--log-file", str(tmp_path / "daemon.log"), *extra],
-        env=aws_env(None), capture_output=True, text=True, timeout=60, check=False,
+    return run_cli(
+        "--once", "--dry-run", "--watch", str(tmp_path / "home"),
+        "--state-dir", str(tmp_path / "state"), "--idle-time", "1h",
+        "--log-file", str(tmp_path / "daemon.log"), *extra, endpoint=None,
     )  # fmt: skip
 
 

@@ -10,25 +10,19 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import aws_env
+from tests.integration.conftest import run_cli
 
 pytestmark = pytest.mark.faults
 
 
-def run(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "autostop_async", *args],
-        env=aws_env(None),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
+def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """``python -m autostop_async ARGS`` with no endpoint: a bad setting is refused before any
+    SageMaker call."""
+    return run_cli(*args, endpoint=None, env=env)
 
 
 def one_line(stderr: str) -> str:
@@ -97,11 +91,9 @@ def test_negative_durations_and_percentages_stay_refused(
 def test_a_bad_setting_from_the_environment_names_the_variable(
     tmp_path: Path, name: str, value: str
 ) -> None:
-    env = aws_env(None) | {name: value}
-    done = subprocess.run(
-        [sys.executable, "-m", "autostop_async", "--once", "--dry-run", "--watch", str(tmp_path),
-         "--state-dir", str(tmp_path / "state")],
-        env=env, capture_output=True, text=True, timeout=60, check=False,
+    done = run(
+        "--once", "--dry-run", "--watch", str(tmp_path), "--state-dir", str(tmp_path / "state"),
+        env={name: value},
     )  # fmt: skip
     assert done.returncode == 2, (done.stdout, done.stderr)
     assert name in one_line(done.stderr)

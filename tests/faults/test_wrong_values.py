@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from autostop_async.state import app_start_time
-from tests.integration.conftest import age_tree, aws_env
+from tests.integration.conftest import age_tree, aws_env, run_cli
 
 pytestmark = pytest.mark.faults
 
@@ -40,11 +40,10 @@ def good_state(now: float) -> dict[str, Any]:
 
 
 def check(tmp_path: Path, *extra: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "autostop_async", "--once", "--dry-run", "--json",
-         "--watch", str(tmp_path / "home"), "--state-dir", str(tmp_path / "state"),
-         "--idle-time", str(IDLE), "--notice-file", "", *extra],
-        env=aws_env(None), capture_output=True, text=True, timeout=60, check=False,
+    return run_cli(
+        "--once", "--dry-run", "--json", "--watch", str(tmp_path / "home"),
+        "--state-dir", str(tmp_path / "state"), "--idle-time", str(IDLE), "--notice-file", "",
+        *extra, endpoint=None,
     )  # fmt: skip
 
 
@@ -105,11 +104,7 @@ def test_status_ignores_a_state_file_with_wrong_values(
     state = good_state(time.time()) | {key: value}
     (tmp_path / "state" / "state.json").write_text(json.dumps(state))
     for args in ([], ["--json"]):
-        done = subprocess.run(
-            [sys.executable, "-m", "autostop_async", "status", *args,
-             "--state-dir", str(tmp_path / "state")],
-            env=aws_env(None), capture_output=True, text=True, timeout=60, check=False,
-        )  # fmt: skip
+        done = run_cli("status", *args, "--state-dir", str(tmp_path / "state"), endpoint=None)
         assert done.returncode == 2, (done.stdout, done.stderr)
         assert "Traceback" not in done.stderr
         assert "NaN" not in done.stdout and "Infinity" not in done.stdout
@@ -136,11 +131,7 @@ def test_a_wrong_value_in_the_keepalive_file_is_ignored_with_one_warning(
     (tmp_path / "home").mkdir()
     check(tmp_path)  # a state file to show
     keepalive_file(tmp_path, until)
-    done = subprocess.run(
-        [sys.executable, "-m", "autostop_async", "status", "--json",
-         "--state-dir", str(tmp_path / "state")],
-        env=aws_env(None), capture_output=True, text=True, timeout=60, check=False,
-    )  # fmt: skip
+    done = run_cli("status", "--json", "--state-dir", str(tmp_path / "state"), endpoint=None)
     assert done.returncode == 1, done.stderr  # shown; the --once check is not running
     report = json.loads(done.stdout, parse_constant=lambda c: pytest.fail(f"{c} printed"))
     assert report["keepalive"] is None

@@ -103,42 +103,64 @@ class Daemon:
                 self.proc.wait()
 
 
+class Daemons:
+    """The daemons one test starts, each a subprocess with its own log; :meth:`stop_all` ends
+    them (SIGTERM, then SIGKILL) in the teardown of the fixture that started them."""
+
+    def __init__(self) -> None:
+        self.started: list[Daemon] = []
+
+    def start(
+        self, argv: list[str], log: Path, env: dict[str, str], stderr: int = subprocess.STDOUT
+    ) -> Daemon:
+        """Start ``argv``; its stdout is a pipe, its stderr goes there too unless ``stderr``."""
+        proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=stderr)
+        daemon = Daemon(proc, log)
+        self.started.append(daemon)
+        return daemon
+
+    def stop_all(self) -> None:
+        for daemon in self.started:
+            daemon.stop()
+
+
+def file_flags(tmp_path: Path, metadata: Path, workspace: Path, log: Path) -> list[str]:
+    """The flags that give a daemon this test's files: workspace, metadata, state, log."""
+    return [
+        "--watch", str(workspace),
+        "--metadata-file", str(metadata),
+        "--state-dir", str(tmp_path / "state"),
+        "--log-file", str(log),
+    ]  # fmt: skip
+
+
 @pytest.fixture
 def start_daemon(
     tmp_path: Path, fake: FakeSageMaker, metadata: Path, workspace: Path
 ) -> Iterator[Callable[..., Daemon]]:
-    started: list[Daemon] = []
+    daemons = Daemons()
 
     def start(*args: str, endpoint_flag: bool = False) -> Daemon:
-        log = tmp_path / f"daemon{len(started)}.log"
-        argv = [
-            sys.executable, "-m", "autostop_async",
-            "--watch", str(workspace),
-            "--metadata-file", str(metadata),
-            "--state-dir", str(tmp_path / "state"),
-            "--log-file", str(log),
-            *args,
-        ]  # fmt: skip
+        log = tmp_path / f"daemon{len(daemons.started)}.log"
+        files = file_flags(tmp_path, metadata, workspace, log)
+        argv = [sys.executable, "-m", "autostop_async", *files, *args]
         if endpoint_flag:
             argv += ["--endpoint-url", fake.endpoint_url]
         env = aws_env(None if endpoint_flag else fake.endpoint_url)
-        proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-        daemon = Daemon(proc, log)
-        started.append(daemon)
-        return daemon
+        return daemons.start(argv, log, env)
 
     yield start
-    for daemon in started:
-        daemon.stop()
+    daemons.stop_all()
 
 
 def run_cli(
-    *args: str, endpoint: str | None, timeout: float = 60
+    *args: str, endpoint: str | None, timeout: float = 60, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
-    """Run ``python -m autostop_async`` to completion and capture what it says."""
+    """Run ``python -m autostop_async`` to completion and capture what it says; ``env`` adds
+    variables to (or replaces some of) the clean SDK environment."""
     return subprocess.run(
         [sys.executable, "-m", "autostop_async", *args],
-        env=aws_env(endpoint),
+        env=aws_env(endpoint) | (env or {}),
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -146,8 +168,26 @@ def run_cli(
     )
 
 
+def check_once(
+    workspace: Path, metadata: Path, state_dir: Path, *args: str, endpoint: str | None
+) -> subprocess.CompletedProcess[str]:
+    """One check of ``workspace`` for the app of ``metadata``, answered as JSON (``--once
+    --json``), with an idle time of one second."""
+    return run_cli(
+        "--once", "--json", "--idle-time", "1", "--watch", str(workspace),
+        "--metadata-file", str(metadata), "--state-dir", str(state_dir), *args,
+        endpoint=endpoint,
+    )  # fmt: skip
+
+
 def app_status(fake: FakeSageMaker) -> str | None:
     return fake.app_status(DOMAIN, space_name=SPACE, region=REGION)
+
+
+def wait_deleted(fake: FakeSageMaker, timeout: float, what: str) -> None:
+    """Wait until the test's app is Deleting or Deleted, failing after ``timeout`` seconds with
+    ``what`` in the message."""
+    wait_for(lambda: app_status(fake) in ("Deleting", "Deleted"), timeout, what)
 
 
 def age_tree(root: Path, seconds: float) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 from tests.support.fake_sagemaker import FakeSageMaker
 from tests.support.waiting import wait_for
 
-from .conftest import ARN, Daemon, age_tree, app_status, run_cli
+from .conftest import ARN, Daemon, age_tree, app_status, check_once, run_cli, wait_deleted
 
 IDLE, INTERVAL = 3.0, 0.5
 #: Start-up, the first SageMaker call (~0.5 s), aioboto3's import: generous on a busy 2-core box.
@@ -29,11 +29,7 @@ def test_an_idle_app_is_deleted_within_idle_time_plus_interval(
     # The daemon's own state and log inside the watched root must not keep the app alive.
     started = time.time()
     daemon = start_daemon(*daemon_args("--state-dir", str(workspace / ".autostop")))
-    wait_for(
-        lambda: app_status(fake) in ("Deleting", "Deleted"),
-        IDLE + INTERVAL + MARGIN,
-        "the app to be deleted",
-    )
+    wait_deleted(fake, IDLE + INTERVAL + MARGIN, "the app to be deleted")
     deleted_at = fake.calls("DeleteApp")[-1]["time"]
     assert deleted_at - started >= IDLE  # never before the idle time
     assert daemon.proc.wait(10) == 0
@@ -67,11 +63,7 @@ def test_a_busy_workspace_keeps_the_app_until_changes_stop(
         stop.set()
         writer.join()
     stopped = time.time()
-    wait_for(
-        lambda: app_status(fake) in ("Deleting", "Deleted"),
-        IDLE + INTERVAL + MARGIN,
-        "the app to be deleted once the writes stopped",
-    )
+    wait_deleted(fake, IDLE + INTERVAL + MARGIN, "the app to be deleted once the writes stopped")
     assert fake.calls("DeleteApp")[-1]["time"] - stopped >= IDLE - 0.6
     assert daemon.proc.wait(10) == 0
 
@@ -89,11 +81,7 @@ def test_odd_mtimes_neither_hide_activity_nor_keep_the_app_alive(
     future = workspace / "proj" / "skewed.bin"
     future.write_text("x")
     os.utime(future, (1_900_000_000, 1_900_000_000))  # an mtime in 2030 (touch -d)
-    wait_for(
-        lambda: app_status(fake) in ("Deleting", "Deleted"),
-        IDLE + INTERVAL + MARGIN,
-        "the app to be deleted despite a file dated 2030",
-    )
+    wait_deleted(fake, IDLE + INTERVAL + MARGIN, "the app to be deleted despite a file dated 2030")
     # The 1990 file was activity: no deletion before it was idle for IDLE seconds.
     assert fake.calls("DeleteApp")[-1]["time"] - written >= IDLE - 0.1
     assert daemon.proc.wait(10) == 0
@@ -148,9 +136,9 @@ def test_once_json_deletes_an_idle_app_through_the_endpoint_flag(
     fake: FakeSageMaker, metadata: Path, workspace: Path, tmp_path: Path
 ) -> None:
     age_tree(workspace, 1.0)
-    done = run_cli("--once", "--json", "--idle-time", "1", "--watch", str(workspace),
-                   "--metadata-file", str(metadata), "--state-dir", str(tmp_path / "s"),
-                   "--endpoint-url", fake.endpoint_url, endpoint=None)  # fmt: skip
+    done = check_once(
+        workspace, metadata, tmp_path / "s", "--endpoint-url", fake.endpoint_url, endpoint=None
+    )
     assert done.returncode == 0, done.stderr
     out = json.loads(done.stdout)
     assert out["idle"] is True
@@ -160,9 +148,7 @@ def test_once_json_deletes_an_idle_app_through_the_endpoint_flag(
     assert out["source"].startswith("workspace:")
     assert app_status(fake) in ("Deleting", "Deleted")
     # Asked again: the app is being deleted, which is "already gone", not an error.
-    again = run_cli("--once", "--json", "--idle-time", "1", "--watch", str(workspace),
-                    "--metadata-file", str(metadata), "--state-dir", str(tmp_path / "s"),
-                    endpoint=fake.endpoint_url)  # fmt: skip
+    again = check_once(workspace, metadata, tmp_path / "s", endpoint=fake.endpoint_url)
     assert again.returncode == 0, again.stderr
     assert json.loads(again.stdout)["action"] == "already-gone"
 
@@ -198,9 +184,7 @@ def test_an_app_that_no_longer_exists_is_already_gone(
 ) -> None:
     fake.reset()  # no app at all
     age_tree(workspace, 1.0)
-    done = run_cli("--once", "--json", "--idle-time", "1", "--watch", str(workspace),
-                   "--metadata-file", str(metadata), "--state-dir", str(tmp_path / "s"),
-                   endpoint=fake.endpoint_url)  # fmt: skip
+    done = check_once(workspace, metadata, tmp_path / "s", endpoint=fake.endpoint_url)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["action"] == "already-gone"
 
@@ -256,7 +240,7 @@ def test_a_restarted_daemon_keeps_the_clock(
     first.proc.terminate()
     assert first.proc.wait(5) == 0
     second = start_daemon("--idle-time", "6", "--interval", "0.5")
-    wait_for(lambda: app_status(fake) in ("Deleting", "Deleted"), 6 + MARGIN, "deletion")
+    wait_deleted(fake, 6 + MARGIN, "deletion")
     assert json.loads(state.read_text())["started"] == began
     assert fake.calls("DeleteApp")[-1]["time"] - began >= 6 - 0.1
     assert second.proc.wait(10) == 0

@@ -10,9 +10,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from tests.support.fake_sagemaker import FakeSageMaker
-from tests.support.waiting import wait_for
 
-from .conftest import Daemon, app_status, run_cli
+from .conftest import Daemon, app_status, run_cli, wait_deleted
 
 IDLE, INTERVAL = 3.0, 0.5
 #: Start-up, the first SageMaker call (~0.5 s), aioboto3's import: generous on a busy 2-core box.
@@ -74,10 +73,8 @@ def test_an_idle_editors_own_writes_do_not_keep_the_app(
         daemon = start_daemon(
             "--idle-time", str(IDLE), "--interval", str(INTERVAL), *editor_args(workspace)
         )
-        wait_for(
-            lambda: app_status(fake) in ("Deleting", "Deleted"),
-            IDLE + INTERVAL + MARGIN,
-            "the app to be deleted despite the editor's own writes",
+        wait_deleted(
+            fake, IDLE + INTERVAL + MARGIN, "the app to be deleted despite the editor's own writes"
         )
     assert fake.calls("DeleteApp")[-1]["time"] - started >= IDLE
     assert daemon.proc.wait(10) == 0
@@ -112,8 +109,8 @@ def test_saves_keep_the_app_while_the_editor_writes_its_own_files(
         assert (
             f"editor data: {sdd} (found by the setting --editor-server-data-dir)" in status.stdout
         ), status.stdout
-        wait_for(
-            lambda: app_status(fake) in ("Deleting", "Deleted"),
+        wait_deleted(
+            fake,
             IDLE + INTERVAL + MARGIN,
             "the app to be deleted once the saves stopped (the editor still writing)",
         )
