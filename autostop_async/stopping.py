@@ -3,6 +3,10 @@
 Whatever that task awaits (a walk, a signal stuck in a system call, a slow disk) ends at once
 with ``CancelledError``; :class:`StopOnSignals` tells that stop from any other cancellation and
 swallows only its own, so the caller can save its state and exit 0.
+
+A cancellation can be lost: ``asyncio.wait_for`` before Python 3.12 drops one that arrives just
+as its inner call ends (gh-86296), and the task would then wait on, up to the next deadline. So
+the stop cancels the task again every :data:`INSIST_EVERY` seconds until the block is left.
 """
 
 from __future__ import annotations
@@ -14,7 +18,10 @@ import sys
 from types import TracebackType
 from typing import Any
 
-__all__ = ["StopOnSignals"]
+__all__ = ["INSIST_EVERY", "StopOnSignals"]
+
+#: How often a requested stop cancels the task again while the block has not ended.
+INSIST_EVERY = 0.1
 
 
 class StopOnSignals:
@@ -30,8 +37,14 @@ class StopOnSignals:
         if self.requested:
             return
         self.requested = True
-        if self._task is not None:
-            self._task.cancel()
+        self._insist()
+
+    def _insist(self) -> None:
+        """Cancel the task, and again a moment later while the block has not ended."""
+        if self._task is None:
+            return
+        self._task.cancel()
+        asyncio.get_running_loop().call_later(INSIST_EVERY, self._insist)
 
     def __enter__(self) -> StopOnSignals:
         self._task = asyncio.current_task()
@@ -40,7 +53,7 @@ class StopOnSignals:
             with contextlib.suppress(NotImplementedError, RuntimeError):  # not the main thread
                 loop.add_signal_handler(signum, self.request)
         if self.requested:
-            self._task.cancel()  # type: ignore[union-attr]
+            self._insist()
         return self
 
     def __exit__(
@@ -53,5 +66,6 @@ class StopOnSignals:
         if exc_type is not asyncio.CancelledError or not self.requested:
             return False  # another cancellation is not ours to swallow
         if sys.version_info >= (3, 11) and task is not None:
-            task.uncancel()  # handled: later waits with a timeout work as usual
+            while task.cancelling():  # handled (each time it was asked): later waits with a
+                task.uncancel()  # timeout work as usual
         return True

@@ -332,3 +332,29 @@ class StuckSignal(FakeSignal):
             self.cancelled = True
             raise
         return None
+
+
+async def test_a_stop_whose_cancellation_is_lost_still_ends_the_loop(tmp_path: Path) -> None:
+    # asyncio.wait_for before Python 3.12 loses a cancellation that arrives as its inner call
+    # ends (gh-86296); the stop is repeated until the loop ends, never left to the next deadline.
+    cfg = make_config(tmp_path, once=False, idle_time=3600.0, interval=60.0)
+    lost: list[float] = []
+
+    async def sleep_losing_one_cancel(seconds: float) -> None:
+        try:
+            await asyncio.sleep(seconds)
+        except asyncio.CancelledError:
+            if lost:
+                raise
+            lost.append(seconds)  # swallowed, as wait_for may: the wait goes on
+            await asyncio.sleep(seconds)
+
+    d = make_daemon(cfg, [FakeSignal()], APP, None, sleep=sleep_losing_one_cancel)
+    task = asyncio.create_task(d.run())
+    await until((tmp_path / "state" / "state.json").exists, 10, "the state file")
+    await asyncio.sleep(0)  # into the hour's wait
+    d.request_stop()
+    done, _ = await asyncio.wait({task}, timeout=5)  # never cancels the task itself
+    assert done, "the stop was lost with the cancellation"
+    assert task.result() == 0
+    assert lost == [pytest.approx(3600.0, abs=5)]  # the first cancellation was indeed lost
