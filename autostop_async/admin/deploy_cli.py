@@ -1,0 +1,393 @@
+"""``autostop-async deploy`` and ``undeploy``: the daemon onto every Code Editor space of a
+domain, shown as a plan first, and off again exactly.
+
+``main(["deploy", "--domain-id", "d-…", …])`` or ``python -m autostop_async.admin.deploy_cli
+deploy …``. Exit codes: 0 done (or nothing to do, or a dry run); 1 AWS refused or a step failed
+(the message says what was changed and how to undo it); 2 a bad flag or daemon setting, found
+before any AWS call.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import re
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from .apply import apps_using, create_lccs, record_after, remap, write_changes
+from .failures import AdminError, UsageError
+from .lcc import render
+from .plan import base_defaults, plan_deploy, plan_undeploy
+from .policy import admin_policy, check_execution_roles, dumps, execution_role_policy
+from .record import Record
+from .s3 import (
+    Location,
+    default_location,
+    delete_record,
+    parse_s3_uri,
+    read_record,
+    upload_wheelhouse,
+    wheelhouse_uploaded,
+    write_record,
+)
+from .settings import check_daemon_settings
+from .studio import Resource, call, read_lcc_script, read_snapshot
+from .wheelhouse import DEFAULT_PYTHONS, build, find_source, open_wheelhouse
+
+__all__ = ["main"]
+
+_PYTHON = re.compile(r"3\.\d{1,2}")
+_DOMAIN = re.compile(r"d-(-*[a-z0-9]){1,61}")
+
+
+def _parser(command: str) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog=f"autostop-async {command}",
+        description=(
+            "Put autostop-async on every Code Editor space of a SageMaker Studio domain: build "
+            "and upload a wheelhouse, create the lifecycle configuration, and merge it into the "
+            "domain's, user profiles' and spaces' settings. Shows the plan first."
+            if command == "deploy"
+            else "Undo deploy: put back each setting it changed, remove its LCCs."
+        ),
+    )
+    p.add_argument("--domain-id", help="the domain (d-…)")
+    p.add_argument(
+        "--user-profile",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="only this user profile (repeat); default: the whole domain",
+    )
+    p.add_argument(
+        "--space", action="append", default=[], metavar="NAME", help="only this space (repeat)"
+    )
+    p.add_argument(
+        "--s3-uri",
+        help="s3://BUCKET/PREFIX/ for the wheelhouse and the deployment record "
+        "(default: s3://sagemaker-REGION-ACCOUNT/autostop-async/ if that bucket exists)",
+    )
+    p.add_argument("--region", help="AWS region (default: the SDK's)")
+    p.add_argument("--dry-run", action="store_true", help="show the plan; write nothing")
+    p.add_argument("--yes", action="store_true", help="apply without asking")
+    if command == "deploy":
+        p.add_argument("--idle-time", default="1h", help="the daemon's --idle-time (default: 1h)")
+        p.add_argument(
+            "--daemon-arg",
+            action="append",
+            default=[],
+            metavar="ARG",
+            help="one more daemon flag, e.g. --daemon-arg=--exclude=*.log (repeat)",
+        )
+        p.add_argument("--wheelhouse", type=Path, help="upload this folder of wheels as it is")
+        p.add_argument(
+            "--python",
+            default=",".join(DEFAULT_PYTHONS),
+            help=f"the images' Pythons to build wheels for (default: {','.join(DEFAULT_PYTHONS)})",
+        )
+        p.add_argument("--source", type=Path, help="the autostop-async checkout (default: found)")
+        p.add_argument(
+            "--print-policy",
+            action="store_true",
+            help="print the IAM policies the admin and the execution roles need, and exit",
+        )
+    return p
+
+
+class _Cli:
+    """One run of deploy or undeploy: output, confirmation, clients."""
+
+    def __init__(self, args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO) -> None:
+        self.args = args
+        self.out, self.err, self.stdin = out, err, stdin
+        self._session: Any = None
+
+    def say(self, line: str) -> None:
+        print(line, file=self.out, flush=True)
+
+    def warn(self, line: str) -> None:
+        print(f"warning: {line}", file=self.err, flush=True)
+
+    def client(self, service: str) -> Any:
+        if self._session is None:
+            import boto3  # type: ignore[import-untyped]  # only when AWS is called: flag errors need no SDK
+
+            self._session = boto3.session.Session(region_name=self.args.region)
+        return self._session.client(service)
+
+    @property
+    def region(self) -> str:
+        self.client("sts")
+        region = self._session.region_name
+        if not region:
+            raise UsageError("no region: pass --region or set AWS_REGION")
+        return str(region)
+
+    def location(self) -> Location:
+        if self.args.s3_uri:
+            return parse_s3_uri(self.args.s3_uri)
+        return default_location(self.client("sts"), self.client("s3"), self.region)
+
+    def confirm(self, question: str) -> bool:
+        if self.args.yes:
+            return True
+        print(f"{question} [y/N] ", end="", file=self.out, flush=True)
+        answer = self.stdin.readline().strip().lower()
+        return answer in ("y", "yes")
+
+    def undo_command(self, loc: Location) -> str:
+        return f"autostop-async undeploy --domain-id {self.args.domain_id} --s3-uri {loc.uri}"
+
+
+def _check_flags(args: argparse.Namespace, command: str) -> None:
+    if args.print_policy if command == "deploy" else False:
+        return
+    if not args.domain_id:
+        raise UsageError("--domain-id is required")
+    if not _DOMAIN.fullmatch(args.domain_id):
+        raise UsageError(f"--domain-id {args.domain_id!r}: a domain ID looks like d-xxxxxxxxxxxx")
+    if args.s3_uri:
+        parse_s3_uri(args.s3_uri)
+
+
+def _deploy(cli: _Cli) -> int:
+    args = cli.args
+    settings = check_daemon_settings(args.idle_time, args.daemon_arg)
+    pythons = [v.strip() for v in str(args.python).split(",") if v.strip()]
+    bad = [v for v in pythons if not _PYTHON.fullmatch(v)]
+    if bad or not pythons:
+        raise UsageError(f"--python {args.python!r}: a comma-separated list such as 3.11,3.12")
+    if args.print_policy:
+        loc = parse_s3_uri(args.s3_uri or "s3://BUCKET/autostop-async/")
+        domain = f"arn:aws:sagemaker:REGION:ACCOUNT:domain/{args.domain_id or 'DOMAIN_ID'}"
+        cli.say("# the admin who runs deploy and undeploy")
+        cli.say(dumps(admin_policy(domain, loc)))
+        cli.say("# each execution role of the domain's apps (the daemon and the LCC)")
+        cli.say(dumps(execution_role_policy(domain, loc)))
+        return 0
+    source = find_source(args.source)
+    template = source / "lcc" / "on-start.sh"
+    # Size and settings of the LCC with the longest wheelhouse URI it can have, before any call.
+    render(template, settings, "s3://" + "b" * 63 + "/" + (args.s3_uri or "x" * 40) + "w" * 40)
+    if args.wheelhouse is not None:
+        wheelhouse = open_wheelhouse(args.wheelhouse)
+    else:
+        cli.say(f"building the wheelhouse for Python {', '.join(pythons)} from {source} …")
+        wheelhouse = build(source, pythons)
+    cli.say(
+        f"wheelhouse: {len(wheelhouse.files)} wheels, {wheelhouse.size / 1e6:.1f} MB, "
+        f"key {wheelhouse.key}"
+    )
+
+    sm = cli.client("sagemaker")
+    loc = cli.location()
+    s3 = cli.client("s3")
+    package = f"s3://{loc.bucket}/{loc.wheelhouse_prefix(wheelhouse.key)}"
+    ours = render(template, settings, package)
+    record = read_record(s3, loc, args.domain_id)
+    snapshot = read_snapshot(sm, args.domain_id, args.user_profile, args.space)
+    scripts = {arn: read_lcc_script(sm, arn) for arn in sorted(base_defaults(snapshot, record))}
+    plan = plan_deploy(snapshot, ours, scripts, record)
+    upload = not wheelhouse_uploaded(s3, loc, wheelhouse)
+    missing = [lcc for lcc in plan.lccs if lcc.name not in snapshot.our_lccs]
+
+    cli.say(f"domain {args.domain_id} ({snapshot.network}); daemon: {settings.describe()}")
+    cli.say(f"  {'upload' if upload else 'exists'} wheelhouse {package}")
+    cli.say(plan.text(snapshot.our_lccs))
+    _network_warnings(cli, snapshot)
+    for warning in check_execution_roles(
+        cli.client("iam"), snapshot.execution_roles, snapshot.domain_arn, loc
+    ):
+        cli.warn(warning)
+    cli.say(
+        "not covered: spaces and user profiles created later take the domain's defaults "
+        "(the domain's default LCC is set; a space created with its own settings is not)"
+    )
+    if not upload and not missing and not plan.pending:
+        cli.say("no changes")
+        return 0
+    if args.dry_run:
+        cli.say("dry run: nothing written")
+        return 0
+    if not cli.confirm("Apply these changes?"):
+        cli.say("nothing changed")
+        return 1
+    if upload:
+        upload_wheelhouse(s3, loc, wheelhouse)
+        cli.say(f"uploaded the wheelhouse to {package}")
+    arns = create_lccs(sm, args.domain_id, plan.lccs, snapshot.our_lccs, cli.say)
+    remap(plan, arns)
+    if plan.pending:
+        uri = write_record(s3, loc, record_after(record, args.domain_id, plan))
+        cli.say(f"deployment record (before-images): {uri}")
+        write_changes(sm, args.domain_id, plan.changes, cli.say, cli.undo_command(loc))
+    cli.say(
+        "done: Code Editor apps get autostop-async at their next start; undo with "
+        f"`{cli.undo_command(loc)}`"
+    )
+    return 0
+
+
+def _network_warnings(cli: _Cli, snapshot: Any) -> None:
+    """For a VpcOnly domain: the VPC endpoints the apps need, checked where the admin may."""
+    if snapshot.network != "VpcOnly":
+        return
+    needed = {
+        f"com.amazonaws.{snapshot.region}.s3": "S3 (the wheelhouse)",
+        f"com.amazonaws.{snapshot.region}.sagemaker.api": "the SageMaker API (DeleteApp)",
+    }
+    try:
+        got = cli.client("ec2").describe_vpc_endpoints(
+            Filters=[{"Name": "vpc-id", "Values": [str(snapshot.vpc_id)]}]
+        )
+    except Exception as exc:
+        code = getattr(exc, "response", {}).get("Error", {}).get("Code", type(exc).__name__)
+        cli.warn(
+            f"VpcOnly domain: could not list the VPC's endpoints ({code}); it needs endpoints "
+            f"for {', '.join(f'{k} ({v})' for k, v in needed.items())}"
+        )
+        return
+    have = {e.get("ServiceName") for e in got.get("VpcEndpoints", [])}
+    for service, why in needed.items():
+        if service not in have:
+            cli.warn(f"VpcOnly domain: VPC {snapshot.vpc_id} has no endpoint {service}: {why}")
+
+
+def _describe(sm: Any, domain_id: str, entry: dict[str, Any]) -> Resource:
+    kind, name = entry["kind"], entry["name"]
+    if kind == "domain":
+        got = call(
+            sm.describe_domain,
+            "sagemaker:DescribeDomain",
+            f"domain {domain_id}",
+            DomainId=domain_id,
+        )
+        settings = (got.get("DefaultUserSettings") or {}).get("CodeEditorAppSettings") or {}
+    elif kind == "user-profile":
+        got = call(
+            sm.describe_user_profile,
+            "sagemaker:DescribeUserProfile",
+            f"user profile {name} of domain {domain_id}",
+            DomainId=domain_id,
+            UserProfileName=name,
+        )
+        settings = (got.get("UserSettings") or {}).get("CodeEditorAppSettings") or {}
+    else:
+        got = call(
+            sm.describe_space,
+            "sagemaker:DescribeSpace",
+            f"space {name} of domain {domain_id}",
+            DomainId=domain_id,
+            SpaceName=name,
+        )
+        settings = (got.get("SpaceSettings") or {}).get("CodeEditorAppSettings") or {}
+    return Resource(kind, name, settings)
+
+
+def _undeploy(cli: _Cli) -> int:
+    args = cli.args
+    sm = cli.client("sagemaker")
+    loc = cli.location()
+    s3 = cli.client("s3")
+    record = read_record(s3, loc, args.domain_id)
+    if record is None:
+        cli.say(f"no deployment record for {args.domain_id} under {loc.uri}: nothing to undo")
+        return 0
+    scoped = bool(args.user_profile or args.space)
+    wanted = {f"user-profile:{n}" for n in args.user_profile} | {f"space:{n}" for n in args.space}
+    entries = {k: v for k, v in record.resources.items() if not scoped or k in wanted}
+    current = {key: _describe(sm, args.domain_id, entry) for key, entry in entries.items()}
+    plan = plan_undeploy(current, Record(record.domain_id, entries, record.lccs))
+    lccs = {} if scoped else {v["arn"]: name for name, v in record.lccs.items()}
+    blocked = apps_using(sm, args.domain_id, set(lccs)) if lccs else {}
+    cli.say(
+        f"undeploy from domain {args.domain_id} (record {loc.uri}deployments/{args.domain_id}.json)"
+    )
+    cli.say(plan.text())
+    for arn, name in lccs.items():
+        if arn in blocked:
+            cli.say(f"   keep LCC {name}: running apps use it: {', '.join(blocked[arn])}")
+        else:
+            cli.say(f" delete LCC {name}")
+    if not plan.pending and not lccs:
+        cli.say("no changes")
+        return 0
+    if args.dry_run:
+        cli.say("dry run: nothing written")
+        return 0
+    if not cli.confirm("Apply these changes?"):
+        cli.say("nothing changed")
+        return 1
+    write_changes(sm, args.domain_id, plan.changes, cli.say, cli.undo_command(loc), reverse=True)
+    kept: dict[str, dict[str, Any]] = {}
+    for arn, name in lccs.items():
+        if arn in blocked:
+            kept[name] = record.lccs[name]
+            continue
+        try:
+            call(
+                sm.delete_studio_lifecycle_config,
+                "sagemaker:DeleteStudioLifecycleConfig",
+                f"studio lifecycle config {name}",
+                StudioLifecycleConfigName=name,
+            )
+            cli.say(f"deleted LCC {name}")
+        except AdminError as exc:
+            if "ResourceNotFound" in str(exc):
+                continue
+            if "ResourceInUse" not in str(exc):
+                raise
+            kept[name] = record.lccs[name]
+            cli.say(f"kept LCC {name}: {exc}")
+    remaining = {k: v for k, v in record.resources.items() if k not in entries}
+    if remaining or kept or scoped:
+        write_record(
+            s3, loc, Record(record.domain_id, remaining, kept if not scoped else record.lccs)
+        )
+        if kept:
+            cli.say("run undeploy again once those apps have stopped, to delete the kept LCCs")
+    else:
+        delete_record(s3, loc, args.domain_id)
+    cli.say("done: apps started from now on run without autostop-async")
+    return 0
+
+
+def main(argv: Sequence[str]) -> int:
+    """``deploy …`` or ``undeploy …``; the exit code."""
+    return run(argv, sys.stdout, sys.stderr, sys.stdin)
+
+
+def run(argv: Sequence[str], out: TextIO, err: TextIO, stdin: TextIO) -> int:
+    """:func:`main` with its streams given (tests)."""
+    args_in = list(argv)
+    command = args_in[0] if args_in else ""
+    prog = f"autostop-async {command}"
+    if command not in ("deploy", "undeploy"):
+        print("usage: autostop-async {deploy,undeploy} --domain-id D …", file=err)
+        return 2
+    parser = _parser(command)
+    errors = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(errors), contextlib.redirect_stdout(out):
+            args = parser.parse_args(args_in[1:])
+    except SystemExit as exc:
+        err.write(errors.getvalue())
+        return int(exc.code or 0)
+    cli = _Cli(args, out, err, stdin)
+    try:
+        _check_flags(args, command)
+        return _deploy(cli) if command == "deploy" else _undeploy(cli)
+    except AdminError as exc:
+        print(f"{prog}: error: {exc}", file=err, flush=True)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted", file=err)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

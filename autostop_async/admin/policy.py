@@ -1,0 +1,153 @@
+"""The IAM policies: what the admin running deploy needs, and what each app's execution role
+needs for the daemon (delete its own app, read the wheelhouse), scoped to the domain."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from .s3 import Location
+
+__all__ = ["admin_policy", "check_execution_roles", "execution_role_policy"]
+
+
+def _arn(domain_arn: str, resource: str) -> str:
+    return ":".join([*domain_arn.split(":")[:5], resource])
+
+
+def execution_role_policy(domain_arn: str, loc: Location) -> dict[str, Any]:
+    """What the daemon and the LCC need in the app: DeleteApp/DescribeApp on the domain's apps,
+    and read access to the wheelhouse prefix."""
+    domain_id = domain_arn.rsplit("/", 1)[-1]
+    partition = domain_arn.split(":")[1]
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "AutostopDeleteOwnDomainApps",
+                "Effect": "Allow",
+                "Action": ["sagemaker:DeleteApp", "sagemaker:DescribeApp"],
+                "Resource": _arn(domain_arn, f"app/{domain_id}/*"),
+            },
+            {
+                "Sid": "AutostopReadWheelhouse",
+                "Effect": "Allow",
+                "Action": "s3:GetObject",
+                "Resource": f"arn:{partition}:s3:::{loc.bucket}/{loc.prefix}wheelhouse/*",
+            },
+            {
+                "Sid": "AutostopListWheelhouse",
+                "Effect": "Allow",
+                "Action": "s3:ListBucket",
+                "Resource": f"arn:{partition}:s3:::{loc.bucket}",
+                "Condition": {"StringLike": {"s3:prefix": f"{loc.prefix}wheelhouse/*"}},
+            },
+        ],
+    }
+
+
+def admin_policy(domain_arn: str, loc: Location) -> dict[str, Any]:
+    """What ``deploy`` and ``undeploy`` call, scoped to the domain, our LCCs and the prefix."""
+    domain_id = domain_arn.rsplit("/", 1)[-1]
+    partition = domain_arn.split(":")[1]
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "AutostopReadAndUpdateDomain",
+                "Effect": "Allow",
+                "Action": [
+                    "sagemaker:DescribeDomain",
+                    "sagemaker:UpdateDomain",
+                    "sagemaker:DescribeUserProfile",
+                    "sagemaker:UpdateUserProfile",
+                    "sagemaker:DescribeSpace",
+                    "sagemaker:UpdateSpace",
+                    "sagemaker:DescribeApp",
+                ],
+                "Resource": [
+                    domain_arn,
+                    _arn(domain_arn, f"user-profile/{domain_id}/*"),
+                    _arn(domain_arn, f"space/{domain_id}/*"),
+                    _arn(domain_arn, f"app/{domain_id}/*"),
+                ],
+            },
+            {
+                "Sid": "AutostopLifecycleConfigs",
+                "Effect": "Allow",
+                "Action": [
+                    "sagemaker:CreateStudioLifecycleConfig",
+                    "sagemaker:DescribeStudioLifecycleConfig",
+                    "sagemaker:DeleteStudioLifecycleConfig",
+                    "sagemaker:AddTags",
+                    "sagemaker:ListTags",
+                ],
+                "Resource": _arn(domain_arn, "studio-lifecycle-config/*"),
+            },
+            {
+                "Sid": "AutostopListCalls",
+                "Effect": "Allow",
+                "Action": [
+                    "sagemaker:ListUserProfiles",
+                    "sagemaker:ListSpaces",
+                    "sagemaker:ListApps",
+                    "sagemaker:ListStudioLifecycleConfigs",
+                    "sts:GetCallerIdentity",
+                    "ec2:DescribeVpcEndpoints",
+                    "iam:SimulatePrincipalPolicy",
+                ],
+                "Resource": "*",
+            },
+            {
+                "Sid": "AutostopWheelhouseAndRecord",
+                "Effect": "Allow",
+                "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
+                "Resource": f"arn:{partition}:s3:::{loc.bucket}/{loc.prefix}*",
+            },
+            {
+                "Sid": "AutostopListPrefix",
+                "Effect": "Allow",
+                "Action": "s3:ListBucket",
+                "Resource": f"arn:{partition}:s3:::{loc.bucket}",
+            },
+        ],
+    }
+
+
+def check_execution_roles(iam: Any, roles: set[str], domain_arn: str, loc: Location) -> list[str]:
+    """Warnings for execution roles that may not delete the domain's apps or read the
+    wheelhouse (``iam:SimulatePrincipalPolicy``), or that could not be checked."""
+    domain_id = domain_arn.rsplit("/", 1)[-1]
+    partition = domain_arn.split(":")[1]
+    app = _arn(domain_arn, f"app/{domain_id}/any-space/codeeditor/default")
+    wheel = f"arn:{partition}:s3:::{loc.bucket}/{loc.prefix}wheelhouse/any.whl"
+    checks = [("sagemaker:DeleteApp", app), ("sagemaker:DescribeApp", app), ("s3:GetObject", wheel)]
+    warnings = []
+    for role in sorted(roles):
+        try:
+            missing = []
+            for action, resource in checks:
+                got = iam.simulate_principal_policy(
+                    PolicySourceArn=role, ActionNames=[action], ResourceArns=[resource]
+                )
+                results = got.get("EvaluationResults", [])
+                if not results or results[0].get("EvalDecision") != "allowed":
+                    missing.append(f"{action} on {resource}")
+        except Exception as exc:
+            code = getattr(exc, "response", {}).get("Error", {}).get("Code", type(exc).__name__)
+            warnings.append(
+                f"could not check execution role {role} ({code}); make sure it has the policy "
+                "that `deploy --print-policy` prints"
+            )
+            continue
+        if missing:
+            warnings.append(
+                f"execution role {role} may not: {'; '.join(missing)}: apps will not stop "
+                "(see `deploy --print-policy`)"
+            )
+    return warnings
+
+
+def dumps(policy: dict[str, Any]) -> str:
+    """A policy as indented JSON."""
+    return json.dumps(policy, indent=2)
