@@ -33,7 +33,11 @@ copied alone into the e2e image.
 from __future__ import annotations
 
 import argparse
+import base64
+import copy
+import io
 import json
+import re
 import signal
 import sys
 import threading
@@ -51,7 +55,7 @@ from moto.moto_server.werkzeug_app import (
     MotoRequestHandler,
     create_backend_app,
 )
-from moto.sagemaker.exceptions import ResourceInUseException, ResourceNotFound
+from moto.sagemaker.exceptions import ResourceInUseException, ResourceNotFound, ValidationError
 from moto.sagemaker.responses import SageMakerResponse
 from werkzeug.serving import BaseWSGIServer, make_server
 from werkzeug.wrappers import Request, Response
@@ -164,9 +168,433 @@ def _delete_app(self: SageMakerResponse) -> ActionResult:
     return EmptyResult()
 
 
+# --------------------------------------------------------------------------------------------
+# The admin side: a stateful domain, user profiles, spaces, lifecycle configs and tags
+# --------------------------------------------------------------------------------------------
+#
+# moto 5.2.5 has none of UpdateDomain, the user-profile, space and LCC calls, and its domains
+# keep no settings a test can change. So the fake owns them (DescribeDomain, AddTags and
+# ListTags included, replacing moto's). Every request is checked against botocore's service
+# model (required members, unknown members, enums, lengths, patterns, list sizes), plus the
+# limits botocore leaves to the service: LCC content base64 of at most 16,384 characters, LCC
+# names matching [a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}, at most 30 LifecycleConfigArns. Where AWS
+# documents nothing, the fake is strict:
+#
+# * an Update call replaces each member of UserSettings / SpaceSettings it names, whole (it never
+#   merges nested objects); a value "None" clears an ARN; empty lists and objects are dropped;
+# * every LCC ARN named must exist; a default LCC must be in the resource's LifecycleConfigArns
+#   (a space's: in the domain's or its owner's);
+# * an LCC is not deleted while any setting names it or an app that is not gone runs with it
+#   (ResourceInUse).
+
+_LCC_NAME = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}")
+MAX_LCC_CONTENT = 16384
+MAX_LCC_ARNS = 30
+
+
+def _service_model() -> Any:
+    import botocore.session
+
+    return botocore.session.get_session().get_service_model("sagemaker")
+
+
+_MODEL = None
+
+
+def _check_shape(shape: Any, value: Any, path: str, errors: list[str]) -> None:
+    """Errors in ``value`` against botocore ``shape`` (what AWS's own validation would say)."""
+    kind = shape.type_name
+    meta = shape.metadata
+    if kind == "structure":
+        if not isinstance(value, dict):
+            errors.append(f"{path}: expected an object")
+            return
+        for name in shape.required_members:
+            if name not in value:
+                errors.append(f"{path}.{name}: required")
+        for name, item in value.items():
+            if name not in shape.members:
+                errors.append(f"{path}.{name}: unknown member")
+            else:
+                _check_shape(shape.members[name], item, f"{path}.{name}", errors)
+    elif kind == "list":
+        if not isinstance(value, list):
+            errors.append(f"{path}: expected a list")
+            return
+        if "max" in meta and len(value) > meta["max"]:
+            errors.append(f"{path}: at most {meta['max']} items")
+        if "min" in meta and len(value) < meta["min"]:
+            errors.append(f"{path}: at least {meta['min']} items")
+        for i, item in enumerate(value):
+            _check_shape(shape.member, item, f"{path}[{i}]", errors)
+    elif kind == "map":
+        if not isinstance(value, dict):
+            errors.append(f"{path}: expected an object")
+    elif kind == "string":
+        if not isinstance(value, str):
+            errors.append(f"{path}: expected a string")
+            return
+        if shape.enum and value not in shape.enum:
+            errors.append(f"{path}: {value!r} is not one of {', '.join(shape.enum)}")
+        if "max" in meta and len(value) > meta["max"]:
+            errors.append(f"{path}: longer than {meta['max']}")
+        if "min" in meta and len(value) < meta["min"]:
+            errors.append(f"{path}: shorter than {meta['min']}")
+        if "pattern" in meta and not re.fullmatch(meta["pattern"], value):
+            errors.append(f"{path}: {value!r} does not match {meta['pattern']}")
+    elif kind in ("integer", "long"):
+        if not isinstance(value, int) or isinstance(value, bool):
+            errors.append(f"{path}: expected an integer")
+        elif ("max" in meta and value > meta["max"]) or ("min" in meta and value < meta["min"]):
+            errors.append(f"{path}: out of range")
+    elif kind == "boolean" and not isinstance(value, bool):
+        errors.append(f"{path}: expected true or false")
+
+
+def _request(handler: SageMakerResponse, operation: str) -> dict[str, Any]:
+    """The request body, checked against the model and the limits botocore does not check."""
+    global _MODEL
+    if _MODEL is None:
+        _MODEL = _service_model()
+    try:
+        body = json.loads(handler.body or "{}")
+    except ValueError:
+        raise ValidationError("the request body is not JSON") from None
+    errors: list[str] = []
+    _check_shape(_MODEL.operation_model(operation).input_shape, body, operation, errors)
+    _walk_limits(body, operation, errors)
+    if errors:
+        raise ValidationError("; ".join(errors))
+    return dict(body)
+
+
+def _walk_limits(value: Any, path: str, errors: list[str]) -> None:
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if k == "LifecycleConfigArns" and isinstance(v, list) and len(v) > MAX_LCC_ARNS:
+                errors.append(f"{path}.{k}: at most {MAX_LCC_ARNS} ARNs")
+            if (
+                k == "StudioLifecycleConfigName"
+                and isinstance(v, str)
+                and v
+                and not (_LCC_NAME.fullmatch(v))
+            ):
+                errors.append(f"{path}.{k}: {v!r} does not match {_LCC_NAME.pattern}")
+            if k == "StudioLifecycleConfigContent" and isinstance(v, str):
+                if len(v) > MAX_LCC_CONTENT:
+                    errors.append(f"{path}.{k}: {len(v)} characters, at most {MAX_LCC_CONTENT}")
+                try:
+                    base64.b64decode(v, validate=True)
+                except ValueError:
+                    errors.append(f"{path}.{k}: not base64")
+            _walk_limits(v, f"{path}.{k}", errors)
+    elif isinstance(value, list):
+        for item in value:
+            _walk_limits(item, path, errors)
+
+
+def _clean(value: Any) -> Any:
+    """What Studio keeps of a value sent: no "None" ARNs, no empty lists or objects."""
+    if isinstance(value, dict):
+        out = {k: _clean(v) for k, v in value.items()}
+        return {k: v for k, v in out.items() if v not in (None, "None", [], {})}
+    if isinstance(value, list):
+        return [_clean(v) for v in value]
+    return value
+
+
+class _Studio:
+    """Domains, user profiles, spaces, LCCs and tags, process-wide like the apps."""
+
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+        self.clear()
+
+    def clear(self) -> None:
+        """Forget everything."""
+        self.domains: dict[str, dict[str, Any]] = {}
+        self.profiles: dict[tuple[str, str], dict[str, Any]] = {}
+        self.spaces: dict[tuple[str, str], dict[str, Any]] = {}
+        self.lccs: dict[str, dict[str, Any]] = {}  # name -> details and content
+        self.tags: dict[str, dict[str, str]] = {}
+        self.app_lccs: dict[_AppKey, str] = {}
+
+    def domain(self, domain_id: str) -> dict[str, Any]:
+        if domain_id not in self.domains:
+            raise ResourceNotFound(f"Domain {domain_id} does not exist.")
+        return self.domains[domain_id]
+
+    def lcc_exists(self, arn: str) -> bool:
+        name = arn.rsplit("/", 1)[-1]
+        return name in self.lccs and self.lccs[name]["StudioLifecycleConfigArn"] == arn
+
+    def check_lccs(self, settings: dict[str, Any], allowed: list[str], where: str) -> None:
+        """Each ARN must exist; the default must be one of ``allowed`` (plus the resource's own)."""
+        ce = settings.get("CodeEditorAppSettings") or {}
+        own = list(ce.get("LifecycleConfigArns") or [])
+        for arn in own:
+            if not self.lcc_exists(arn):
+                raise ResourceNotFound(f"{where}: lifecycle config {arn} does not exist.")
+        default = (ce.get("DefaultResourceSpec") or {}).get("LifecycleConfigArn")
+        if default and default != "None":
+            if not self.lcc_exists(default):
+                raise ResourceNotFound(f"{where}: lifecycle config {default} does not exist.")
+            if default not in own + allowed:
+                raise ValidationError(
+                    f"{where}: the default lifecycle config {default} is not in LifecycleConfigArns"
+                )
+
+    def referenced(self, arn: str) -> list[str]:
+        """Where settings name ``arn``."""
+        found = []
+        docs = [(f"domain {d}", v["DefaultUserSettings"]) for d, v in self.domains.items()]
+        docs += [(f"user profile {k[1]}", v["UserSettings"]) for k, v in self.profiles.items()]
+        docs += [(f"space {k[1]}", v["SpaceSettings"]) for k, v in self.spaces.items()]
+        for where, doc in docs:
+            if arn in json.dumps(doc):
+                found.append(where)
+        return found
+
+
+STUDIO = _Studio()
+
+
+def _arn(handler: SageMakerResponse, resource: str) -> str:
+    return (
+        f"arn:{handler.partition}:sagemaker:{handler.region}:{handler.current_account}:{resource}"
+    )
+
+
+def _replace_members(stored: dict[str, Any], sent: dict[str, Any]) -> dict[str, Any]:
+    out = dict(stored)
+    for key, value in sent.items():
+        cleaned = _clean(value)
+        if cleaned in ({}, []):
+            out.pop(key, None)
+        else:
+            out[key] = cleaned
+    return out
+
+
+def _describe_domain(self: SageMakerResponse) -> ActionResult:
+    body = _request(self, "DescribeDomain")
+    with STUDIO.lock:
+        return ActionResult(json.loads(json.dumps(STUDIO.domain(body["DomainId"]))))
+
+
+def _update_domain(self: SageMakerResponse) -> ActionResult:
+    body = _request(self, "UpdateDomain")
+    with STUDIO.lock:
+        domain = STUDIO.domain(body["DomainId"])
+        settings = _replace_members(
+            domain["DefaultUserSettings"], body.get("DefaultUserSettings", {})
+        )
+        STUDIO.check_lccs(settings, [], f"domain {body['DomainId']}")
+        domain["DefaultUserSettings"] = settings
+        return ActionResult({"DomainArn": domain["DomainArn"]})
+
+
+def _profile(domain_id: str, name: str) -> dict[str, Any]:
+    STUDIO.domain(domain_id)
+    if (domain_id, name) not in STUDIO.profiles:
+        raise ResourceNotFound(f"User profile {name} does not exist in {domain_id}.")
+    return STUDIO.profiles[(domain_id, name)]
+
+
+def _space(domain_id: str, name: str) -> dict[str, Any]:
+    STUDIO.domain(domain_id)
+    if (domain_id, name) not in STUDIO.spaces:
+        raise ResourceNotFound(f"Space {name} does not exist in {domain_id}.")
+    return STUDIO.spaces[(domain_id, name)]
+
+
+def _list_user_profiles(self: SageMakerResponse) -> ActionResult:
+    body = _request(self, "ListUserProfiles")
+    with STUDIO.lock:
+        items = [
+            {"DomainId": d, "UserProfileName": n, "Status": "InService"}
+            for (d, n) in STUDIO.profiles
+            if d == body.get("DomainIdEquals", d)
+        ]
+    return ActionResult({"UserProfiles": items})
+
+
+def _describe_user_profile(self: SageMakerResponse) -> ActionResult:
+    body = _request(self, "DescribeUserProfile")
+    with STUDIO.lock:
+        got = _profile(body["DomainId"], body["UserProfileName"])
+        return ActionResult(json.loads(json.dumps(got)))
+
+
+def _update_user_profile(self: SageMakerResponse) -> ActionResult:
+    body = _request(self, "UpdateUserProfile")
+    with STUDIO.lock:
+        domain_id, name = body["DomainId"], body["UserProfileName"]
+        profile = _profile(domain_id, name)
+        settings = _replace_members(profile["UserSettings"], body.get("UserSettings", {}))
+        domain_ce = STUDIO.domain(domain_id)["DefaultUserSettings"].get("CodeEditorAppSettings")
+        allowed = list((domain_ce or {}).get("LifecycleConfigArns") or [])
+        STUDIO.check_lccs(settings, allowed, f"user profile {name}")
+        profile["UserSettings"] = settings
+        return ActionResult({"UserProfileArn": profile["UserProfileArn"]})
+
+
+def _list_spaces(self: SageMakerResponse) -> ActionResult:
+    body = _request(self, "ListSpaces")
+    with STUDIO.lock:
+        items = [
+            {"DomainId": d, "SpaceName": n, "Status": "InService"}
+            for (d, n) in STUDIO.spaces
+            if d == body.get("DomainIdEquals", d)
+        ]
+    return ActionResult({"Spaces": items})
+
+
+def _describe_space(self: SageMakerResponse) -> ActionResult:
+    body = _request(self, "DescribeSpace")
+    with STUDIO.lock:
+        return ActionResult(json.loads(json.dumps(_space(body["DomainId"], body["SpaceName"]))))
+
+
+def _update_space(self: SageMakerResponse) -> ActionResult:
+    body = _request(self, "UpdateSpace")
+    with STUDIO.lock:
+        domain_id, name = body["DomainId"], body["SpaceName"]
+        space = _space(domain_id, name)
+        settings = _replace_members(space["SpaceSettings"], body.get("SpaceSettings", {}))
+        domain_ce = STUDIO.domain(domain_id)["DefaultUserSettings"].get("CodeEditorAppSettings")
+        allowed = list((domain_ce or {}).get("LifecycleConfigArns") or [])
+        owner = (space.get("OwnershipSettings") or {}).get("OwnerUserProfileName")
+        if owner and (domain_id, owner) in STUDIO.profiles:
+            owner_ce = STUDIO.profiles[(domain_id, owner)]["UserSettings"].get(
+                "CodeEditorAppSettings"
+            )
+            allowed += list((owner_ce or {}).get("LifecycleConfigArns") or [])
+        STUDIO.check_lccs(settings, allowed, f"space {name}")
+        space["SpaceSettings"] = settings
+        return ActionResult({"SpaceArn": space["SpaceArn"]})
+
+
+def _create_studio_lifecycle_config(self: SageMakerResponse) -> ActionResult:
+    body = _request(self, "CreateStudioLifecycleConfig")
+    name = body["StudioLifecycleConfigName"]
+    with STUDIO.lock:
+        if name in STUDIO.lccs:
+            raise ResourceInUseException(f"Studio lifecycle config {name} already exists.")
+        arn = _arn(self, f"studio-lifecycle-config/{name}")
+        STUDIO.lccs[name] = {
+            "StudioLifecycleConfigArn": arn,
+            "StudioLifecycleConfigName": name,
+            "StudioLifecycleConfigContent": body["StudioLifecycleConfigContent"],
+            "StudioLifecycleConfigAppType": body["StudioLifecycleConfigAppType"],
+        }
+        STUDIO.tags[arn] = {t["Key"]: t.get("Value", "") for t in body.get("Tags", [])}
+    return ActionResult({"StudioLifecycleConfigArn": arn})
+
+
+def _describe_studio_lifecycle_config(self: SageMakerResponse) -> ActionResult:
+    body = _request(self, "DescribeStudioLifecycleConfig")
+    with STUDIO.lock:
+        got = STUDIO.lccs.get(body["StudioLifecycleConfigName"])
+        if got is None:
+            raise ResourceNotFound(f"{body['StudioLifecycleConfigName']} does not exist.")
+        return ActionResult(dict(got))
+
+
+def _list_studio_lifecycle_configs(self: SageMakerResponse) -> ActionResult:
+    body = _request(self, "ListStudioLifecycleConfigs")
+    part = body.get("NameContains", "")
+    with STUDIO.lock:
+        items = [
+            {k: v for k, v in lcc.items() if k != "StudioLifecycleConfigContent"}
+            for name, lcc in STUDIO.lccs.items()
+            if part in name
+        ]
+    return ActionResult({"StudioLifecycleConfigs": items})
+
+
+def _delete_studio_lifecycle_config(self: SageMakerResponse) -> ActionResult:
+    body = _request(self, "DeleteStudioLifecycleConfig")
+    name = body["StudioLifecycleConfigName"]
+    with STUDIO.lock:
+        lcc = STUDIO.lccs.get(name)
+        if lcc is None:
+            raise ResourceNotFound(f"Studio lifecycle config {name} does not exist.")
+        arn = lcc["StudioLifecycleConfigArn"]
+        running = [
+            k.space_name
+            for k, a in STUDIO.app_lccs.items()
+            if a == arn and APPS.status(k) in ("InService", "Pending", "Deleting")
+        ]
+        users = STUDIO.referenced(arn) + [f"app of {s}" for s in running]
+        if users:
+            raise ResourceInUseException(f"{name} is in use: {', '.join(users)}")
+        del STUDIO.lccs[name]
+        STUDIO.tags.pop(arn, None)
+    return EmptyResult()
+
+
+def _list_apps(self: SageMakerResponse) -> ActionResult:
+    body = _request(self, "ListApps")
+    items = []
+    for app in APPS.as_json():
+        if app["DomainId"] != body.get("DomainIdEquals", app["DomainId"]):
+            continue
+        key = _AppKey(
+            app["Region"], app["DomainId"], app["SpaceName"], app["AppType"], app["AppName"]
+        )
+        item = {k: app[k] for k in ("DomainId", "SpaceName", "AppType", "AppName", "Status")}
+        with STUDIO.lock:
+            if key in STUDIO.app_lccs:
+                item["ResourceSpec"] = {"LifecycleConfigArn": STUDIO.app_lccs[key]}
+        items.append(item)
+    return ActionResult({"Apps": items})
+
+
+def _add_tags(self: SageMakerResponse) -> ActionResult:
+    body = _request(self, "AddTags")
+    with STUDIO.lock:
+        tags = STUDIO.tags.setdefault(body["ResourceArn"], {})
+        tags.update({t["Key"]: t.get("Value", "") for t in body["Tags"]})
+        return ActionResult({"Tags": [{"Key": k, "Value": v} for k, v in tags.items()]})
+
+
+def _list_tags(self: SageMakerResponse) -> ActionResult:
+    body = _request(self, "ListTags")
+    with STUDIO.lock:
+        tags = STUDIO.tags.get(body["ResourceArn"], {})
+        return ActionResult({"Tags": [{"Key": k, "Value": v} for k, v in tags.items()]})
+
+
+_SCOPE = re.compile(r"Credential=[^/]+/[^/]+/[^/]+/([^/]+)/aws4_request")
+ACCOUNT = "123456789012"  # moto's default account
+
+
+_STUDIO_HANDLERS: dict[str, Callable[[SageMakerResponse], ActionResult]] = {
+    "DescribeDomain": _describe_domain,
+    "UpdateDomain": _update_domain,
+    "ListUserProfiles": _list_user_profiles,
+    "DescribeUserProfile": _describe_user_profile,
+    "UpdateUserProfile": _update_user_profile,
+    "ListSpaces": _list_spaces,
+    "DescribeSpace": _describe_space,
+    "UpdateSpace": _update_space,
+    "CreateStudioLifecycleConfig": _create_studio_lifecycle_config,
+    "DescribeStudioLifecycleConfig": _describe_studio_lifecycle_config,
+    "ListStudioLifecycleConfigs": _list_studio_lifecycle_configs,
+    "DeleteStudioLifecycleConfig": _delete_studio_lifecycle_config,
+    "ListApps": _list_apps,
+    "AddTags": _add_tags,
+    "ListTags": _list_tags,
+}
+#: moto's own handlers the fake replaces on purpose (its domains hold no settings to update).
+_REPLACES_MOTO = {"DescribeDomain", "AddTags", "ListTags"}
+
+
 _HANDLERS: dict[str, Callable[[SageMakerResponse], ActionResult]] = {
     "DescribeApp": _describe_app,
     "DeleteApp": _delete_app,
+    **_STUDIO_HANDLERS,
 }
 
 
@@ -180,7 +608,11 @@ def install() -> None:
     for operation, handler in _HANDLERS.items():
         name = camelcase_to_underscores(operation)
         existing = getattr(SageMakerResponse, name, None)
-        if existing is not None and not getattr(existing, _MARK, False):
+        if (
+            existing is not None
+            and not getattr(existing, _MARK, False)
+            and operation not in _REPLACES_MOTO
+        ):
             raise RuntimeError(
                 f"moto now implements SageMaker {operation} (SageMakerResponse.{name}); "
                 "use moto's own and drop it from tests/support/fake_sagemaker.py."
@@ -232,6 +664,7 @@ class FakeSageMaker:
         self._lock = threading.Lock()
         self._faults: list[_Fault] = []
         self._calls: list[dict[str, Any]] = []
+        self._http_calls: list[dict[str, Any]] = []
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -283,11 +716,147 @@ class FakeSageMaker:
     # -- what tests set and read ---------------------------------------------------------------
 
     def reset(self) -> None:
-        """Forget every app, fault and call."""
+        """Forget every app, domain, profile, space, LCC, fault and call."""
         APPS.clear()
+        with STUDIO.lock:
+            STUDIO.clear()
         with self._lock:
             self._faults.clear()
             self._calls.clear()
+            self._http_calls.clear()
+
+    # -- the admin side: domains, profiles, spaces, LCCs ---------------------------------------
+
+    def add_domain(
+        self,
+        domain_id: str,
+        default_user_settings: dict[str, Any] | None = None,
+        *,
+        region: str = "us-east-1",
+        network: str = "PublicInternetOnly",
+        vpc_id: str = "vpc-0fake",
+    ) -> str:
+        """Seed a domain with these DefaultUserSettings; return its ARN."""
+        arn = f"arn:aws:sagemaker:{region}:{ACCOUNT}:domain/{domain_id}"
+        with STUDIO.lock:
+            STUDIO.domains[domain_id] = {
+                "DomainArn": arn,
+                "DomainId": domain_id,
+                "DomainName": domain_id,
+                "Status": "InService",
+                "AuthMode": "IAM",
+                "AppNetworkAccessType": network,
+                "VpcId": vpc_id,
+                "DefaultUserSettings": copy.deepcopy(default_user_settings or {}),
+            }
+        return arn
+
+    def add_user_profile(
+        self, domain_id: str, name: str, user_settings: dict[str, Any] | None = None
+    ) -> None:
+        """Seed a user profile of ``domain_id`` with these UserSettings."""
+        with STUDIO.lock:
+            region = STUDIO.domain(domain_id)["DomainArn"].split(":")[3]
+            STUDIO.profiles[(domain_id, name)] = {
+                "DomainId": domain_id,
+                "UserProfileName": name,
+                "UserProfileArn": (
+                    f"arn:aws:sagemaker:{region}:{ACCOUNT}:user-profile/{domain_id}/{name}"
+                ),
+                "Status": "InService",
+                "UserSettings": copy.deepcopy(user_settings or {}),
+            }
+
+    def add_space(
+        self,
+        domain_id: str,
+        name: str,
+        space_settings: dict[str, Any] | None = None,
+        *,
+        owner: str | None = None,
+    ) -> None:
+        """Seed a space (private to ``owner`` when given) with these SpaceSettings."""
+        with STUDIO.lock:
+            region = STUDIO.domain(domain_id)["DomainArn"].split(":")[3]
+            space: dict[str, Any] = {
+                "DomainId": domain_id,
+                "SpaceName": name,
+                "SpaceArn": f"arn:aws:sagemaker:{region}:{ACCOUNT}:space/{domain_id}/{name}",
+                "Status": "InService",
+                "SpaceSettings": copy.deepcopy(space_settings or {}),
+            }
+            if owner:
+                space["OwnershipSettings"] = {"OwnerUserProfileName": owner}
+                space["SpaceSharingSettings"] = {"SharingType": "Private"}
+            STUDIO.spaces[(domain_id, name)] = space
+
+    def add_lcc(self, name: str, script: str, *, region: str = "us-east-1") -> str:
+        """Seed a CodeEditor LCC with this script; return its ARN."""
+        arn = f"arn:aws:sagemaker:{region}:{ACCOUNT}:studio-lifecycle-config/{name}"
+        with STUDIO.lock:
+            STUDIO.lccs[name] = {
+                "StudioLifecycleConfigArn": arn,
+                "StudioLifecycleConfigName": name,
+                "StudioLifecycleConfigContent": base64.b64encode(script.encode()).decode(),
+                "StudioLifecycleConfigAppType": "CodeEditor",
+            }
+        return arn
+
+    def set_app_lcc(
+        self, domain_id: str, *, space_name: str, lcc_arn: str, region: str = "us-east-1"
+    ) -> None:
+        """Say that the space's CodeEditor app ``default`` runs with LCC ``lcc_arn``."""
+        with STUDIO.lock:
+            STUDIO.app_lccs[_AppKey(region, domain_id, space_name, "CodeEditor", "default")] = (
+                lcc_arn
+            )
+
+    def domain_settings(self, domain_id: str) -> dict[str, Any]:
+        """The domain's DefaultUserSettings as stored."""
+        with STUDIO.lock:
+            return copy.deepcopy(STUDIO.domain(domain_id)["DefaultUserSettings"])
+
+    def profile_settings(self, domain_id: str, name: str) -> dict[str, Any]:
+        """A user profile's UserSettings as stored."""
+        with STUDIO.lock:
+            return copy.deepcopy(_profile(domain_id, name)["UserSettings"])
+
+    def space_settings(self, domain_id: str, name: str) -> dict[str, Any]:
+        """A space's SpaceSettings as stored."""
+        with STUDIO.lock:
+            return copy.deepcopy(_space(domain_id, name)["SpaceSettings"])
+
+    def lcc_scripts(self) -> dict[str, str]:
+        """Every LCC's name and decoded script."""
+        with STUDIO.lock:
+            return {
+                name: base64.b64decode(lcc["StudioLifecycleConfigContent"]).decode()
+                for name, lcc in STUDIO.lccs.items()
+            }
+
+    def lcc_tags(self, name: str) -> dict[str, str]:
+        """The tags of LCC ``name``."""
+        with STUDIO.lock:
+            return dict(STUDIO.tags.get(STUDIO.lccs[name]["StudioLifecycleConfigArn"], {}))
+
+    def http_calls(self) -> list[dict[str, Any]]:
+        """The calls to other services (S3, IAM, STS, EC2): ``{"service", "method", "path"}``."""
+        with self._lock:
+            return [dict(c) for c in self._http_calls]
+
+    def writes(self) -> list[str]:
+        """Every call that changes something: SageMaker Create/Update/Delete/Add calls and S3
+        PUT, POST and DELETE requests, as ``SageMaker.UpdateDomain`` or ``s3 PUT /bucket/key``."""
+        verbs = ("Create", "Update", "Delete", "Add", "Put", "Start", "Stop")
+        found = [
+            f"SageMaker.{c['operation']}" for c in self.calls() if c["operation"].startswith(verbs)
+        ]
+        found += [
+            f"{c['service']} {c['method']} {c['path']}"
+            for c in self.http_calls()
+            if c["service"] == "s3" and c["method"] in ("PUT", "POST", "DELETE")
+        ]
+        return found
 
     def add_app(
         self,
@@ -327,6 +896,12 @@ class FakeSageMaker:
         with self._lock:
             self._faults.append(_Fault(operation, code, status, message, count))
 
+    def clear_calls(self) -> None:
+        """Forget the calls seen so far (SageMaker and the other services)."""
+        with self._lock:
+            self._calls.clear()
+            self._http_calls.clear()
+
     def clear_faults(self) -> None:
         """Drop every queued fault."""
         with self._lock:
@@ -347,10 +922,31 @@ class FakeSageMaker:
             return self._control(Request(environ))(environ, start_response)
         target = str(environ.get("HTTP_X_AMZ_TARGET", ""))
         if not target.startswith("SageMaker."):
+            scope = _SCOPE.search(str(environ.get("HTTP_AUTHORIZATION", "")))
+            with self._lock:
+                self._http_calls.append(
+                    {
+                        "service": scope.group(1) if scope else "",
+                        "method": str(environ.get("REQUEST_METHOD", "")),
+                        "path": str(environ.get("PATH_INFO", "")),
+                    }
+                )
             return self._moto(environ, start_response)
 
         operation = target.split(".", 1)[1]
-        record: dict[str, Any] = {"operation": operation, "time": time.time(), "status": None}
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        raw = environ["wsgi.input"].read(length) if length else b""
+        environ["wsgi.input"] = io.BytesIO(raw)
+        try:
+            params = json.loads(raw or b"{}")
+        except ValueError:
+            params = None
+        record: dict[str, Any] = {
+            "operation": operation,
+            "time": time.time(),
+            "status": None,
+            "params": params,
+        }
         with self._lock:
             self._calls.append(record)
         fault = self._take_fault(operation)
