@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
+import os
 import re
 import sys
 from collections.abc import Sequence
@@ -116,7 +117,10 @@ class _Cli:
         if self._session is None:
             import boto3  # type: ignore[import-untyped]  # only when AWS is called: flag errors need no SDK
 
-            self._session = boto3.session.Session(region_name=self.args.region)
+            region = self.args.region or os.environ.get("AWS_REGION") or None
+            self._session = boto3.session.Session(region_name=region)
+        if not self._session.region_name:
+            raise UsageError("no region: pass --region or set AWS_REGION")
         return self._session.client(service)
 
     @property
@@ -300,7 +304,14 @@ def _undeploy(cli: _Cli) -> int:
     scoped = bool(args.user_profile or args.space)
     wanted = {f"user-profile:{n}" for n in args.user_profile} | {f"space:{n}" for n in args.space}
     entries = {k: v for k, v in record.resources.items() if not scoped or k in wanted}
-    current = {key: _describe(sm, args.domain_id, entry) for key, entry in entries.items()}
+    current = {}
+    for key, entry in entries.items():
+        try:
+            current[key] = _describe(sm, args.domain_id, entry)
+        except AdminError as exc:
+            if "ResourceNotFound" not in str(exc):
+                raise
+            cli.say(f"  - {entry['kind']} {entry['name']}: gone; nothing to restore")
     plan = plan_undeploy(current, Record(record.domain_id, entries, record.lccs))
     lccs = {} if scoped else {v["arn"]: name for name, v in record.lccs.items()}
     blocked = apps_using(sm, args.domain_id, set(lccs)) if lccs else {}

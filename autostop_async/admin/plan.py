@@ -3,7 +3,8 @@
 Deploy merges, never replaces: it starts from each resource's settings as described, adds
 its LCC to ``LifecycleConfigArns``, makes it the default
 (``DefaultResourceSpec.LifecycleConfigArn``), and keeps every other field. When another LCC
-is the default, the new default is an LCC that runs that one and then autostop-async's (see :func:`.lcc.chain`); the other stays in the list.
+is the default, the new default is an LCC that runs that one and then autostop-async's
+(see :func:`.lcc.chain`); the other stays in the list.
 """
 
 from __future__ import annotations

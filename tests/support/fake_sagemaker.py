@@ -42,6 +42,7 @@ import signal
 import sys
 import threading
 import time
+import urllib.parse
 import uuid
 from collections.abc import Callable
 from dataclasses import astuple, dataclass
@@ -240,7 +241,7 @@ def _check_shape(shape: Any, value: Any, path: str, errors: list[str]) -> None:
             errors.append(f"{path}: longer than {meta['max']}")
         if "min" in meta and len(value) < meta["min"]:
             errors.append(f"{path}: shorter than {meta['min']}")
-        if "pattern" in meta and not re.fullmatch(meta["pattern"], value):
+        if "pattern" in meta and not re.fullmatch(_python_pattern(meta["pattern"]), value):
             errors.append(f"{path}: {value!r} does not match {meta['pattern']}")
     elif kind in ("integer", "long"):
         if not isinstance(value, int) or isinstance(value, bool):
@@ -249,6 +250,20 @@ def _check_shape(shape: Any, value: Any, path: str, errors: list[str]) -> None:
             errors.append(f"{path}: out of range")
     elif kind == "boolean" and not isinstance(value, bool):
         errors.append(f"{path}: expected true or false")
+
+
+_UNICODE_CLASSES = {
+    r"\p{L}": "a-zA-Z\u00aa-\uffff",
+    r"\p{Z}": " \u00a0\u2000-\u200a\u2028\u2029\u3000",
+    r"\p{N}": "0-9",
+}
+
+
+def _python_pattern(pattern: str) -> str:
+    """The model's (Java) pattern in Python's ``re``: its Unicode classes spelled out."""
+    for java, python in _UNICODE_CLASSES.items():
+        pattern = pattern.replace(java, python)
+    return pattern
 
 
 def _request(handler: SageMakerResponse, operation: str) -> dict[str, Any]:
@@ -665,6 +680,8 @@ class FakeSageMaker:
         self._faults: list[_Fault] = []
         self._calls: list[dict[str, Any]] = []
         self._http_calls: list[dict[str, Any]] = []
+        #: IAM actions SimulatePrincipalPolicy answers as denied for every role.
+        self.denied_actions: set[str] = set()
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -923,6 +940,12 @@ class FakeSageMaker:
         target = str(environ.get("HTTP_X_AMZ_TARGET", ""))
         if not target.startswith("SageMaker."):
             scope = _SCOPE.search(str(environ.get("HTTP_AUTHORIZATION", "")))
+            if scope and scope.group(1) == "iam":
+                length = int(environ.get("CONTENT_LENGTH") or 0)
+                raw = environ["wsgi.input"].read(length) if length else b""
+                environ["wsgi.input"] = io.BytesIO(raw)
+                if b"Action=SimulatePrincipalPolicy" in raw:
+                    return self._simulate(raw)(environ, start_response)
             with self._lock:
                 self._http_calls.append(
                     {
@@ -965,6 +988,28 @@ class FakeSageMaker:
             return start_response(status, headers, exc_info)
 
         return self._moto(environ, recording_start_response)
+
+    def _simulate(self, raw: bytes) -> Response:
+        """IAM SimulatePrincipalPolicy (moto has none): every action named is allowed, unless
+        ``denied_actions`` holds it."""
+        form = urllib.parse.parse_qs(raw.decode())
+        actions = [v[0] for k, v in sorted(form.items()) if k.startswith("ActionNames.member.")]
+        resources = [v[0] for k, v in sorted(form.items()) if k.startswith("ResourceArns.member.")]
+        results = "".join(
+            f"<member><EvalActionName>{a}</EvalActionName>"
+            f"<EvalResourceName>{resources[0] if resources else '*'}</EvalResourceName>"
+            f"<EvalDecision>{'implicitDeny' if a in self.denied_actions else 'allowed'}"
+            "</EvalDecision></member>"
+            for a in actions
+        )
+        body = (
+            '<SimulatePrincipalPolicyResponse xmlns="https://iam.amazonaws.com/doc/2010-05-08/">'
+            f"<SimulatePrincipalPolicyResult><EvaluationResults>{results}</EvaluationResults>"
+            "<IsTruncated>false</IsTruncated></SimulatePrincipalPolicyResult>"
+            f"<ResponseMetadata><RequestId>{uuid.uuid4()}</RequestId></ResponseMetadata>"
+            "</SimulatePrincipalPolicyResponse>"
+        )
+        return Response(body, status=200, content_type="text/xml")
 
     def _take_fault(self, operation: str) -> _Fault | None:
         with self._lock:
