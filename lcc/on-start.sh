@@ -9,14 +9,14 @@ set -euo pipefail
 # ------------------------------------------------------------------ settings: edit these
 # Idle time before the app is deleted: seconds (3600), or 90m, 2h.
 IDLE_TIME=3600
-# Where the package comes from, one of:
-#   a pip requirement   autostop-async  or  autostop-async==0.1.0  (PyPI, or pip's configured index)
-#   a URL               https://example.com/autostop_async-0.1.0-py3-none-any.whl
-#   an S3 URI           s3://bucket/wheelhouse/  (a folder with the package and all its dependencies)
+# Where the package comes from (`autostop-async deploy` sets it to the wheelhouse it uploaded):
+#   an S3 URI           s3://bucket/wheelhouse/  (a folder with the package and all its dependencies;
+#                       installs with no index: VPC-only domains without internet)
 #                       or s3://bucket/autostop_async-0.1.0-py3-none-any.whl
-#   a local folder      /home/sagemaker-user/wheelhouse  (a wheelhouse; installs with no index:
-#                       VPC-only domains without internet)
-PACKAGE=autostop-async
+#   a local folder      /home/sagemaker-user/wheelhouse  (a wheelhouse; no index either)
+#   a URL               https://example.com/autostop_async-0.1.0-py3-none-any.whl
+#   a pip requirement   only from an index you control (the name is not published on PyPI)
+PACKAGE=
 # More daemon flags, e.g. EXTRA_ARGS=(--exclude '*.log' --exclude '*/.cache/*')
 EXTRA_ARGS=()
 # ----------------------------------------------------------------------------------------
@@ -24,8 +24,10 @@ EXTRA_ARGS=()
 IDLE_TIME=${AUTOSTOP_IDLE_TIME:-$IDLE_TIME}
 PACKAGE=${AUTOSTOP_PACKAGE:-$PACKAGE}
 
-STATE_DIR=/var/tmp/autostop-async   # venv, supervisor, pid files; never the home folder
-VENV=$STATE_DIR/venv
+STATE_DIR=/var/tmp/autostop-async   # supervisor, pid files, the venv's link; not the home folder
+# The installed environment is kept on the space's own volume, one per package source and Python,
+# so that a restart of the app finds it (a start in seconds). The daemon never counts it.
+CACHE_ROOT=/home/sagemaker-user/.cache/autostop-async
 LOG=/var/log/apps/app_container.log
 INSTALL_TIMEOUT=180                 # seconds for pip (and 60 for S3): the LCC has 5 minutes
 
@@ -82,6 +84,18 @@ if [ -z "$PYTHON" ]; then
     say "ERROR: no Python found (/opt/conda/bin/python, python3); the app will NOT stop by itself"
     exit 0
 fi
+if [ -z "$PACKAGE" ]; then
+    say "ERROR: PACKAGE is not set (autostop-async deploy sets it); the app will NOT stop by itself"
+    exit 0
+fi
+# One environment per package source and Python: a new wheelhouse or image gets a new one.
+key=$(printf '%s\n' "$PACKAGE" "$(readlink -f "$PYTHON")" \
+    "$("$PYTHON" -c 'import sys; print(sys.version)' 2>&1)" | sha256sum | cut -c1-16)
+VENV=$STATE_DIR/venv
+if mkdir -p "$CACHE_ROOT" 2>/dev/null && [ -w "$CACHE_ROOT" ]; then
+    VENV=$CACHE_ROOT/env-$key
+    EXTRA_ARGS+=(--exclude "$CACHE_ROOT")
+fi
 
 fetch_s3() {  # fetch_s3 S3_URI FOLDER: a single object, or every object under a prefix
     if command -v aws >/dev/null 2>&1; then
@@ -107,9 +121,7 @@ install_package() {
     local pip=(timeout "$INSTALL_TIMEOUT" "$VENV/bin/python" -m pip install --quiet
         --disable-pip-version-check --no-cache-dir --no-warn-script-location)
     local wheelhouse
-    if [ ! -x "$VENV/bin/python" ]; then
-        "$PYTHON" -m venv "$VENV" || return 1
-    fi
+    rm -rf "$VENV" && "$PYTHON" -m venv "$VENV" || return 1
     # Nothing from the user's pip settings that would install outside the venv.
     export PIP_USER=0
     unset PIP_TARGET PIP_PREFIX
@@ -134,13 +146,13 @@ install_package() {
     esac
 }
 
-# One install at a time; skip it when this venv already came from the same source.
+# One install at a time; skip it when this environment is complete (its mark is written last)
+# and imports.
 exec 8>"$STATE_DIR/install.lock"
 flock -w "$INSTALL_TIMEOUT" 8
-installed_from=$(cat "$STATE_DIR/installed-from" 2>/dev/null || true)
-if [ -x "$VENV/bin/python" ] && [ "$installed_from" = "$PACKAGE" ] &&
-    "$VENV/bin/python" -c 'import autostop_async' 2>/dev/null; then
-    say "already installed from $PACKAGE"
+if [ "$(cat "$VENV/.autostop-installed" 2>/dev/null)" = "$key $PACKAGE" ] &&
+    "$VENV/bin/python" -I -c 'import autostop_async.__main__' 2>/dev/null; then
+    say "already installed from $PACKAGE ($VENV)"
 else
     started=$SECONDS
     say "installing from $PACKAGE with $PYTHON into $VENV"
@@ -148,11 +160,15 @@ else
         say "ERROR: install from $PACKAGE failed; the app will NOT stop by itself: $(tail -n 5 <<<"$install_output" | tr '\n' ' ')"
         exit 0
     fi
-    echo "$PACKAGE" >"$STATE_DIR/installed-from"
+    echo "$key $PACKAGE" >"$VENV/.autostop-installed"
     say "installed autostop-async $("$VENV/bin/python" -c \
         'import importlib.metadata as m; print(m.version("autostop-async"))') in $((SECONDS - started))s"
 fi
 exec 8>&-
+if [ "$VENV" != "$STATE_DIR/venv" ]; then  # the supervisor and users find it there
+    if [ -d "$STATE_DIR/venv" ] && [ ! -L "$STATE_DIR/venv" ]; then rm -rf "$STATE_DIR/venv"; fi
+    ln -sfn "$VENV" "$STATE_DIR/venv"
+fi
 
 # ---------------------------------------------------------------------- supervisor
 # Restarts the daemon after a crash with growing backoff; stops after exit 0 (app deleted,
