@@ -1,10 +1,13 @@
-"""A test-only fake SageMaker endpoint: moto's server plus the two app calls the daemon makes.
+"""A test-only fake SageMaker endpoint: moto's server plus the Studio calls moto lacks.
 
 moto 5.2.5 has no Studio apps: it answers ``DeleteApp`` with an HTML 500 that botocore retries,
 so a test against stock moto would exercise the error path, not the delete. This module
 
 * adds ``DescribeApp`` and ``DeleteApp`` to moto's SageMaker handler, over a table of apps the
   tests seed, and fails loudly if moto ever ships either itself;
+* keeps a stateful domain, user profiles, spaces, lifecycle configs and tags for the admin
+  commands (``deploy``, ``undeploy``), each request checked against botocore's service model
+  (section "The admin side" below);
 * wraps moto's WSGI app in a middleware that logs each SageMaker call and can answer the next
   calls of an operation with an AWS-shaped JSON error, so botocore's real retries run over HTTP;
 * offers :class:`FakeSageMaker` for pytest, and a command line for the e2e image::
@@ -22,8 +25,11 @@ Control routes, for the e2e image (JSON in, JSON out):
 ``POST /_fake/faults``    queue ``{"operation", "code", "status"=400, "message"="", "count"=1}``
                           (``count`` -1: forever)
 ``DELETE /_fake/faults``  drop the queued faults
-``GET /_fake/calls``      ``[{"operation", "time", "status"}]``, oldest first
+``GET /_fake/calls``      ``[{"operation", "time", "status", "params"}]``, oldest first
 ``GET /_fake/apps``       ``[{"Region", "DomainId", "SpaceName", "AppType", "AppName", "Status"}]``
+``POST /_fake/apps``      seed an app: ``{"DomainId", "SpaceName", "Region", "Status"}``
+``POST /_fake/domains``   seed a domain: ``{"DomainId", "DefaultUserSettings", "Region"}``
+``POST /_fake/spaces``    seed a space: ``{"DomainId", "SpaceName", "SpaceSettings", "Owner"}``
 ========================  ==================================================================
 
 It imports only the standard library and moto[server] (with werkzeug), because it is also
@@ -1044,6 +1050,38 @@ class FakeSageMaker:
             return _json(self.calls())
         if route == ("GET", "/_fake/apps"):
             return _json(APPS.as_json())
+        return self._studio_control(request, route)
+
+    def _studio_control(self, request: Request, route: tuple[str, str]) -> Response:
+        """The admin side's control routes (seed a domain or a space, re-seed an app)."""
+        body = request.get_json(force=True, silent=True) if request.method == "POST" else None
+        try:
+            if route == ("POST", "/_fake/domains") and isinstance(body, dict):
+                arn = self.add_domain(
+                    str(body["DomainId"]),
+                    dict(body.get("DefaultUserSettings") or {}),
+                    region=str(body.get("Region") or "us-east-1"),
+                )
+                return _json({"DomainArn": arn})
+            if route == ("POST", "/_fake/spaces") and isinstance(body, dict):
+                self.add_space(
+                    str(body["DomainId"]),
+                    str(body["SpaceName"]),
+                    dict(body.get("SpaceSettings") or {}),
+                    owner=body.get("Owner"),
+                )
+                return _json({"ok": True})
+            if route == ("POST", "/_fake/apps") and isinstance(body, dict):
+                self.add_app(
+                    str(body["DomainId"]),
+                    space_name=str(body["SpaceName"]),
+                    region=str(body.get("Region") or "us-east-1"),
+                    status=str(body.get("Status") or "InService"),
+                )
+                return _json({"ok": True})
+        except (KeyError, TypeError, ValueError, ResourceNotFound) as exc:
+            return _json({"error": str(exc)}, 400)
+        return _json({"error": f"no route {request.method} {request.path}"}, 404)
         return _json({"error": f"no route {request.method} {request.path}"}, 404)
 
 
