@@ -178,7 +178,7 @@ def plan_deploy(
 
     def target(res: Resource) -> Lcc:
         base = _base_default(res, record)
-        if base is None:
+        if base is None or (res.list_only and not is_ours(default_lcc(res.settings))):
             return plain
         script = chain(base, scripts[base], ours)
         name = lcc_name(snapshot.domain_id, script)

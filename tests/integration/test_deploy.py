@@ -365,3 +365,27 @@ def test_the_fake_refuses_what_studio_refuses(fake: FakeSageMaker) -> None:
             DomainId=DOMAIN,
             DefaultUserSettings={"CodeEditorAppSettings": {"LifecycleConfigArns": arns}},
         )
+
+
+def test_a_deploy_scoped_to_one_profile_leaves_the_domain_default_alone(
+    fake: FakeSageMaker, wheelhouse: Path
+) -> None:
+    domain = seed_domain(fake, admin_default=True)
+    fake.add_user_profile(DOMAIN, "alice", {})
+    fake.add_user_profile(DOMAIN, "bob", {})
+    result = deploy(wheelhouse, "--user-profile", "alice", "--yes")
+    assert result.code == 0, result.err
+    (name,) = ours(fake)
+    ce = code_editor(fake.domain_settings(DOMAIN))
+    assert ce["DefaultResourceSpec"] == domain["CodeEditorAppSettings"]["DefaultResourceSpec"]
+    alice = code_editor(fake.profile_settings(DOMAIN, "alice"))
+    assert alice["DefaultResourceSpec"]["LifecycleConfigArn"].endswith(name)
+    assert fake.profile_settings(DOMAIN, "bob") == {}
+    dry = undeploy("--dry-run")
+    assert dry.code == 0 and "dry run: nothing written" in dry.out
+    assert f"delete LCC {name}" in dry.out
+    fake.clear_calls()
+    assert undeploy("--dry-run").code == 0 and fake.writes() == []
+    assert undeploy("--yes").code == 0
+    assert fake.domain_settings(DOMAIN) == domain
+    assert fake.profile_settings(DOMAIN, "alice") == {}
