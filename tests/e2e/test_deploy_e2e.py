@@ -48,7 +48,8 @@ def _time_to_daemon(sim: Sim, starts_before: int) -> tuple[float, float]:
     """Run the stored LCC as Studio would (as sagemaker-user); seconds until it returned and
     until the daemon logged its start (polled every 0.1 s on the log's bind mount)."""
     began = time.monotonic()
-    sim.exec("bash", "/tmp/lcc-from-studio.sh", timeout=LCC_LIMIT)
+    # The image's AUTOSTOP_PACKAGE would win over the PACKAGE deploy rendered.
+    sim.exec("env", "-u", "AUTOSTOP_PACKAGE", "bash", "/tmp/lcc-from-studio.sh", timeout=LCC_LIMIT)
     lcc_done = time.monotonic() - began
     deadline = began + 60
     while len(START_LINE.findall(sim.log())) <= starts_before:
