@@ -389,3 +389,27 @@ def test_a_deploy_scoped_to_one_profile_leaves_the_domain_default_alone(
     assert undeploy("--yes").code == 0
     assert fake.domain_settings(DOMAIN) == domain
     assert fake.profile_settings(DOMAIN, "alice") == {}
+
+
+def test_an_execution_role_that_may_not_delete_apps_is_named(
+    fake: FakeSageMaker, wheelhouse: Path
+) -> None:
+    seed_domain(fake)
+    fake.denied_actions = {"sagemaker:DeleteApp"}
+    try:
+        result = deploy(wheelhouse, "--dry-run")
+    finally:
+        fake.denied_actions = set()
+    assert result.code == 0
+    assert f"warning: execution role {ROLE} may not: sagemaker:DeleteApp on " in result.err
+    assert f"app/{DOMAIN}/" in result.err
+
+
+def test_a_vpc_only_domain_names_the_endpoints_it_lacks(
+    fake: FakeSageMaker, wheelhouse: Path
+) -> None:
+    fake.add_domain(DOMAIN, {"ExecutionRole": ROLE}, network="VpcOnly", vpc_id="vpc-12345678")
+    result = deploy(wheelhouse, "--dry-run")
+    assert result.code == 0, result.err
+    for service in ("com.amazonaws.us-east-1.s3", "com.amazonaws.us-east-1.sagemaker.api"):
+        assert service in result.err
