@@ -413,3 +413,54 @@ def test_a_vpc_only_domain_names_the_endpoints_it_lacks(
     assert result.code == 0, result.err
     for service in ("com.amazonaws.us-east-1.s3", "com.amazonaws.us-east-1.sagemaker.api"):
         assert service in result.err
+
+
+def test_undeploy_after_a_later_change_takes_out_only_its_own_lccs(
+    fake: FakeSageMaker, wheelhouse: Path
+) -> None:
+    seed_domain(fake, admin_default=True)
+    assert deploy(wheelhouse, "--yes").code == 0
+    later = fake.add_lcc("added-later", "#!/bin/bash\ntrue\n")
+    sm = boto3.client("sagemaker")
+    ce = code_editor(fake.domain_settings(DOMAIN))
+    ce["LifecycleConfigArns"].append(later)
+    ce["DefaultResourceSpec"]["InstanceType"] = "ml.m5.xlarge"
+    sm.update_domain(DomainId=DOMAIN, DefaultUserSettings={"CodeEditorAppSettings": ce})
+    result = undeploy("--yes")
+    assert result.code == 0, result.err
+    assert "changed since deploy: only autostop-async's LCCs taken out" in result.out
+    after = code_editor(fake.domain_settings(DOMAIN))
+    arns = [a.rsplit("/", 1)[1] for a in after["LifecycleConfigArns"]]
+    assert arns == ["admin-setup", "conda-env", "added-later"]
+    assert after["DefaultResourceSpec"]["LifecycleConfigArn"].endswith("/admin-setup")
+    assert after["DefaultResourceSpec"]["InstanceType"] == "ml.m5.xlarge"
+    assert ours(fake) == []
+
+
+def test_a_default_lcc_too_big_to_chain_is_refused_not_dropped(
+    fake: FakeSageMaker, wheelhouse: Path
+) -> None:
+    big = "#!/bin/bash\n" + "".join(f"echo step {i} of a long set-up\n" for i in range(300))
+    arn = fake.add_lcc("big-setup", big)
+    before = {
+        "CodeEditorAppSettings": {
+            "DefaultResourceSpec": {"LifecycleConfigArn": arn},
+            "LifecycleConfigArns": [arn],
+        }
+    }
+    fake.add_domain(DOMAIN, before)
+    result = deploy(wheelhouse, "--yes")
+    assert result.code == 2
+    assert "runs the default LCC big-setup and then autostop-async's" in result.err
+    assert "Studio takes at most 16,384" in result.err and "never dropped" in result.err
+    assert fake.writes() == []
+    assert fake.domain_settings(DOMAIN) == before
+
+
+def test_a_list_already_holding_30_lccs_is_refused(fake: FakeSageMaker, wheelhouse: Path) -> None:
+    arns = [fake.add_lcc(f"team-{i}", "#!/bin/bash\ntrue\n") for i in range(30)]
+    fake.add_domain(DOMAIN, {"CodeEditorAppSettings": {"LifecycleConfigArns": arns}})
+    result = deploy(wheelhouse, "--yes")
+    assert result.code == 2
+    assert "would list 31 LCCs; Studio takes at most 30" in result.err
+    assert fake.writes() == []
