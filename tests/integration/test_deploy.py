@@ -464,3 +464,15 @@ def test_a_list_already_holding_30_lccs_is_refused(fake: FakeSageMaker, wheelhou
     assert result.code == 2
     assert "would list 31 LCCs; Studio takes at most 30" in result.err
     assert fake.writes() == []
+
+
+def test_without_the_default_bucket_s3_uri_is_required(
+    fake: FakeSageMaker, wheelhouse: Path
+) -> None:
+    seed_domain(fake)
+    boto3.client("s3").delete_bucket(Bucket=BUCKET)
+    fake.clear_calls()
+    result = deploy(wheelhouse, "--yes")
+    assert result.code == 2
+    assert f"the SageMaker default bucket {BUCKET} does not exist: pass --s3-uri" in result.err
+    assert fake.writes() == []
