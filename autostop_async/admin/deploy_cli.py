@@ -148,7 +148,7 @@ class _Cli:
 
 
 def _check_flags(args: argparse.Namespace, command: str) -> None:
-    if args.print_policy if command == "deploy" else False:
+    if command == "deploy" and args.print_policy:
         return
     if not args.domain_id:
         raise UsageError("--domain-id is required")
@@ -175,8 +175,9 @@ def _deploy(cli: _Cli) -> int:
         return 0
     source = find_source(args.source)
     template = source / "lcc" / "on-start.sh"
-    # Size and settings of the LCC with the longest wheelhouse URI it can have, before any call.
-    render(template, settings, "s3://" + "b" * 63 + "/" + (args.s3_uri or "x" * 40) + "w" * 40)
+    # The LCC's size, with a wheelhouse URI as long as the real one can be, before any call.
+    prefix = parse_s3_uri(args.s3_uri).prefix if args.s3_uri else "autostop-async/"
+    render(template, settings, f"s3://{'b' * 63}/{prefix}wheelhouse/{'0' * 16}/")
     if args.wheelhouse is not None:
         wheelhouse = open_wheelhouse(args.wheelhouse)
     else:
