@@ -13,7 +13,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from .failures import AdminError
+from .failures import AdminError, aws_error
 from .lcc import Lcc
 from .plan import Change, Plan, normalize, to_send
 from .record import Record
@@ -152,13 +152,22 @@ def apps_using(sm: Any, domain_id: str, arns: set[str]) -> dict[str, list[str]]:
         apps = [app for page in pages for app in page.get("Apps", [])]
     except Exception as exc:
         if hasattr(exc, "response"):
-            from .failures import aws_error
-
             raise aws_error(exc, "sagemaker:ListApps", f"domain {domain_id}") from None
         raise
     for app in apps:
         if app.get("Status") in ("Deleted", "Failed"):
             continue
+        if "ResourceSpec" not in app:  # ListApps may leave it out: ask the app
+            owner_key = "SpaceName" if app.get("SpaceName") else "UserProfileName"
+            app = call(
+                sm.describe_app,
+                "sagemaker:DescribeApp",
+                f"app {app.get(owner_key)}/{app.get('AppType')}/{app.get('AppName')}",
+                DomainId=domain_id,
+                AppType=app.get("AppType"),
+                AppName=app.get("AppName"),
+                **{owner_key: app.get(owner_key)},
+            )
         arn = (app.get("ResourceSpec") or {}).get("LifecycleConfigArn")
         if arn in arns:
             owner = app.get("SpaceName") or app.get("UserProfileName") or "?"

@@ -153,16 +153,18 @@ def _describe_app(self: SageMakerResponse) -> ActionResult:
     if status is None:
         raise ResourceNotFound(f"App {arn} does not exist.")
     owner = "SpaceName" if self._get_param("SpaceName") else "UserProfileName"
-    return ActionResult(
-        {
-            "AppArn": arn,
-            "DomainId": key.domain_id,
-            owner: key.space_name,
-            "AppType": key.app_type,
-            "AppName": key.app_name,
-            "Status": status,
-        }
-    )
+    described = {
+        "AppArn": arn,
+        "DomainId": key.domain_id,
+        owner: key.space_name,
+        "AppType": key.app_type,
+        "AppName": key.app_name,
+        "Status": status,
+    }
+    lcc = STUDIO.app_lccs.get(key)
+    if lcc:
+        described["ResourceSpec"] = {"LifecycleConfigArn": lcc}
+    return ActionResult(described)
 
 
 def _delete_app(self: SageMakerResponse) -> ActionResult:
@@ -561,14 +563,8 @@ def _list_apps(self: SageMakerResponse) -> ActionResult:
     for app in APPS.as_json():
         if app["DomainId"] != body.get("DomainIdEquals", app["DomainId"]):
             continue
-        key = _AppKey(
-            app["Region"], app["DomainId"], app["SpaceName"], app["AppType"], app["AppName"]
-        )
-        item = {k: app[k] for k in ("DomainId", "SpaceName", "AppType", "AppName", "Status")}
-        with STUDIO.lock:
-            if key in STUDIO.app_lccs:
-                item["ResourceSpec"] = {"LifecycleConfigArn": STUDIO.app_lccs[key]}
-        items.append(item)
+        # No ResourceSpec in the list (strict: the API may leave it out); DescribeApp has it.
+        items.append({k: app[k] for k in ("DomainId", "SpaceName", "AppType", "AppName", "Status")})
     return ActionResult({"Apps": items})
 
 
