@@ -44,6 +44,23 @@ open("/tmp/lcc-from-studio.sh", "wb").write(base64.b64decode(got["StudioLifecycl
 """
 
 
+#: The bucket, and the admin's own LCC (it leaves a mark) in the domain's list.
+SEED = f"""
+import base64, boto3
+boto3.client("s3").create_bucket(Bucket="autostop-deploy-e2e")
+sm = boto3.client("sagemaker")
+script = b"#!/bin/bash\\ntouch /tmp/team-setup-ran\\n"
+arn = sm.create_studio_lifecycle_config(
+    StudioLifecycleConfigName="team-setup",
+    StudioLifecycleConfigContent=base64.b64encode(script).decode(),
+    StudioLifecycleConfigAppType="CodeEditor",
+)["StudioLifecycleConfigArn"]
+spec = {{"InstanceType": "ml.t3.large"}}
+settings = {{"DefaultResourceSpec": spec, "LifecycleConfigArns": [arn]}}
+sm.update_domain(DomainId="{DOMAIN}", DefaultUserSettings={{"CodeEditorAppSettings": settings}})
+"""
+
+
 def _time_to_daemon(sim: Sim, starts_before: int) -> tuple[float, float]:
     """Run the stored LCC as Studio would (as sagemaker-user); seconds until it returned and
     until the daemon logged its start (polled every 0.1 s on the log's bind mount)."""
@@ -81,20 +98,30 @@ def test_deploy_then_app_starts_install_from_s3_and_the_idle_app_is_deleted(
             },
         },
     )
-    sim.fake(
-        "POST",
-        "/_fake/spaces",
-        {"DomainId": DOMAIN, "SpaceName": SPACE, "SpaceSettings": {"AppType": "CodeEditor"}},
-    )
     sim.sh(
+        "set -e\n"
         "python3 -m venv /tmp/admin && PIP_CONFIG_FILE=/dev/null /tmp/admin/bin/pip install "
         "--quiet --no-index --find-links /opt/wheelhouse autostop-async "
         "&& mkdir -p /tmp/src/lcc && cp /opt/sim/lcc/on-start.sh /tmp/src/lcc/ "
         "&& touch /tmp/src/pyproject.toml "
-        f'&& {ADMIN_ENV} /tmp/admin/bin/python -c "import boto3; '
-        "boto3.client('s3').create_bucket(Bucket='autostop-deploy-e2e')\"",
+        f"&& cat >/tmp/seed.py <<'PY'\n{SEED}\nPY\n"
+        f"{ADMIN_ENV} /tmp/admin/bin/python /tmp/seed.py",
         user="root",
         timeout=300,
+    )
+    # The space's default LCC is the admin's own: deploy keeps it running, first.
+    team = "arn:aws:sagemaker:us-east-1:123456789012:studio-lifecycle-config/team-setup"
+    sim.fake(
+        "POST",
+        "/_fake/spaces",
+        {
+            "DomainId": DOMAIN,
+            "SpaceName": SPACE,
+            "SpaceSettings": {
+                "AppType": "CodeEditor",
+                "CodeEditorAppSettings": {"DefaultResourceSpec": {"LifecycleConfigArn": team}},
+            },
+        },
     )
     began = time.monotonic()
     out = sim.sh(
@@ -108,6 +135,7 @@ def test_deploy_then_app_starts_install_from_s3_and_the_idle_app_is_deleted(
         "deploy (upload the wheelhouse, create the LCC, update)", time.monotonic() - began
     )
     assert "updated space sim-space" in out, out
+    assert "team-setup keeps running first" in out, out
     sim.sh(
         f"{ADMIN_ENV} /tmp/admin/bin/python -c '{FETCH_LCC}' && chmod 0755 /tmp/lcc-from-studio.sh",
         user="root",
@@ -116,6 +144,7 @@ def test_deploy_then_app_starts_install_from_s3_and_the_idle_app_is_deleted(
     lcc_done, first = _time_to_daemon(sim, 0)
     record_timing("first start: LCC start to daemon running (S3 wheelhouse)", first, lcc=lcc_done)
     assert "installing from s3://autostop-deploy-e2e/autostop-async/wheelhouse/" in sim.log()
+    assert sim.exec("test", "-e", "/tmp/team-setup-ran", check=False).returncode == 0
     assert lcc_done < LCC_LIMIT
     sim.wait_gone(IDLE + BOUND)
     sim.wait_log("not restarting", 30)
