@@ -9,6 +9,7 @@ running app uses.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable
 from typing import Any
@@ -60,6 +61,7 @@ def remap(plan: Plan, arns: dict[str, str]) -> None:
     moved = {old: new for old, new in arns.items() if old != new}
     if not moved:
         return
+    plan.lccs = [dataclasses.replace(lcc, arn=moved.get(lcc.arn, lcc.arn)) for lcc in plan.lccs]
     for change in plan.changes:
         text = json.dumps(change.after)
         for old, new in moved.items():

@@ -224,12 +224,20 @@ def _deploy(cli: _Cli) -> int:
     if upload:
         upload_wheelhouse(s3, loc, wheelhouse)
         cli.say(f"uploaded the wheelhouse to {package}")
-    arns = create_lccs(sm, args.domain_id, plan.lccs, snapshot.our_lccs, cli.say)
-    remap(plan, arns)
-    if plan.pending:
-        uri = write_record(s3, loc, record_after(record, args.domain_id, plan))
-        cli.say(f"deployment record (before-images): {uri}")
-        write_changes(sm, args.domain_id, plan.changes, cli.say, cli.undo_command(loc))
+    # The record first: an undeploy after a failure below finds the LCCs and the before-images.
+    uri = write_record(s3, loc, record_after(record, args.domain_id, plan))
+    cli.say(f"deployment record (before-images): {uri}")
+    try:
+        arns = create_lccs(sm, args.domain_id, plan.lccs, snapshot.our_lccs, cli.say)
+    except AdminError as exc:
+        raise AdminError(
+            f"{exc}\nstopped there: no setting of the domain, profiles or spaces was changed.\n"
+            f"To delete the LCCs created so far: {cli.undo_command(loc)}"
+        ) from None
+    if any(old != new for old, new in arns.items()):
+        remap(plan, arns)
+        write_record(s3, loc, record_after(record, args.domain_id, plan))
+    write_changes(sm, args.domain_id, plan.changes, cli.say, cli.undo_command(loc))
     cli.say(
         "done: Code Editor apps get autostop-async at their next start; undo with "
         f"`{cli.undo_command(loc)}`"

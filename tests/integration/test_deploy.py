@@ -476,3 +476,20 @@ def test_without_the_default_bucket_s3_uri_is_required(
     assert result.code == 2
     assert f"the SageMaker default bucket {BUCKET} does not exist: pass --s3-uri" in result.err
     assert fake.writes() == []
+
+
+def test_access_denied_creating_the_lcc_changes_no_setting(
+    fake: FakeSageMaker, wheelhouse: Path
+) -> None:
+    domain = seed_domain(fake)
+    fake.inject("CreateStudioLifecycleConfig", "AccessDeniedException", message="no")
+    result = deploy(wheelhouse, "--yes")
+    assert result.code == 1
+    assert "access denied: sagemaker:CreateStudioLifecycleConfig on studio lifecycle config" in (
+        result.err
+    )
+    assert "no setting of the domain, profiles or spaces was changed" in result.err
+    assert fake.domain_settings(DOMAIN) == domain
+    assert fake.calls("UpdateDomain") == []
+    assert undeploy("--yes").code == 0
+    assert fake.domain_settings(DOMAIN) == domain
