@@ -1,4 +1,8 @@
-"""Workspace change detection: a walk of the watch roots by inode change time, batched in a thread.
+"""Workspace change detection, the one door to both kinds: the walk of the watch roots by inode
+change time (:class:`WorkspaceSignal`, here) and git's own records of each repository the walk
+finds (:class:`GitSignal`, kept in :mod:`.git_records`).
+
+The walk is batched in a thread.
 
 The unit of asynchronous work is a *batch*: a worker thread walks a subtree depth-first until it
 has looked at ``batch_entries`` entries, then hands the folders it has not visited back to the
@@ -21,7 +25,7 @@ each piece relative to the folder the one before opened.
 A file's time is its ``st_ctime`` clamped to now: every write, rename, chmod or ``utime`` moves
 it to the kernel's clock, so old or future mtimes can neither hide activity nor fake it. The walk
 never follows symlinks, never descends into ``.git`` (git's records are their own signal, see
-``git_activity``), and skips what vanishes or cannot be read, counting it. Memory stays bounded
+``git_records``), and skips what vanishes or cannot be read, counting it. Memory stays bounded
 by the number of folders waiting to be walked (and a chunk of one folder's entries), never the
 number of files.
 """
@@ -45,11 +49,12 @@ from operator import attrgetter
 from pathlib import Path
 from stat import S_ISDIR
 
-from .activity import Activity, OnceLog, SignalBase
-from .editor_layout import EditorLayout, describe_layout, is_under
-from .git_activity import IgnoredFolders
+from .activity import Activity
+from .git_records import GitSignal, IgnoredFolders
+from .signals.base import OnceLog, SignalBase
+from .signals.editor_layout import EditorLayout, describe_layout, is_under
 
-__all__ = ["ScanResult", "ScanStats", "WorkspaceScanner", "WorkspaceSignal"]
+__all__ = ["GitSignal", "ScanResult", "ScanStats", "WorkspaceScanner", "WorkspaceSignal"]
 
 log = logging.getLogger("autostop_async")
 

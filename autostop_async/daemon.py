@@ -18,19 +18,21 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-from .activity import Activity, Signal
+from .activity import Activity
 from .asking import CHEAP_SIGNAL_TIMEOUT, WALK_TIMEOUT, Asker
-from .clock import ClockWatch
-from .config import Config, format_duration
+from .clock_jumps import ClockWatch
+from .config import Config
 from .decision import Action, CheckResult, Deleter, Retry, delete_idle_app
+from .durations import format_duration
+from .holds import KeepaliveReader
 from .idle_clock import STATE_WRITE_TIMEOUT, IdleClock
-from .keepalive import KeepaliveReader
 from .notice import Notifier, WarningSchedule
+from .own_writes import OwnWrites
 from .records import Controls
 from .sagemaker import AppRef
+from .shutdown import ShutdownOnSignals
+from .signals.base import Signal
 from .state import app_start_time
-from .stopping import StopOnSignals
-from .terminals import OwnWrites
 
 __all__ = ["Action", "CheckResult", "Daemon", "Deleter"]
 
@@ -105,7 +107,7 @@ class Daemon:
         )
         #: What a user's command needs of the settings; saved in the state file.
         self.controls = self.idle.controls
-        self.stopper = StopOnSignals()  # SIGTERM, SIGINT: run() ends
+        self.stopper = ShutdownOnSignals()  # SIGTERM, SIGINT: run() ends
 
     # -- the idle clock (idle_clock.IdleClock) -----------------------------------------------
 
@@ -226,7 +228,7 @@ class Daemon:
     async def run(self) -> int:
         """Watch until the app is deleted, or a stop is requested (exit 0 either way).
 
-        A stop cancels this task (:class:`~.stopping.StopOnSignals`): whatever the loop awaits
+        A stop cancels this task (:class:`~.shutdown.ShutdownOnSignals`): whatever the loop awaits
         (a walk, a stuck signal, a slow disk) ends at once; the state is then saved in a bound.
         """
         with self.stopper:

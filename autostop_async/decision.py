@@ -14,9 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from .activity import Activity, utc_iso
-from .config import format_duration
-from .sagemaker import AppRef, DeleteAppError, DeleteOutcome
+from .activity import Activity
+from .durations import format_duration
+from .errors import DeleteAppError
+from .sagemaker import AppRef, DeleteOutcome
+from .times import utc_iso
 
 __all__ = [
     "MAX_RETRY_BACKOFF",

@@ -12,12 +12,15 @@ import logging
 import os
 from collections.abc import Callable, Sequence
 
-from .activity import Activity, Signal, utc_iso
-from .config import Config, format_duration
-from .keepalive import Keepalive, KeepaliveReader
+from .activity import Activity
+from .config import Config
+from .durations import format_duration
+from .holds import Keepalive, KeepaliveReader
+from .own_writes import OwnWrites
 from .records import Controls, SignalRecord, State
+from .signals.base import Signal
 from .state import StateWriter, begin_state, read_state
-from .terminals import OwnWrites
+from .times import utc_iso
 
 __all__ = ["STATE_WRITE_TIMEOUT", "IdleClock"]
 

@@ -23,10 +23,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .activity import Activity, utc_iso
-from .config import DEFAULT_STATE_DIR, Config, format_duration
-from .safe_read import NotAnsweringError, open_regular_for_write, run_blocking
-from .terminals import OwnWrites, terminal_devices
+from .activity import Activity
+from .config import DEFAULT_STATE_DIR, Config
+from .durations import format_duration
+from .errors import NotAnsweringError
+from .own_writes import OwnWrites
+from .safe_read import open_regular_for_write, run_blocking
+from .signals.terminals import terminal_devices
+from .times import utc_iso
 
 if TYPE_CHECKING:
     from .idle_clock import IdleClock
@@ -68,8 +72,10 @@ class Notifier:
     _write_failing: bool = field(default=False, init=False, repr=False)
 
     @classmethod
-    def from_config(cls, config: Config, own_writes: OwnWrites) -> Notifier:
-        """The notifier the settings ask for."""
+    def from_config(cls, config: Config, own_writes: OwnWrites) -> Notifier | None:
+        """The notifier the settings ask for; None for ``--once`` (one check warns nobody)."""
+        if config.once:
+            return None
         return cls(
             warn_before=config.warn_before,
             idle_time=config.idle_time,

@@ -37,11 +37,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
+from .errors import FileTooLargeError, NotAnsweringError, NotRegularFileError
+
 __all__ = [
     "READ_TIMEOUT",
-    "FileTooLargeError",
-    "NotAnsweringError",
-    "NotRegularFileError",
     "Read",
     "open_regular",
     "open_regular_for_write",
@@ -67,25 +66,6 @@ _KINDS = {
     stat.S_IFDIR: "a folder",
     stat.S_IFLNK: "a symbolic link",
 }
-
-
-class _ShortError(OSError):
-    """An OSError whose text is its reason alone (callers name the file themselves)."""
-
-    def __str__(self) -> str:
-        return str(self.strerror)
-
-
-class NotRegularFileError(_ShortError):
-    """The path is a FIFO, a device, a socket or a folder, not a regular file."""
-
-
-class FileTooLargeError(_ShortError):
-    """The file is larger than what is read of it."""
-
-
-class NotAnsweringError(_ShortError):
-    """Opening or reading the file did not finish in time (a hung mount)."""
 
 
 def _check_regular(st: os.stat_result, path: str | Path) -> os.stat_result:

@@ -13,13 +13,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .errors import DeleteAppError, MetadataError
 from .safe_read import read_file
 
 __all__ = [
     "AppRef",
-    "DeleteAppError",
     "DeleteOutcome",
-    "MetadataError",
     "SageMakerClient",
     "parse_app_ref",
     "read_app_ref",
@@ -33,23 +32,6 @@ TOTAL_MAX_ATTEMPTS = 5
 GONE_STATUSES = frozenset({"Deleting", "Deleted"})
 #: The largest metadata file read (it holds about a kilobyte).
 MAX_METADATA_BYTES = 1 << 20
-
-
-class MetadataError(ValueError):
-    """The metadata file is missing, not JSON, or lacks a key; the message names file and key."""
-
-
-class DeleteAppError(RuntimeError):
-    """``DeleteApp`` failed after the SDK's retries; ``code`` is the AWS error code if any."""
-
-    def __init__(self, message: str, code: str | None = None) -> None:
-        super().__init__(message)
-        self.code = code
-
-    @property
-    def access_denied(self) -> bool:
-        """True when the execution role lacks the permission (retrying needs an admin)."""
-        return self.code in {"AccessDeniedException", "AccessDenied", "UnauthorizedOperation"}
 
 
 class DeleteOutcome(enum.Enum):

@@ -19,13 +19,15 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from .activity import utc_iso
-from .config import Config, ConfigError, format_duration, parse_settings, subcommand_parser
-from .keepalive import Keepalive, keepalive_file, read_keepalive
+from .config import Config, command_parser, parse_settings
+from .durations import format_duration
+from .errors import UsageError
+from .holds import Keepalive, keepalive_file, read_keepalive
 from .notice import MAX_WARN_SHARE
 from .records import State
 from .safe_output import escape, json_text
 from .state import app_start_time, load_state
+from .times import UTC_FORMAT, utc_iso
 
 __all__ = ["build_report", "daemon_running", "format_report", "main"]
 
@@ -177,25 +179,25 @@ def _warning_lines(report: dict[str, Any]) -> list[str]:
 
 def _epoch(iso: str) -> float:
     """The epoch seconds of a ``utc_iso`` time."""
-    return float(calendar.timegm(time.strptime(iso, "%Y-%m-%dT%H:%M:%SZ")))
+    return float(calendar.timegm(time.strptime(iso, UTC_FORMAT)))
 
 
 def _parser() -> argparse.ArgumentParser:
-    return subcommand_parser(
+    p = command_parser(
         "status",
-        "[--json]",
+        "[--json] [--state-dir DIR]",
         "Show what the daemon sees: each signal's latest activity, how long the app has been "
-        "idle, and when it will be stopped if nothing happens.",
+        "idle, and when it will be stopped if nothing happens. --state-dir (or "
+        "AUTOSTOP_STATE_DIR) finds the daemon when it is not the default.",
     )
+    p.add_argument("--json", action="store_true", default=None, help="print the report as JSON")
+    return p
 
 
 def main(argv: Sequence[str], *, app_start: Callable[[], float | None] = app_start_time) -> int:
-    """``status [--json]``: 0 the daemon runs, 1 it does not (last record shown), 2 no state."""
-    try:
-        config, _ = parse_settings(argv, parser=_parser(), daemon=False)
-    except ConfigError as exc:
-        print(f"autostop-async: error: {exc}", file=sys.stderr)
-        return 2
+    """``status [--json]``: 0 the daemon runs, 1 it does not (last record shown); a UsageError
+    (exit 2) when there is no state to show."""
+    config, _ = parse_settings(argv, parser=_parser(), daemon=False)
     return show(config, app_start)
 
 
@@ -204,12 +206,10 @@ def show(config: Config, app_start: Callable[[], float | None] = app_start_time)
     when the app started (state files of an earlier start are not shown)."""
     state = asyncio.run(load_state(config.state_file, app_start()))
     if state is None or state.idle_time is None:
-        print(
-            f"autostop-async: no daemon state in {config.state_dir}: no daemon has run here "
-            "since the app started, or it uses another --state-dir (AUTOSTOP_STATE_DIR)",
-            file=sys.stderr,
+        raise UsageError(
+            f"no daemon state in {config.state_dir}: no daemon has run here "
+            "since the app started, or it uses another --state-dir (AUTOSTOP_STATE_DIR)"
         )
-        return 2
     now = time.time()
     max_keepalive = state.controls.max_keepalive
     if max_keepalive is None:  # a state file that does not say

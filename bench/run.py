@@ -50,7 +50,7 @@ from pathlib import Path
 from typing import Any
 
 from autostop_async.changes import WorkspaceScanner
-from autostop_async.git_activity import GitSignal, IgnoredFolders, open_repo
+from autostop_async.git_records import GitSignal, IgnoredFolders, open_repo
 from bench.daemon_stats import read_stats
 from bench.generate import Workspace, ensure_workspace
 from bench.walks import FIND_ARGS, aiofiles_walk, find_walk, seed_walk

@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from autostop_async.sagemaker import DeleteAppError, DeleteOutcome, SageMakerClient
+from autostop_async.errors import DeleteAppError
+from autostop_async.sagemaker import DeleteOutcome, SageMakerClient
 from tests.integration.conftest import (
     DOMAIN,
     REGION,

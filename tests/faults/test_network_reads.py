@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from autostop_async.editor import EditorSignal
+from autostop_async.signals.editor import EditorSignal
 
 pytestmark = pytest.mark.faults
 

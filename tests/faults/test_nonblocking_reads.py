@@ -25,9 +25,9 @@ import pytest
 
 from autostop_async.config import load_config
 from autostop_async.daemon import Daemon as DecisionLoop
-from autostop_async.editor import EditorSignal
-from autostop_async.git_activity import GitSignal
-from autostop_async.keepalive import KeepaliveReader, write_keepalive
+from autostop_async.git_records import GitSignal
+from autostop_async.holds import KeepaliveReader, write_keepalive
+from autostop_async.signals.editor import EditorSignal
 from tests.integration.conftest import (  # fixtures, used by name
     Daemon,
     aws_env,

@@ -11,9 +11,10 @@ from pathlib import Path
 import pytest
 
 from autostop_async.activity import Activity
-from autostop_async.clock import ClockWatch
+from autostop_async.clock_jumps import ClockWatch
 from autostop_async.decision import CheckResult, Retry
-from autostop_async.sagemaker import DeleteAppError, DeleteOutcome
+from autostop_async.errors import DeleteAppError
+from autostop_async.sagemaker import DeleteOutcome
 from tests.support.doubles import (
     APP,
     APP_STARTED,

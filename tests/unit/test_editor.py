@@ -14,9 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from autostop_async.config import ConfigError, load_config
-from autostop_async.editor import EditorSignal, parse_timestamp
-from autostop_async.terminals import FILE_ECHO_WINDOW, OwnWrites
+from autostop_async.config import load_config
+from autostop_async.errors import ConfigError
+from autostop_async.own_writes import FILE_ECHO_WINDOW, OwnWrites
+from autostop_async.signals.editor import EditorSignal, parse_timestamp
 
 Answer = Callable[[BaseHTTPRequestHandler], None]
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from autostop_async.changes import WorkspaceScanner, WorkspaceSignal
-from autostop_async.editor_layout import (
+from autostop_async.signals.editor_layout import (
     EditorLayout,
     find_editor_layout,
     layout_from_cmdline,

@@ -1,4 +1,5 @@
-"""Git awareness: a repository's own records as activity, and the folders its ignore rules exclude.
+"""Git's records (reached through :mod:`.changes`): a repository's own records as activity,
+and the folders its ignore rules exclude.
 
 For each repository the workspace walk came across (a folder holding a ``.git`` folder, or a
 ``.git`` file for worktrees and submodules), these count as activity:
@@ -38,10 +39,12 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from .activity import Activity, OnceLog, SignalBase, newest
+from .activity import Activity, newest
+from .errors import RepoError
 from .safe_read import open_regular, read_bounded, run_blocking
+from .signals.base import OnceLog, SignalBase
 
-__all__ = ["GitRepo", "GitSignal", "IgnoredFolders", "RepoError", "open_repo"]
+__all__ = ["GitRepo", "GitSignal", "IgnoredFolders", "open_repo"]
 
 log = logging.getLogger("autostop_async")
 
@@ -59,10 +62,6 @@ GITPYTHON_READS = ("HEAD", "commondir", "gitdir", "config", "config.worktree")
 REFLOG_SAME_WRITE = 2.0
 #: A ``git ls-files`` for ``--skip-git-ignored`` that takes longer than this is stopped.
 IGNORED_TIMEOUT = 300.0
-
-
-class RepoError(Exception):
-    """A repository cannot be read: corrupt, half-cloned, or unreadable."""
 
 
 @dataclass

@@ -29,7 +29,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from .activity import Activity, OnceLog, PolledSignal
+from ..activity import Activity
+from .base import OnceLog, PolledSignal
 
 __all__ = ["CpuSample", "CpuSignal", "GpuSignal", "default_cpu_threshold", "read_cpu_sample"]
 

@@ -2,8 +2,8 @@
 
 The workspace walk and git's records are consulted at deadlines; the editor's heartbeat, the
 terminals, CPU and GPU are polled every interval, each unless a setting switches it off. Beside
-the signals, the daemon is given the user's keepalive, the warning before a stop, and the record
-of its own writes (which are nobody's activity, though the editor may echo them).
+the signals, the daemon is given the user's keepalive and the record of its own writes (which
+are nobody's activity, though the editor may echo them).
 """
 
 from __future__ import annotations
@@ -16,24 +16,23 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from .activity import Signal
-from .busy import CpuSignal, GpuSignal
-from .changes import WorkspaceScanner, WorkspaceSignal
+from .changes import GitSignal, WorkspaceScanner, WorkspaceSignal
 from .config import Config
-from .editor import EditorSignal
-from .editor_layout import find_editor_layout
-from .git_activity import GitSignal
-from .keepalive import KeepaliveReader, keepalive_file
-from .notice import Notifier
-from .terminals import OwnWrites, TerminalsSignal, file_echo_window
+from .holds import KeepaliveReader, keepalive_file
+from .own_writes import OwnWrites, file_echo_window
+from .signals.base import Signal
+from .signals.busy import CpuSignal, GpuSignal
+from .signals.editor import EditorSignal
+from .signals.editor_layout import find_editor_layout
+from .signals.terminals import TerminalsSignal
 
-__all__ = ["Signals", "build_signals", "own_output_files"]
+__all__ = ["SignalSet", "build_signal_set", "own_output_files"]
 
 log = logging.getLogger("autostop_async")
 
 
 @dataclass(frozen=True)
-class Signals:
+class SignalSet:
     """What the daemon watches: its signals (in the order they are asked), the names of those
     switched off, and its other inputs."""
 
@@ -42,11 +41,10 @@ class Signals:
     #: The walk, whose editor layout the daemon shows in ``status``.
     workspace: WorkspaceSignal
     keepalive: KeepaliveReader
-    notifier: Notifier | None
     own_writes: OwnWrites
 
 
-def build_signals(config: Config) -> Signals:
+def build_signal_set(config: Config) -> SignalSet:
     """The signals the settings switch on, and the daemon's other inputs."""
     own_writes = remember_log_writes()
     own_writes.echo_window = file_echo_window(config.idle_time)
@@ -79,12 +77,11 @@ def build_signals(config: Config) -> Signals:
         ),
         ("gpu", config.busy, lambda: GpuSignal(config.busy_gpu)),
     ]
-    return Signals(
+    return SignalSet(
         signals=[make() for _, on, make in every if on],
         off=[name for name, on, _ in every if not on],
         workspace=workspace,
         keepalive=KeepaliveReader(keepalive_file(config), config.max_keepalive),
-        notifier=None if config.once else Notifier.from_config(config, own_writes),
         own_writes=own_writes,
     )
 

@@ -33,10 +33,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from .activity import Activity, OnceLog, PolledSignal
-from .safe_output import excerpt
-from .safe_read import read_file
-from .terminals import OwnWrites
+from ..activity import Activity
+from ..errors import MalformedHeartbeatError
+from ..own_writes import OwnWrites
+from ..safe_output import excerpt
+from ..safe_read import read_file
+from .base import OnceLog, PolledSignal
 
 __all__ = ["EditorSignal", "parse_timestamp"]
 
@@ -61,10 +63,6 @@ _ISO = re.compile(
     r"(Z|[+-]\d{2}:?\d{2})?$",
     re.IGNORECASE,
 )
-
-
-class _Malformed(ValueError):
-    """The endpoint or the file answered something that is not a heartbeat."""
 
 
 def parse_timestamp(value: object) -> float:
@@ -131,7 +129,7 @@ async def _http_get(url: str) -> tuple[int, bytes]:
         try:
             status = int(lines[0].split()[1])
         except (IndexError, ValueError):
-            raise _Malformed(f"not an HTTP answer: {lines[0][:80]!r}") from None
+            raise MalformedHeartbeatError(f"not an HTTP answer: {lines[0][:80]!r}") from None
         headers = {}
         for line in lines[1:]:
             name, _, value = line.partition(":")
@@ -142,21 +140,27 @@ async def _http_get(url: str) -> tuple[int, bytes]:
             try:
                 length = int(headers["content-length"])
             except ValueError:
-                raise _Malformed(f"bad Content-Length {headers['content-length'][:20]!r}") from None
+                raise MalformedHeartbeatError(
+                    f"bad Content-Length {headers['content-length'][:20]!r}"
+                ) from None
             if not 0 <= length <= MAX_ANSWER_BYTES:
-                raise _Malformed(f"Content-Length {length} is not within 0-{MAX_ANSWER_BYTES}")
+                raise MalformedHeartbeatError(
+                    f"Content-Length {length} is not within 0-{MAX_ANSWER_BYTES}"
+                )
             body = await reader.readexactly(length)
         else:  # until the server closes
             body = await reader.read(MAX_ANSWER_BYTES + 1)
             while len(body) <= MAX_ANSWER_BYTES and (more := await reader.read(MAX_ANSWER_BYTES)):
                 body += more
             if len(body) > MAX_ANSWER_BYTES:
-                raise _Malformed(f"the answer is larger than {MAX_ANSWER_BYTES} bytes")
+                raise MalformedHeartbeatError(f"the answer is larger than {MAX_ANSWER_BYTES} bytes")
         return status, body
     except asyncio.LimitOverrunError:
-        raise _Malformed(f"a header or chunk-size line is over {MAX_HEADER_BYTES} bytes") from None
+        raise MalformedHeartbeatError(
+            f"a header or chunk-size line is over {MAX_HEADER_BYTES} bytes"
+        ) from None
     except asyncio.IncompleteReadError as exc:
-        raise _Malformed(f"incomplete HTTP answer ({exc})") from None
+        raise MalformedHeartbeatError(f"incomplete HTTP answer ({exc})") from None
     finally:
         writer.close()
         with contextlib.suppress(OSError):
@@ -171,14 +175,16 @@ async def _read_chunked(reader: asyncio.StreamReader) -> bytes:
         try:
             size = int(size_line.split(b";")[0].strip(), 16)
         except ValueError:
-            raise _Malformed(f"bad chunk size {size_line[:20]!r}") from None
+            raise MalformedHeartbeatError(f"bad chunk size {size_line[:20]!r}") from None
         if size == 0:
             return body
         if size < 0 or len(body) + size > MAX_ANSWER_BYTES:
-            raise _Malformed(f"the chunked answer is larger than {MAX_ANSWER_BYTES} bytes")
+            raise MalformedHeartbeatError(
+                f"the chunked answer is larger than {MAX_ANSWER_BYTES} bytes"
+            )
         body += await reader.readexactly(size)
         if await reader.readexactly(2) != b"\r\n":
-            raise _Malformed("a chunk does not end with CRLF")
+            raise MalformedHeartbeatError("a chunk does not end with CRLF")
 
 
 async def _read_text(file: Path) -> str:
@@ -257,8 +263,10 @@ class EditorSignal(PolledSignal):
                 value = raw["lastActiveTimestamp"]
                 at = parse_timestamp(value)
             except (ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
-                raise _Malformed(f"{excerpt(body)} ({type(exc).__name__}: {exc})") from None
-        except _Malformed as exc:
+                raise MalformedHeartbeatError(
+                    f"{excerpt(body)} ({type(exc).__name__}: {exc})"
+                ) from None
+        except MalformedHeartbeatError as exc:
             self._once(
                 "malformed",
                 logging.WARNING,
