@@ -21,7 +21,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from .activity import Activity
 from .config import DEFAULT_STATE_DIR, Config
@@ -32,12 +32,28 @@ from .safe_read import open_regular_for_write, run_blocking
 from .signals.terminals import terminal_devices
 from .times import utc_iso
 
-if TYPE_CHECKING:
-    from .idle_clock import IdleClock
-
-__all__ = ["Notifier", "WarningSchedule", "keepalive_hint"]
+__all__ = ["Deadline", "Notifier", "WarningSchedule", "keepalive_hint"]
 
 log = logging.getLogger("autostop_async")
+
+
+class Deadline(Protocol):
+    """What the warning needs of the idle clock (:class:`~.idle_clock.IdleClock`)."""
+
+    @property
+    def deadline(self) -> float:
+        """When the app is stopped if nothing happens."""
+        ...
+
+    @property
+    def last(self) -> Activity:
+        """The newest activity known."""
+        ...
+
+    def moved_by(self) -> Activity | None:
+        """The activity the deadline counts from; None when a keepalive holds it later."""
+        ...
+
 
 #: Seconds the writes of one warning may take (a terminal or a home folder that hangs).
 WRITE_TIMEOUT = 5.0
@@ -301,9 +317,7 @@ class WarningSchedule:
             return None
         return self.notifier.warn_at(deadline)
 
-    async def warn_unless_used(
-        self, idle: IdleClock, look: Callable[[], Awaitable[object]]
-    ) -> None:
+    async def warn_unless_used(self, idle: Deadline, look: Callable[[], Awaitable[object]]) -> None:
         """Look everywhere first (``look``: every signal, the walk too): announce the stop
         only if nothing moved the deadline meanwhile; else say why there is no warning."""
         deadline = idle.deadline
