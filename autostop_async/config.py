@@ -36,7 +36,8 @@ __all__ = [
 DEFAULT_HOME = Path("/home/sagemaker-user")
 DEFAULT_METADATA_FILE = Path("/opt/ml/metadata/resource-metadata.json")
 DEFAULT_STATE_DIR = Path("/var/tmp/autostop-async")
-#: Code Editor's idle endpoint and the file its idle extension writes (see REFERENCE.md).
+#: Code Editor's idle endpoint and the file its idle extension writes (docs/reference.md,
+#: "The editor's heartbeat").
 DEFAULT_EDITOR_IDLE_URL = "http://localhost:8888/api/idle"
 DEFAULT_EDITOR_IDLE_FILE = Path("/tmp/.sagemaker-last-active-timestamp")
 DEFAULT_TERMINALS_DIR = Path("/dev/pts")

@@ -485,7 +485,7 @@ def _ratio_row(label: str, size: dict[str, Any]) -> str:
 
 
 def render(results: dict[str, Any]) -> str:
-    """The results as the plain-text tables the README shows."""
+    """The results as the plain-text tables docs/performance.md shows."""
     lines: list[str] = []
     add = lines.append
     add(f"# {results['command']}")

@@ -51,8 +51,9 @@ MAX_ANSWER_BYTES = 64 * 1024
 #: The largest status line and headers read from the endpoint, and the longest chunk-size line.
 MAX_HEADER_BYTES = 16 * 1024
 #: After the daemon wrote its notice to the terminals, newer Code Editor builds refresh the
-#: heartbeat from the terminals' times for 60 s (see REFERENCE.md): heartbeats in this window after
-#: our write are not counted (terminal use then still counts through the terminals signal).
+#: heartbeat from the terminals' times for 60 s (docs/reference.md, "The editor's heartbeat"):
+#: heartbeats in this window after our write are not counted (terminal use then still counts
+#: through the terminals signal).
 ECHO_WINDOW = 75.0
 #: An empty heartbeat file is being rewritten: read it again this many times, this far apart.
 EMPTY_RETRIES = 3

@@ -1,4 +1,4 @@
-"""Issue 9, class 8: the editor endpoint's answer is bounded in bytes (headers, chunked and plain
+"""The editor endpoint's answer is bounded in bytes (headers, chunked and plain
 bodies) and in time, whatever a server on the idle URL sends.
 
 Each test owns a local asyncio server that misbehaves one way, and counts what it managed to

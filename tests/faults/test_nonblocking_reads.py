@@ -1,4 +1,4 @@
-"""Issue 9, class 2: a FIFO, a device or a hung mount where the daemon reads costs one warning,
+"""A FIFO, a device or a hung mount where the daemon reads costs one warning,
 never a hang.
 
 Each file a user can touch is replaced by a FIFO nobody writes to (a plain ``open()`` of it

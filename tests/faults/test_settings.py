@@ -73,7 +73,7 @@ def test_a_bad_setting_is_one_line_and_exit_2(tmp_path: Path, flag: str, value: 
 def test_negative_durations_and_percentages_stay_refused(
     tmp_path: Path, flag: str, value: str
 ) -> None:
-    """A guard, not a fix: these were refused before issue 9 too (by the range checks)."""
+    """A guard: the range checks refuse these already; keep it that way."""
     done = run("--once", "--dry-run", "--watch", str(tmp_path), f"{flag}={value}")
     assert done.returncode == 2
     assert flag in one_line(done.stderr)
