@@ -195,9 +195,9 @@ def citing_files() -> list[Path]:
     found = [REPO / f for f in CITING_FILES]
     for folder in CITING:
         for p in sorted((REPO / folder).rglob("*")):
-            if p.is_file() and p.suffix in ("", ".py", ".sh", ".toml", ".js", ".json", ".md"):
-                if "node_modules" not in p.parts and ".cache" not in p.parts:
-                    found.append(p)
+            wanted = p.suffix in ("", ".py", ".sh", ".toml", ".js", ".json", ".md")
+            if wanted and p.is_file() and not {"node_modules", ".cache"} & set(p.parts):
+                found.append(p)
     return [p for p in found if p.exists()]
 
 
@@ -272,9 +272,7 @@ def test_every_module_is_on_the_module_map_and_nothing_else() -> None:
     assert "daemon.py" in listed and "signals/base.py" in listed
     modules = sorted(p.relative_to(PACKAGE).as_posix() for p in PACKAGE.rglob("*.py"))
     folders = [entry for entry in listed if entry.endswith("/")]
-    missing = [
-        m for m in modules if m not in listed and not any(m.startswith(f) for f in folders)
-    ]
+    missing = [m for m in modules if m not in listed and not any(m.startswith(f) for f in folders)]
     assert missing == [], f"add a line to the module map of docs/development.md for {missing}"
     gone = [entry for entry in listed if not (PACKAGE / entry).exists()]
     assert gone == [], f"docs/development.md lists modules that do not exist: {gone}"
