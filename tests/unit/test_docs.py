@@ -150,6 +150,15 @@ def test_the_settings_read_only_from_the_environment_exist_in_the_code() -> None
         assert name not in declared, f"{name} is a flag too: it belongs in the tables above"
 
 
+def test_every_flag_the_settings_doc_names_is_an_option_of_a_command() -> None:
+    options: set[str] = set()
+    for name in cli.COMMANDS:
+        options |= set(re.findall(r"--[a-z][a-z0-9-]*", help_of(name).stdout))
+    named = set(re.findall(r"--[a-z][a-z0-9-]*", (DOCS / "settings.md").read_text()))
+    assert {"--idle-time", "--cancel"} <= options
+    assert named - options == set()
+
+
 def test_the_reader_of_the_settings_doc_sees_every_row() -> None:
     documented = documented_rows()
     idle = next(d for d in documented if d[1] == ["--idle-time"])
@@ -303,11 +312,16 @@ def program() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "autostop_async"]
 
 
-@pytest.mark.parametrize("name", list(cli.COMMANDS))
-def test_each_command_help_works(name: str) -> None:
-    done = subprocess.run(
+def help_of(name: str) -> subprocess.CompletedProcess[str]:
+    """``autostop-async NAME --help``, run."""
+    return subprocess.run(
         [*program(), name, "--help"], capture_output=True, text=True, timeout=60, check=False
     )
+
+
+@pytest.mark.parametrize("name", list(cli.COMMANDS))
+def test_each_command_help_works(name: str) -> None:
+    done = help_of(name)
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("usage: autostop-async"), done.stdout
     assert done.stderr == ""
