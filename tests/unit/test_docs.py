@@ -205,7 +205,9 @@ def citing_files() -> list[Path]:
     for folder in CITING:
         for p in sorted((REPO / folder).rglob("*")):
             wanted = p.suffix in ("", ".py", ".sh", ".toml", ".js", ".json", ".md")
-            if wanted and p.is_file() and not {"node_modules", ".cache"} & set(p.parts):
+            # Build output and caches (gitignored: docker/.context, .cache, wheels) are copies.
+            skipped = {"node_modules", ".cache", ".context", "wheels", "__pycache__"}
+            if wanted and p.is_file() and not skipped & set(p.parts):
                 found.append(p)
     return [p for p in found if p.exists()]
 
