@@ -7,8 +7,8 @@ not stopped before ``until``; after that the usual rule holds (stopped once noth
 the idle time). ``--max-keepalive`` (the administrator's setting, 12h by default) caps it: the
 command refuses longer requests (exit 2), and the daemon also caps what it reads at the file's
 change time plus its own maximum, so an edited file cannot keep the app alive longer.
-``--max-keepalive 0`` turns keepalive off. The file is anyone's to write: it is read with the care of
-:mod:`safe_read`.
+``--max-keepalive 0`` turns keepalive off. The file is anyone's to write: it is read with the
+care of :mod:`safe_read`.
 
 A hold on a job: one small JSON file per held process in ``holds/`` of the state folder, named
 ``PID-START.json``. It names its process by number *and* start time (:mod:`processes`), so a

@@ -60,8 +60,9 @@ def _stat_fields(pid: int, proc: Path) -> tuple[str, int] | None:
     return fields[0], int(fields[19])
 
 
-def identify(pid: int, proc: Path = PROC) -> ProcessId | None:
-    """The running process ``pid``, named for good; None when there is none (or a zombie)."""
+def identify(pid: int, proc: Path = PROC, *, zombie: bool = False) -> ProcessId | None:
+    """The running process ``pid``, named for good; None when there is none, or a zombie
+    (unless ``zombie``: a child that ended but that its parent has not waited for yet)."""
     if pid <= 0:
         return None
     try:
@@ -69,7 +70,7 @@ def identify(pid: int, proc: Path = PROC) -> ProcessId | None:
         boot = boot_time(proc)
     except (OSError, ValueError, IndexError):
         return None
-    if found is None or found[0] in ("Z", "X"):
+    if found is None or (found[0] in ("Z", "X") and not zombie):
         return None
     return ProcessId(pid, found[1], boot)
 
