@@ -2,8 +2,9 @@
 
 It reads the daemon's state file (readable by every user), the keepalive file and the holds on
 jobs, and never changes any of them. It takes the daemon's settings (``--state-dir``,
-``AUTOSTOP_STATE_DIR``) to find them. Exit codes: 0 shown, the daemon runs; 1 shown, but the daemon that wrote it is not running;
-2 no state to show (no daemon has run with this state folder since the app started).
+``AUTOSTOP_STATE_DIR``) to find them. Exit codes: 0 shown, the daemon runs; 1 shown, but the
+daemon that wrote it is not running; 2 no state to show (no daemon has run with this state
+folder since the app started).
 """
 
 from __future__ import annotations
