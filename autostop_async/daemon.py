@@ -129,8 +129,10 @@ class Daemon:
         return self.idle.deadline
 
     async def start(self) -> None:
-        """Continue the state file's clock, or start one."""
+        """Continue the state file's clock, or start one; say which held jobs ended meanwhile."""
         await self.idle.start()
+        if self.idle.jobs.ended or self.idle.jobs.capped:
+            await self._tell_jobs(self.idle.jobs)
 
     async def save(
         self, timeout: float = STATE_WRITE_TIMEOUT, *, prompted: bool | None = None
