@@ -167,7 +167,11 @@ class Daemon:
         and when the app stops now."""
         now, deadline = self.clock(), self.deadline
         stop = "would be stopped (dry run)" if self.config.dry_run else "stops"
-        when = f"at {utc_iso(deadline)} (in {format_duration(deadline - now)})"
+        when = (
+            f"at {utc_iso(deadline)} (in {format_duration(deadline - now)})"
+            if deadline > now
+            else "now"
+        )
         lines = []
         for end in jobs.ended:
             lasted = format_duration(end.at - end.hold.since, compact=True)

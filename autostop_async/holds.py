@@ -496,6 +496,10 @@ class HoldsReader:
     _seen: dict[str, _Seen] = field(default_factory=dict)
     _announced: dict[str, JobHold] = field(default_factory=dict)
     _last: HoldsView = field(default_factory=HoldsView)
+    #: Ends and caps found but not yet handed over: a read that timed out finishes in its
+    #: thread later, and what it found is handed over by the next read, never lost.
+    _pending_ended: list[JobEnd] = field(default_factory=list)
+    _pending_capped: list[JobHold] = field(default_factory=list)
     _too_many: bool = False
     _hung: bool = False
     _failing: bool = False
@@ -505,23 +509,26 @@ class HoldsReader:
         if self.max_keepalive <= 0:
             return HoldsView()
         try:
-            view = await run_blocking(str(self.path), self.read, timeout=READ_TIMEOUT)
+            view = await run_blocking(str(self.path), self.read, False, timeout=READ_TIMEOUT)
         except NotAnsweringError as exc:
             if not self._hung:
                 self._hung = True
                 log.warning("holds folder %s: %s; keeping the holds read before", self.path, exc)
             return replace(self._last, ended=(), capped=())
         self._hung = False
+        self._pending_ended.clear()  # handed over (the thread that read them has ended)
+        self._pending_capped.clear()
         return view
 
-    def read(self) -> HoldsView:
-        """The holds now, and the ends and caps first seen at this read."""
+    def read(self, hand_over: bool = True) -> HoldsView:
+        """The holds now, and the ends and caps not handed over yet; ``hand_over`` false keeps
+        them for the next read until :meth:`aread` has them in hand."""
         if self.max_keepalive <= 0:
             return HoldsView()
         try:
             fd = _open_dir(self.path)
         except FileNotFoundError:
-            return self._view([], [], [], [])
+            return self._view([], [], [], [], hand_over)
         except OSError as exc:
             return self._cannot_read(exc)
         try:
@@ -544,7 +551,7 @@ class HoldsReader:
         if self._failing:
             self._failing = False
             log.info("holds folder %s is readable again", self.path)
-        return self._view(live, unusable, ended, capped)
+        return self._view(live, unusable, ended, capped, hand_over)
 
     def _cannot_read(self, exc: OSError) -> HoldsView:
         """The folder cannot be read: the holds known before stand (fail safe), said once."""
@@ -637,6 +644,7 @@ class HoldsReader:
         unusable: list[Unusable],
         ended: list[JobEnd],
         capped: list[JobHold],
+        hand_over: bool,
     ) -> HoldsView:
         """Log what changed since the last read; keep and return the view."""
         for hold in live:
@@ -665,7 +673,13 @@ class HoldsReader:
             if name not in now_live and name not in gone and name not in self._seen:
                 log.info("the hold on %s was removed; it no longer keeps the app", hold.describe())
         self._announced = {hold.name: hold for hold in live}
-        self._last = HoldsView(tuple(live), tuple(unusable), tuple(ended), tuple(capped))
+        self._pending_ended += ended
+        self._pending_capped += capped
+        self._last = HoldsView(
+            tuple(live), tuple(unusable), tuple(self._pending_ended), tuple(self._pending_capped)
+        )
+        if hand_over:
+            self._pending_ended, self._pending_capped = [], []
         return self._last
 
     def ended_files(self) -> Iterator[tuple[str, tuple[int, int, int]]]:

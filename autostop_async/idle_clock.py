@@ -192,8 +192,10 @@ class IdleClock:
         assert self.state is not None
         at = min(activity.at, self.clock())
         last_at, last_source = self.state.last_at, self.state.last_source
-        if activity.stop_after is not None and self._job_echo(last_source, last_at, at):
-            at = max(at, last_at)  # the job's last moments, seen before its end: the end rules
+        if activity.stop_after is not None and (
+            at >= last_at or self._job_echo(last_source, last_at, at)
+        ):  # nothing later, or only the job's last moments (seen before its end): the end rules
+            at = max(at, last_at)
         elif at <= last_at:
             return False
         elif self.state.last_stop_after is not None and self._job_echo(

@@ -301,7 +301,7 @@ async def test_a_reused_pid_does_not_hold(tmp_path: Path, caplog: pytest.LogCapt
 
 
 async def test_a_restarted_daemon_keeps_holding_and_stops_grace_after_the_end(
-    tmp_path: Path, procs: list[subprocess.Popen[bytes]]
+    tmp_path: Path, procs: list[subprocess.Popen[bytes]], caplog: pytest.LogCaptureFixture
 ) -> None:
     """Virtual time: an hour idle passes in milliseconds; the job is a real process."""
     job = background(procs, "sleep", "120")
@@ -319,6 +319,7 @@ async def test_a_restarted_daemon_keeps_holding_and_stops_grace_after_the_end(
         )
         == 0
     )
+    caplog.set_level(logging.INFO, logger="autostop_async")
     vt = VirtualTime(time.time())
     start = vt.now
     config = make_config(tmp_path, once=False, idle_time=3600.0, interval=60.0)
@@ -355,6 +356,7 @@ async def test_a_restarted_daemon_keeps_holding_and_stops_grace_after_the_end(
     end = state["last_at"]
     assert before <= end and state["last_stop_after"] == 600  # seen gone at a poll after
     assert deleter.times == [pytest.approx(end + 600)]  # the grace, not the idle time
+    assert f"kept: job {job.pid} `sleep 120` running for" in caplog.text
     assert hold_files(tmp_path) == []
 
 
@@ -623,3 +625,76 @@ def test_a_normal_user_holds_while_the_daemon_is_root(
             wrapper.wait(20)
     finally:
         shutil.rmtree(base, ignore_errors=True)
+
+
+async def test_what_the_cpu_saw_of_the_jobs_last_moments_does_not_undo_the_grace(
+    tmp_path: Path, procs: list[subprocess.Popen[bytes]]
+) -> None:
+    """A CPU sample covers the interval before it: the first one after the end still saw the
+    job. It is the job's, not a person's: the app stops GRACE after the end all the same."""
+    job = background(procs, "sleep", "120")
+    state = str(tmp_path / "state")
+    assert (
+        main(["keepalive", "--pid", str(job.pid), "--then-stop-after", "10m", "--state-dir", state])
+        == 0
+    )
+    vt = VirtualTime(time.time())
+    ends: list[float] = []
+
+    class Cpu(FakeSignal):
+        """Busy while the job runs, and at the first sample after its end."""
+
+        async def newer_than(self, t: float) -> Activity | None:
+            if d.last.source.endswith("ended (exit code unknown)") and not ends:
+                ends.append(d.last.at)
+            busy = job.poll() is None or not ends or vt.now <= ends[0] + 60
+            return Activity(vt.now, "busy:cpu 90% of 2 CPUs (sleep)") if busy else None
+
+    config = make_config(tmp_path, once=False, idle_time=3600.0, interval=60.0)
+    deleter = Deleter(DeleteOutcome.DELETED, clock=vt.clock)
+    signals = [Cpu("cpu", cheap=True), FakeSignal("workspace")]
+    d = make_daemon(config, signals, APP, deleter, holds=reader(tmp_path, vt), **vt.daemon_kw())
+    run = asyncio.create_task(d.run())
+    await until(lambda: d.idle.jobs.live, 30, "the hold read")
+    job.kill()
+    job.wait()
+    assert await asyncio.wait_for(run, 30) == 0
+    assert deleter.times == [pytest.approx(ends[0] + 600)]
+
+
+def test_ctrl_c_in_the_terminal_reaches_the_command_once(tmp_path: Path) -> None:
+    """The terminal sends Ctrl-C to its whole foreground group, the command included: the
+    wrapper does not send it a second time."""
+    ready = tmp_path / "ready"
+    script = (
+        "import pathlib, signal, sys, time\n"
+        "got = []\n"
+        "signal.signal(signal.SIGINT, lambda *a: got.append(1))\n"
+        f"pathlib.Path({str(ready)!r}).touch()\n"
+        "end = time.time() + 30\n"
+        "while not got and time.time() < end: time.sleep(0.05)\n"
+        "time.sleep(1.0)\n"
+        "sys.exit(10 + len(got))\n"
+    )
+    master, slave = os.openpty()
+
+    def controlling_terminal() -> None:
+        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+    env = os.environ | {"AUTOSTOP_STATE_DIR": str(tmp_path / "state")}
+    wrapper = subprocess.Popen(
+        [*CLI, "keepalive", "--", sys.executable, "-c", script],
+        stdin=slave, stdout=slave, stderr=slave, env=env,
+        start_new_session=True, preexec_fn=controlling_terminal,
+    )  # fmt: skip
+    try:
+        wait_for(ready.exists, 20, "the command to be ready")
+        os.write(master, b"\x03")  # Ctrl-C, as typed
+        assert wrapper.wait(20) == 11  # one SIGINT, not two
+        assert ended_hold(tmp_path)["exit_code"] == 11
+    finally:
+        if wrapper.poll() is None:
+            wrapper.kill()
+            wrapper.wait()
+        os.close(master)
+        os.close(slave)
