@@ -30,6 +30,7 @@ from autostop_async.own_writes import OwnWrites
 from autostop_async.processes import identify
 from autostop_async.sagemaker import DeleteOutcome
 from autostop_async.state import app_start_time
+from autostop_async.times import utc_iso
 from tests.support.doubles import (
     APP,
     Clock,
@@ -696,5 +697,49 @@ def test_ctrl_c_in_the_terminal_reaches_the_command_once(tmp_path: Path) -> None
         if wrapper.poll() is None:
             wrapper.kill()
             wrapper.wait()
+        os.close(master)
+        os.close(slave)
+
+
+async def test_the_terminals_hear_that_the_job_ended_and_when_the_app_stops(
+    tmp_path: Path, procs: list[subprocess.Popen[bytes]]
+) -> None:
+    job = background(procs, "sleep", "60")
+    state = str(tmp_path / "state")
+    assert (
+        main(["keepalive", "--pid", str(job.pid), "--then-stop-after", "5m", "--state-dir", state])
+        == 0
+    )
+    master, slave = os.openpty()
+    pts = tmp_path / "pts"
+    pts.mkdir()
+    (pts / "0").symlink_to(os.ttyname(slave))
+    try:
+        vt = VirtualTime(time.time())
+        config = make_config(tmp_path, once=False, idle_time=3600.0, interval=60.0)
+        notifier = Notifier(60.0, 3600.0, pts, None, OwnWrites(), clock=vt.clock)
+        deleter = Deleter(DeleteOutcome.DELETED, clock=vt.clock)
+        d = make_daemon(
+            config,
+            [FakeSignal("workspace")],
+            APP,
+            deleter,
+            holds=reader(tmp_path, vt),
+            notifier=notifier,
+            **vt.daemon_kw(),
+        )
+        run = asyncio.create_task(d.run())
+        await until(lambda: d.idle.jobs.live, 30, "the hold read")
+        job.kill()
+        job.wait()
+        assert await asyncio.wait_for(run, 30) == 0
+        os.set_blocking(master, False)
+        shown = os.read(master, 65536).decode()
+        end = d.last.at
+        said = f"autostop-async: job {job.pid} `sleep 60` ended (exit code unknown) after"
+        assert said in shown
+        assert f"the app stops at {utc_iso(end + 300)} (in 0h05m00s) unless it is used." in shown
+        assert deleter.times == [pytest.approx(end + 300)]
+    finally:
         os.close(master)
         os.close(slave)
