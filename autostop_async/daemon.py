@@ -70,9 +70,9 @@ class Daemon:
         app_start: Callable[[], float | None] = app_start_time,
     ) -> None:
         """``keepalive`` reads a user's postponement, ``holds`` the user's holds on jobs;
-        ``notifier`` warns before a stop;
-        ``own_writes`` learns when the state file is written (an editor tab showing it reloads,
-        which is not a person's doing); ``off`` names the signals turned off (for ``status``).
+        ``notifier`` warns before a stop (and says when a held job ended); ``own_writes``
+        learns when the state file is written (an editor tab showing it reloads, which is not a
+        person's doing); ``off`` names the signals turned off (for ``status``).
 
         ``clock``, ``monotonic`` and ``sleep`` are the daemon's time (tests run it virtually).
         ``cheap_timeout`` and ``walk_timeout`` bound one answer of a cheap signal and of a signal
@@ -84,8 +84,8 @@ class Daemon:
         self.deleter = deleter
         self.notifier = notifier
         self.warnings = WarningSchedule(notifier) if notifier is not None else None
-        #: The idle deadline and the hold last named in a "kept:" line (said once each).
-        self._kept_said: tuple[float, str] | None = None
+        #: The idle deadline and the holds' end when a "kept:" line was said (once for each).
+        self._kept_said: tuple[float, float | None] | None = None
         self.clock, self.monotonic, self.sleep = clock, monotonic, sleep
         again = "" if config.once else f" (asking again every {format_duration(config.interval)})"
         self.asker = Asker(
@@ -182,9 +182,11 @@ class Daemon:
                 f"{hold.describe()} still runs, but its hold reached the cap (--max-keepalive "
                 f"{cap}): it no longer keeps the app"
             )
-        kept = self.idle.kept_by(now)
-        tail = f"while {kept} runs" if kept is not None and self.idle.jobs.live else None
-        verdict = f"the app is kept {tail}" if tail else f"the app {stop} {when} unless it is used"
+        if self.idle.jobs.live:
+            others = ", ".join(job.describe() for job in self.idle.jobs.live)
+            verdict = f"the app is still kept by {others}"
+        else:
+            verdict = f"the app {stop} {when} unless it is used"
         for line in lines:
             log.info("%s; %s", line, verdict)
         if self.notifier is not None:
@@ -254,10 +256,9 @@ class Daemon:
     def _say_kept(self, now: float) -> None:
         """Once the app has been idle long enough but a hold keeps it: the decision's line,
         naming the hold (once per idle deadline and hold)."""
-        kept = self.idle.kept_by(now)
-        if kept is None:
+        if self.idle.kept_by(now) is None:
             return
-        said = (self.idle.idle_at, kept.split(" running for ")[0])
+        said = (self.idle.idle_at, self.idle.floor)
         if said != self._kept_said:
             self._kept_said = said
             self._result(now).log_active(self.deadline, now)

@@ -743,3 +743,16 @@ async def test_the_terminals_hear_that_the_job_ended_and_when_the_app_stops(
     finally:
         os.close(master)
         os.close(slave)
+
+
+def test_an_end_written_in_the_future_counts_no_later_than_the_file_was_written(
+    tmp_path: Path,
+) -> None:
+    me = identify(os.getpid())
+    assert me is not None
+    ensure_holds_dir(holds(tmp_path))
+    ended = {"ended_epoch": time.time() + 10**6, "exit_code": 0, "signal": None}
+    write_hold(holds(tmp_path), me, ["python", "train.py"], grace=60.0, ended=ended)
+    written = (holds(tmp_path) / f"{me.pid}-{me.start_ticks}.json").stat().st_ctime
+    (end,) = reader(tmp_path, Clock(time.time() + 10**5)).read().ended
+    assert end.at == written and end.how == "exit 0" and end.hold.grace == 60.0
