@@ -756,3 +756,28 @@ def test_an_end_written_in_the_future_counts_no_later_than_the_file_was_written(
     written = (holds(tmp_path) / f"{me.pid}-{me.start_ticks}.json").stat().st_ctime
     (end,) = reader(tmp_path, Clock(time.time() + 10**5)).read().ended
     assert end.at == written and end.how == "exit 0" and end.hold.grace == 60.0
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["2h", "--", "sleep", "1"], "not DURATION and -- CMD"),
+        (["--pid", "1", "--list"], "not --pid and --list"),
+        (["--then-stop-after", "5m"], "give a DURATION such as 2h, -- CMD, --pid PID"),
+        (["--then-stop-after", "5m", "2h"], "--then-stop-after goes with -- CMD or --pid"),
+        (["--then-stop-after", "soon", "--", "sleep", "1"], "--then-stop-after:"),
+        (["--then-stop-after", "13h", "--", "sleep", "1"], "longer than the maximum"),
+        (["--"], "give the command to run after --"),
+    ],
+)
+def test_requests_that_cannot_be_met_exit_2_and_hold_nothing(
+    tmp_path: Path, args: list[str], says: str
+) -> None:
+    env = os.environ | {"AUTOSTOP_STATE_DIR": str(tmp_path / "state")}
+    done = subprocess.run(
+        [*CLI, "keepalive", *args], capture_output=True, text=True, env=env, timeout=30,
+        check=False,
+    )  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    assert says in done.stderr
+    assert hold_files(tmp_path) == []
