@@ -3,7 +3,7 @@ it was seen; the newest one known sets the deadline (``last + idle_time``)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .times import utc_iso
 
@@ -20,6 +20,9 @@ class Activity:
 
     at: float
     source: str
+    #: The app may stop this long after it instead of the idle time: the end of a job held
+    #: with ``keepalive --then-stop-after GRACE`` (None: the idle time).
+    stop_after: float | None = field(default=None, compare=False)
 
     def describe(self) -> str:
         """``source at 2026-11-26T13:45:00Z``, for log lines."""

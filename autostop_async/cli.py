@@ -45,7 +45,9 @@ class Command:
 COMMANDS: dict[str, Command] = {
     "run": Command("launch", "the daemon (the default): delete this app once idle"),
     "status": Command("status", "what the daemon sees, and when it will stop the app"),
-    "keepalive": Command("keepalive", "postpone the stop: `keepalive 2h`, `keepalive --cancel`"),
+    "keepalive": Command(
+        "keepalive", "postpone the stop: `keepalive 2h`, `keepalive -- CMD`, `keepalive --pid PID`"
+    ),
 }
 
 
@@ -58,7 +60,7 @@ def commands_help() -> str:
 
 def guarded(run: Callable[..., int], *args: Any, **kwargs: Any) -> int:
     """``run(*args, **kwargs)``'s exit code; a usage error is one line on stderr and exit 2, a
-    failed command one line and exit 1."""
+    failed command one line and exit 1 (127: a command to run that is not there)."""
     try:
         return run(*args, **kwargs)
     except UsageError as exc:
@@ -66,7 +68,7 @@ def guarded(run: Callable[..., int], *args: Any, **kwargs: Any) -> int:
         return EXIT_USAGE
     except CommandFailed as exc:
         print(f"autostop-async: error: {exc}", file=sys.stderr)
-        return EXIT_FAILED
+        return exc.exit_code
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -52,6 +52,8 @@ class CheckResult:
     error: str | None = None
     #: A signal failed or did not answer: nobody can tell whether the app is idle; it is kept.
     inconclusive: bool = False
+    #: What keeps the app though it has been idle long enough (a held job, a keepalive).
+    kept_by: str | None = None
 
     @property
     def app_gone(self) -> bool:
@@ -59,7 +61,18 @@ class CheckResult:
         return self.action in ("deleted", "already-gone")
 
     def log_active(self, deadline: float, now: float, *, when: str = "next check at") -> None:
-        """The line of a check that found the app in use."""
+        """The line of a check that found the app in use, or kept by a hold."""
+        if self.kept_by is not None:
+            log.info(
+                "kept: %s; last activity %s (%s ago); %s %s (in %s)",
+                self.kept_by,
+                self.last.describe(),
+                format_duration(self.idle_seconds),
+                when,
+                utc_iso(deadline),
+                format_duration(deadline - now),
+            )
+            return
         log.info(
             "active: %s (%s ago); %s %s (in %s)",
             self.last.describe(),
@@ -82,6 +95,8 @@ class CheckResult:
         }
         if self.error is not None:
             out["error"] = self.error
+        if self.kept_by is not None:
+            out["kept_by"] = self.kept_by
         return out
 
 

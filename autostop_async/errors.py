@@ -8,6 +8,7 @@
     │   ├── MetadataError            the app's metadata file (ValueError)
     │   └── StateDirBusy             another daemon holds the state folder
     ├── CommandFailed                exit 1: a command could not do what it was asked (cli.py)
+    │   └── CommandNotFound          exit 127: ``keepalive -- CMD`` cannot find CMD (as a shell)
     ├── DeleteAppError               DeleteApp failed after the SDK's retries (RuntimeError)
     ├── RepoError                    one git repository cannot be read
     ├── MalformedHeartbeatError      the editor's endpoint or file holds no time (ValueError)
@@ -28,6 +29,7 @@ from pathlib import Path
 __all__ = [
     "AutostopError",
     "CommandFailed",
+    "CommandNotFound",
     "ConfigError",
     "DeleteAppError",
     "FileTooLargeError",
@@ -81,6 +83,14 @@ class StateDirBusy(UsageError):
 
 class CommandFailed(AutostopError):
     """A command could not do what it was asked (a file it must write, say): exit 1."""
+
+    exit_code = 1
+
+
+class CommandNotFound(CommandFailed):
+    """``keepalive -- CMD``: there is no CMD to run; exit 127, as a shell says it."""
+
+    exit_code = 127
 
 
 class DeleteAppError(AutostopError, RuntimeError):

@@ -23,6 +23,7 @@ from .config import Config, build_parser, parse_settings
 from .daemon import Daemon
 from .durations import format_duration
 from .errors import ConfigError, MetadataError, StateDirBusy
+from .holds import ensure_holds_dir
 from .logs import setup_logging
 from .notice import Notifier
 from .safe_output import json_text
@@ -73,6 +74,7 @@ async def _run(config: Config) -> int:
         app,
         None if config.dry_run else client.delete_app,
         keepalive=watched.keepalive,
+        holds=watched.holds,
         notifier=notifier,
         own_writes=watched.own_writes,
         off=watched.off,
@@ -85,6 +87,11 @@ async def _run(config: Config) -> int:
     await workspace.refresh_layout()  # logs where the editor keeps its data
     if notifier is not None:
         await notifier.aprepare()  # before the daemon starts its clock
+    if not config.once and config.max_keepalive > 0:
+        try:  # open to every user: a hold needs no sudo while the daemon runs as root
+            ensure_holds_dir(watched.holds.path)
+        except OSError as exc:
+            log.warning("cannot prepare holds folder %s: %s", watched.holds.path, exc)
     if not config.once:
         log.info(
             "signs of use: %s%s; keepalive up to %s",

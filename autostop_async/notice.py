@@ -284,6 +284,20 @@ class Notifier:
             format_duration(deadline - self.clock()),
         )
 
+    async def tell(self, lines: list[str]) -> None:
+        """Say ``lines`` in every open terminal (a held job ended, a hold reached its cap):
+        written like the warning, so it is nobody's activity."""
+        if not lines:
+            return
+        try:
+            count = await run_blocking(
+                self._io_key, self._write_terminals, lines, self.clock(), timeout=WRITE_TIMEOUT
+            )
+        except NotAnsweringError:
+            log.warning("writing to the terminals took over %gs; gave up", WRITE_TIMEOUT)
+            return
+        log.debug("told %d terminal(s): %s", count, lines[0])
+
     async def postponed(self, activity: Activity | None, deadline: float) -> None:
         """After a warning, the stop was postponed: say so in the notice file (not terminals)."""
         why = activity.describe() if activity is not None else "a keepalive"

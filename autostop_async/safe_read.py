@@ -129,12 +129,15 @@ class Read:
     stat: os.stat_result
 
 
-def read_bounded(path: str | Path, limit: int, *, follow: bool = False) -> Read:
-    """The whole content of the regular file ``path``, at most ``limit`` bytes (blocking call).
+def read_bounded(
+    path: str | Path, limit: int, *, follow: bool = False, dir_fd: int | None = None
+) -> Read:
+    """The whole content of the regular file ``path``, at most ``limit`` bytes (blocking call);
+    ``dir_fd``: ``path`` is a name in that open folder.
 
     Raises FileTooLargeError when it is larger, and what :func:`open_regular` raises.
     """
-    fd, st = _open_checked(path, follow=follow)
+    fd, st = _open_checked(path, follow=follow, dir_fd=dir_fd)
     try:
         chunks: list[bytes] = []
         size = 0

@@ -2,8 +2,8 @@
 
 The workspace walk and git's records are consulted at deadlines; the editor's heartbeat, the
 terminals, CPU and GPU are polled every interval, each unless a setting switches it off. Beside
-the signals, the daemon is given the user's keepalive and the record of its own writes (which
-are nobody's activity, though the editor may echo them).
+the signals, the daemon is given the user's keepalive, the holds on jobs, and the record of its
+own writes (which are nobody's activity, though the editor may echo them).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from pathlib import Path
 
 from .changes import GitSignal, WorkspaceScanner, WorkspaceSignal
 from .config import Config
-from .holds import KeepaliveReader, keepalive_file
+from .holds import HoldsReader, KeepaliveReader, holds_dir, keepalive_file
 from .own_writes import OwnWrites, file_echo_window
 from .signals.base import Signal
 from .signals.busy import CpuSignal, GpuSignal
@@ -41,6 +41,7 @@ class SignalSet:
     #: The walk, whose editor layout the daemon shows in ``status``.
     workspace: WorkspaceSignal
     keepalive: KeepaliveReader
+    holds: HoldsReader
     own_writes: OwnWrites
 
 
@@ -82,6 +83,7 @@ def build_signal_set(config: Config) -> SignalSet:
         off=[name for name, on, _ in every if not on],
         workspace=workspace,
         keepalive=KeepaliveReader(keepalive_file(config), config.max_keepalive),
+        holds=HoldsReader(holds_dir(config), config.max_keepalive),
         own_writes=own_writes,
     )
 

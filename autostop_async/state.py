@@ -139,6 +139,7 @@ def begin_state(
         )
     elif state.last_at < state.started:
         state.last_at, state.last_source = state.started, "daemon-start"
+        state.last_stop_after = None
     if state.last_at > now:
         log.warning(
             "the last activity recorded (%s) is in the future; the clock is counted from now",
