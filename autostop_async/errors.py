@@ -19,7 +19,7 @@
 
 A message names the thing that is wrong and what to do, and never quotes a user-written file.
 The command line turns a :class:`UsageError` into exit 2 and a :class:`CommandFailed` into
-exit 1, in one place (:func:`autostop_async.cli.main`).
+exit 1 (its own code), in one place (:func:`autostop_async.cli.guarded`).
 """
 
 from __future__ import annotations
