@@ -142,7 +142,9 @@ class Daemon:
     # -- one decision ----------------------------------------------------------------------
 
     async def poll_cheap(self) -> None:
-        """Read the keepalive; ask the cheap signals for activity newer than ``last``."""
+        """Read the keepalive; ask the cheap signals for activity newer than ``last``. Every
+        poll, and again after a walk, right before a decision to delete: any hold the daemon
+        honours is read here."""
         await self.idle.refresh_hold()
         for sig in self.signals:
             if sig.cheap:
@@ -179,6 +181,11 @@ class Daemon:
         threshold = max(self.last.at, now - self.config.idle_time)
         if await self._look_deeper(threshold) or self.clock() < self.deadline:
             return self._result(self.clock())  # activity, or the clock moved meanwhile
+        # The walk may have taken minutes (a cold volume): a click or a `keepalive` meanwhile
+        # decides. Fresh evidence, right before DeleteApp: the cheap signals and the holds.
+        await self.poll_cheap()
+        if self.clock() < self.deadline:
+            return self._result(self.clock())
         now = self.clock()
         if self.asker.failed_now:
             why = "; ".join(f"signal {n} failed: {r}" for n, r in self.asker.failed_now.items())
@@ -213,11 +220,12 @@ class Daemon:
         return self.warnings.due_at(self.deadline, retrying=self.retry.at is not None)
 
     async def _look_everywhere(self) -> None:
-        """The cheap signals, then (if the deadline stayed) the walk, since ``last``."""
+        """The cheap signals, then (if the deadline stayed) the walk since ``last``, then the
+        cheap signals again."""
         deadline = self.deadline
         await self.poll_cheap()
-        if self.deadline == deadline:
-            await self._look_deeper(self.last.at)
+        if self.deadline == deadline and not await self._look_deeper(self.last.at):
+            await self.poll_cheap()  # what happened during a long walk
 
     # -- the loop --------------------------------------------------------------------------
 

@@ -63,10 +63,12 @@ async def _run(config: Config) -> int:
         raise ConfigError(
             "aioboto3 is not installed: reinstall autostop-async with its dependencies"
         )
+    client = SageMakerClient(region=config.region, endpoint_url=config.endpoint_url)
+    if app is not None and not config.dry_run:
+        await client.check_app(app)  # exit 2 if no app is named so; a warning if unsure
     watched = build_signal_set(config)
     workspace = watched.workspace
     notifier = Notifier.from_config(config, watched.own_writes)
-    client = SageMakerClient(region=config.region, endpoint_url=config.endpoint_url)
     daemon = Daemon(
         config,
         watched.signals,
