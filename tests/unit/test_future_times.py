@@ -13,8 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from autostop_async.activity import Activity
 from autostop_async.git_records import GitSignal
 from autostop_async.sagemaker import DeleteOutcome
+from autostop_async.signals.base import SignalBase
 from autostop_async.signals.editor import EditorSignal
 from tests.support.doubles import (
     APP,
@@ -54,9 +56,7 @@ async def test_a_heartbeat_dated_ahead_counts_once_not_at_every_poll(
 async def test_a_heartbeat_within_the_slack_is_now(tmp_path: Path) -> None:
     heartbeat = tmp_path / "heartbeat"
     clock = Clock(1_800_000_000.0)
-    heartbeat.write_text(
-        time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(clock.now + 2))
-    )
+    heartbeat.write_text(time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(clock.now + 2)))
     editor = EditorSignal(None, heartbeat, clock=clock)
     found = await editor.newer_than(clock.now - 10)
     assert found is not None and found.at == clock.now
@@ -68,25 +68,30 @@ async def test_a_heartbeat_dated_ahead_does_not_keep_the_app(tmp_path: Path) -> 
     start = vt.now
     heartbeat = tmp_path / "heartbeat"
 
-    class Writer(FakeSignal):
-        """The walk; before the first poll past 100 s, someone writes the heartbeat file."""
+    class Someone(SignalBase):
+        """No activity of its own: before the first poll past 100 s, writes the heartbeat
+        file once (the editor signal, asked next, reads it in the same poll)."""
 
+        name, cheap = "someone", True
+        wrote: float | None = None
+
+        async def newer_than(self, t: float) -> Activity | None:
+            if self.wrote is None and vt.now >= start + 100:
+                heartbeat.write_text(FAR_AHEAD)
+                self.wrote = vt.now
+            return None
+
+    someone = Someone()
     editor = EditorSignal(None, heartbeat, clock=vt.clock)
     deleter = Deleter(DeleteOutcome.DELETED, clock=vt.clock)
     config = make_config(tmp_path, once=False, idle_time=IDLE, interval=INTERVAL)
-    daemon = make_daemon(config, [Writer("workspace"), editor], APP, deleter, **vt.daemon_kw())
-
-    async def write_at_100() -> None:
-        while vt.now < start + 100:
-            await asyncio.sleep(0)
-        heartbeat.write_text(FAR_AHEAD)
-
-    writer = asyncio.create_task(write_at_100())
+    signals = [FakeSignal("workspace"), someone, editor]
+    daemon = make_daemon(config, signals, APP, deleter, **vt.daemon_kw())
     assert await asyncio.wait_for(daemon.run(), timeout=20) == 0
-    await writer
+    assert someone.wrote is not None
     assert len(deleter.times) == 1
     # Counted once (when first seen, at most a poll after 100 s), then never again.
-    assert start + 100 + IDLE <= deleter.times[0] <= start + 100 + IDLE + 2 * INTERVAL
+    assert deleter.times[0] == someone.wrote + IDLE
 
 
 GIT_ENV = {
