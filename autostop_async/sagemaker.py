@@ -1,15 +1,20 @@
 """The app this daemon runs in (from the metadata file) and ``DeleteApp`` through aioboto3.
 
 aioboto3 is imported only when an app is actually deleted: botocore's models are large, and the
-daemon should not carry them in memory for the hours it spends watching.
+daemon should not carry them in memory for the hours it spends watching. The check of the app at
+start (``DescribeApp``) runs in a child process for the same reason: ``python -m
+autostop_async.sagemaker`` reads the request as JSON on stdin and prints the answer.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
 import enum
 import json
 import logging
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,6 +41,8 @@ GONE_FROM_LIST = "no longer listed"
 #: DescribeApp calls that confirm an accepted DeleteApp, and the seconds between them.
 VERIFY_TRIES = 3
 VERIFY_DELAY = 2.0
+#: Seconds the check of the app at start may take (botocore's retries included).
+CHECK_TIMEOUT = 120.0
 #: The error codes of a call the execution role is not permitted.
 ACCESS_DENIED = frozenset({"AccessDeniedException", "AccessDenied", "UnauthorizedOperation"})
 #: The largest metadata file read (it holds about a kilobyte).
@@ -195,34 +202,84 @@ class SageMakerClient:
     async def check_app(self, app: AppRef) -> None:
         """At start, ``DescribeApp``: an app that does not exist as named is an
         :class:`~.errors.AppNotFoundError` (exit 2); a DescribeApp that is not permitted or
-        fails is a warning (the daemon goes on; a deletion then cannot be verified)."""
+        fails is a warning (the daemon goes on; a deletion then cannot be verified).
+
+        It runs in a child process: aioboto3 and botocore's models (about 60 MiB) stay out of
+        the daemon's memory for the hours it watches."""
+        answer = await self._describe_in_child(app)
+        status, code = answer.get("status"), answer.get("code")
+        if isinstance(status, str):
+            self._seen.add(app)
+            log.info("app %s is %s", app, status)
+        elif code == "ResourceNotFound":
+            raise AppNotFoundError(
+                f"app {app.describe()} does not exist in {self._where(app)} (DescribeApp: "
+                "ResourceNotFound): check the metadata file and --region"
+            )
+        elif code in ACCESS_DENIED:
+            log.warning(
+                "cannot check that app %s exists: the execution role is not permitted "
+                "sagemaker:DescribeApp; without it a deletion cannot be verified, and the "
+                "daemon keeps watching after DeleteApp until the app stops",
+                app,
+            )
+        else:
+            log.warning(
+                "cannot check that app %s exists: DescribeApp failed: %s",
+                app,
+                answer.get("error", "no answer"),
+            )
+
+    async def _describe_in_child(self, app: AppRef) -> dict[str, Any]:
+        """``describe_once`` in ``python -m autostop_async.sagemaker``, within CHECK_TIMEOUT:
+        ``{"status": …}`` or ``{"code": …, "error": …}``."""
+        request = {
+            "app": dataclasses.asdict(app),
+            "region": self.region,
+            "endpoint_url": self.endpoint_url,
+        }
+        try:
+            child = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                __name__,
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.DEVNULL,
+            )
+        except OSError as exc:
+            return {"error": f"cannot start {sys.executable}: {exc}"}
+        try:
+            out, _ = await asyncio.wait_for(
+                child.communicate(json.dumps(request).encode()), CHECK_TIMEOUT
+            )
+        except asyncio.TimeoutError:
+            return {"error": f"no answer within {CHECK_TIMEOUT:g} s"}
+        finally:
+            if child.returncode is None:
+                with contextlib.suppress(ProcessLookupError):
+                    child.kill()
+                await child.wait()
+        try:
+            answer = json.loads(out.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError):
+            answer = None
+        if not isinstance(answer, dict):
+            return {"error": f"the check exited {child.returncode} without an answer"}
+        return answer
+
+    async def describe_once(self, app: AppRef) -> dict[str, Any]:
+        """One ``DescribeApp`` of ``app``: ``{"status": …}``, or ``{"code": …, "error": …}``."""
         from botocore.exceptions import BotoCoreError, ClientError
 
         try:
             async with self._client(app) as client:
                 described = await client.describe_app(**app.api_params())
         except ClientError as exc:
-            code = _code(exc)
-            if code == "ResourceNotFound":
-                raise AppNotFoundError(
-                    f"app {app.describe()} does not exist in {self._where(app)} (DescribeApp: "
-                    "ResourceNotFound): check the metadata file and --region"
-                ) from None
-            if code in ACCESS_DENIED:
-                log.warning(
-                    "cannot check that app %s exists: the execution role is not permitted "
-                    "sagemaker:DescribeApp; without it a deletion cannot be verified, and the "
-                    "daemon keeps watching after DeleteApp until the app stops",
-                    app,
-                )
-            else:
-                log.warning("cannot check that app %s exists: DescribeApp failed: %s", app, code)
-            return
+            return {"code": _code(exc), "error": str(_code(exc))}
         except BotoCoreError as exc:  # no credentials, no region, endpoint unreachable
-            log.warning("cannot check that app %s exists: DescribeApp failed: %s", app, exc)
-            return
-        self._seen.add(app)
-        log.info("app %s is %s", app, _status(described))
+            return {"error": str(exc)}
+        return {"status": _status(described)}
 
     async def delete_app(self, app: AppRef) -> DeleteOutcome:
         """Call ``DeleteApp`` and confirm with ``DescribeApp``: DELETED or ALREADY_GONE only when
@@ -363,3 +420,18 @@ def _client_error(
             code,
         )
     return err
+
+
+def _child_main() -> int:
+    """``python -m autostop_async.sagemaker``: one DescribeApp, asked as JSON on stdin
+    (``app``, ``region``, ``endpoint_url``); the answer of :meth:`SageMakerClient.describe_once`
+    as JSON on stdout."""
+    request = json.loads(sys.stdin.read())
+    client = SageMakerClient(region=request["region"], endpoint_url=request["endpoint_url"])
+    answer = asyncio.run(client.describe_once(AppRef(**request["app"])))
+    print(json.dumps(answer))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_child_main())
