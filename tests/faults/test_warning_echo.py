@@ -21,6 +21,8 @@ from pathlib import Path
 
 import pytest
 
+from autostop_async.config import Config
+from autostop_async.signal_set import build_signal_set
 from tests.integration.conftest import Daemon, app_status
 from tests.support.fake_sagemaker import FakeSageMaker
 from tests.support.waiting import wait_for
@@ -127,3 +129,31 @@ def test_the_warning_echoed_by_the_editor_into_the_home_heartbeat_does_not_keep_
     decision = next(line for line in text.splitlines() if "deleting app" in line)
     assert "last activity daemon-start" in decision, decision
     assert text.count("warned") == 1, text
+
+
+async def test_the_walk_never_counts_a_heartbeat_file_wherever_it_is_configured(
+    tmp_path: Path,
+) -> None:
+    home = tmp_path / "home"
+    (home / "editor").mkdir(parents=True)
+    configured = home / "editor" / "heartbeat"  # --editor-idle-file inside the watched home
+    legacy = home / ".sagemaker-last-active-timestamp"
+    work = home / "train.py"
+    for path in (configured, legacy, work):
+        path.write_text("x")
+    config = Config(
+        watch=(home,), home=home, editor_idle_file=configured, state_dir=tmp_path / "state"
+    )
+    walk = build_signal_set(config).workspace
+    try:
+        time.sleep(0.05)  # change times have a clock tick's resolution
+        since = time.time()
+        time.sleep(0.05)
+        for heartbeat in (configured, legacy):  # rewritten in place, as the editor does
+            heartbeat.write_text("2026-12-04T22:00:00.000Z")
+        assert await walk.newer_than(since) is None
+        work.write_text("y")
+        found = await walk.newer_than(since)
+        assert found is not None and found.source == f"workspace:{work}"
+    finally:
+        await walk.aclose()
