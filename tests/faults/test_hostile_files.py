@@ -84,3 +84,16 @@ def test_a_link_of_the_folders_owner_or_the_reader_is_followed(tmp_path: Path) -
         read_bounded(planted, 100, follow=True)
     shared.chmod(0o755)  # not a shared folder: the kernel's rule does not apply either
     assert read_bounded(planted, 100, follow=True).data.startswith(b"2026")
+
+
+def test_state_and_keepalive_files_that_are_not_text_are_named_never_quoted(
+    tmp_path: Path,
+) -> None:
+    state = tmp_path / "state"
+    state.mkdir()
+    for name in ("state.json", "keepalive.json"):
+        (state / name).write_bytes(b"\xfe\xff" + SECRET.encode())
+    text = once(tmp_path, tmp_path / "absent-heartbeat")
+    said = [line for line in text.splitlines() if "not UTF-8" in line]
+    assert len(said) == 2, text
+    assert "SECRET" not in text and "0xfe" not in text and "0xff" not in text, text
