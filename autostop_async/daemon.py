@@ -168,6 +168,8 @@ class Daemon:
     async def check(self) -> CheckResult:
         """Decide once: consult the signals if the deadline has passed, delete if idle.
 
+        After the walk, right before DeleteApp, the cheap signals and the holds are read again:
+        the decision is taken on what is true when the app is deleted, not when the check began.
         A signal that failed or did not answer in time makes the check inconclusive unless
         another one found activity: the app is kept, and the result says why.
         """

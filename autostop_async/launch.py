@@ -4,7 +4,8 @@ daemon and its signals, and run one check (``--once``) or until the app is delet
 Exit codes: 0 the check ran (active, or idle and handled); 1 the app was not stopped though it
 may be idle: DeleteApp failed, or a signal failed (the check was inconclusive); 2 bad
 configuration or input (a :class:`~autostop_async.errors.UsageError`, turned into one line on
-stderr by :mod:`autostop_async.cli`; also: another daemon holds the state folder).
+stderr by :mod:`autostop_async.cli`; also: another daemon holds the state folder, or
+``DescribeApp`` finds no app of the metadata file's name in the region used).
 """
 
 from __future__ import annotations
