@@ -142,9 +142,7 @@ class Daemon:
     # -- one decision ----------------------------------------------------------------------
 
     async def poll_cheap(self) -> None:
-        """Read the keepalive; ask the cheap signals for activity newer than ``last``. Every
-        poll, and again after a walk, right before a decision to delete: any hold the daemon
-        honours is read here."""
+        """Read the keepalive; ask the cheap signals for activity newer than ``last``."""
         await self.idle.refresh_hold()
         for sig in self.signals:
             if sig.cheap:
