@@ -62,6 +62,8 @@ log = logging.getLogger("autostop_async")
 GIT_DIR = ".git"
 #: How many hot folders (where activity was found last) are remembered and looked at first.
 MAX_HINTS = 16
+#: Seconds the real path of one excluded file may take to find (a hung mount) at start.
+RESOLVE_TIMEOUT = 1.0
 #: Entries of a huge folder handled at a time: bounds memory for folders of a million files.
 CHUNK = 4096
 #: A folder whose size is above this (on ext4 about 8,000 entries) is read in chunks.
@@ -464,13 +466,14 @@ def own_path_aliases(paths: Iterable[Path], roots: Iterable[str]) -> set[str]:
     through a symlink (``/tmp/link-to-home``), the log file ``/home/u/daemon.log`` is met as
     ``/tmp/link-to-home/daemon.log``, and the other way round. So each path counts as given
     (made absolute), by its real path, and by its real path mapped under each root whose real
-    path holds it. A file that does not exist yet is resolved as far as its folders exist.
+    path holds it. A file that does not exist yet is resolved as far as its folders exist; one
+    on a mount that does not answer, as far as its folder answers (:func:`_resolved`).
     """
     real_roots = [(root, os.path.realpath(root)) for root in roots]
     aliases: set[str] = set()
     for p in paths:
         given = os.path.normpath(os.path.abspath(p))
-        real = os.path.realpath(given)
+        real = _resolved(given)
         aliases.update((given, real))
         for root, real_root in real_roots:
             if real == real_root:
@@ -478,6 +481,24 @@ def own_path_aliases(paths: Iterable[Path], roots: Iterable[str]) -> set[str]:
             elif is_under(real, real_root):
                 aliases.add(os.path.join(root, os.path.relpath(real, real_root)))
     return aliases
+
+
+def _resolved(path: str, timeout: float = RESOLVE_TIMEOUT) -> str:
+    """``os.path.realpath(path)`` within ``timeout`` seconds (a file on a hung mount, such as the
+    heartbeat file in /tmp, must not hold up the start); else the real path of its folder,
+    likewise bounded, and its name; else ``path`` itself."""
+    for target, name in ((path, ""), (os.path.dirname(path), os.path.basename(path))):
+        found: list[str] = []
+        worker = threading.Thread(
+            target=lambda t=target, out=found: out.append(os.path.realpath(t)),
+            name="autostop-resolve",
+            daemon=True,  # one stuck in the kernel is never waited for
+        )
+        worker.start()
+        worker.join(timeout)
+        if found:
+            return os.path.join(found[0], name) if name else found[0]
+    return path
 
 
 class WorkspaceScanner:

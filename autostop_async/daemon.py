@@ -210,6 +210,8 @@ class Daemon:
     async def check(self) -> CheckResult:
         """Decide once: consult the signals if the deadline has passed, delete if idle.
 
+        After the walk, right before DeleteApp, the cheap signals and the holds are read again:
+        the decision is taken on what is true when the app is deleted, not when the check began.
         A signal that failed or did not answer in time makes the check inconclusive unless
         another one found activity: the app is kept, and the result says why.
         """
@@ -223,6 +225,11 @@ class Daemon:
         threshold = max(self.last.at, now - self.config.idle_time)
         if await self._look_deeper(threshold) or self.clock() < self.deadline:
             return self._result(self.clock())  # activity, or the clock moved meanwhile
+        # The walk may have taken minutes (a cold volume): a click or a `keepalive` meanwhile
+        # decides. Fresh evidence, right before DeleteApp: the cheap signals and the holds.
+        await self.poll_cheap()
+        if self.clock() < self.deadline:
+            return self._result(self.clock())
         now = self.clock()
         if self.asker.failed_now:
             why = "; ".join(f"signal {n} failed: {r}" for n, r in self.asker.failed_now.items())
@@ -272,11 +279,12 @@ class Daemon:
         return self.warnings.due_at(self.deadline, retrying=self.retry.at is not None)
 
     async def _look_everywhere(self) -> None:
-        """The cheap signals, then (if the deadline stayed) the walk, since ``last``."""
+        """The cheap signals, then (if the deadline stayed) the walk since ``last``, then the
+        cheap signals again."""
         deadline = self.deadline
         await self.poll_cheap()
-        if self.deadline == deadline:
-            await self._look_deeper(self.last.at)
+        if self.deadline == deadline and not await self._look_deeper(self.last.at):
+            await self.poll_cheap()  # what happened during a long walk
 
     # -- the loop --------------------------------------------------------------------------
 

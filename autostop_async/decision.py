@@ -57,7 +57,8 @@ class CheckResult:
 
     @property
     def app_gone(self) -> bool:
-        """The app was deleted, or was already gone: the daemon's work is done."""
+        """The app was deleted, or was already gone, as ``DescribeApp`` confirmed
+        (:class:`~.sagemaker.SageMakerClient`): the daemon's work is done."""
         return self.action in ("deleted", "already-gone")
 
     def log_active(self, deadline: float, now: float, *, when: str = "next check at") -> None:

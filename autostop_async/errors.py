@@ -6,6 +6,7 @@
     ├── UsageError                   exit 2: one line on stderr naming the setting or file (cli.py)
     │   ├── ConfigError              a setting's value (ValueError)
     │   ├── MetadataError            the app's metadata file (ValueError)
+    │   ├── AppNotFoundError         DescribeApp finds no app as the metadata names it
     │   └── StateDirBusy             another daemon holds the state folder
     ├── CommandFailed                exit 1: a command could not do what it was asked (cli.py)
     │   └── CommandNotFound          exit 127: ``keepalive -- CMD`` cannot find CMD (as a shell)
@@ -27,6 +28,7 @@ from __future__ import annotations
 from pathlib import Path
 
 __all__ = [
+    "AppNotFoundError",
     "AutostopError",
     "CommandFailed",
     "CommandNotFound",
@@ -58,6 +60,10 @@ class ConfigError(UsageError, ValueError):
 
 class MetadataError(UsageError, ValueError):
     """The metadata file is missing, not JSON, or lacks a key; the message names file and key."""
+
+
+class AppNotFoundError(UsageError):
+    """At start, ``DescribeApp`` finds no app of the metadata file's name in the region used."""
 
 
 class StateDirBusy(UsageError):

@@ -113,9 +113,11 @@ class GitRepo:
         key = (st.st_ino, st.st_size, st.st_mtime_ns)
         if key != self._reflog_key:
             last = _parse_reflog_line(_last_line(path), st.st_ctime)
-            if last is not None and 0 <= st.st_ctime - last[0] < REFLOG_SAME_WRITE:
+            if last is not None and st.st_ctime - last[0] < REFLOG_SAME_WRITE:
                 # Reflog times are whole seconds; the file's change time is the same moment,
                 # precisely (when git's maintenance rewrote the file later, it is far later).
+                # A time after it (a committer date set ahead) is no later than the write: it
+                # counts once, as the kernel's time of the write, not at every check till then.
                 last = (st.st_ctime, last[1])
             self._reflog_last = last
             self._reflog_key = key

@@ -132,7 +132,8 @@ def read_keepalive(path: Path, max_keepalive: float) -> Keepalive | None:
     except FileNotFoundError:
         return None
     except (OSError, ValueError, RecursionError) as exc:
-        log.warning("keepalive file %s is unreadable or wrong; ignoring it: %s", path, exc)
+        why = "not UTF-8" if isinstance(exc, UnicodeDecodeError) else exc  # never its bytes
+        log.warning("keepalive file %s is unreadable or wrong; ignoring it: %s", path, why)
         return None
     # The change time is the kernel's: nobody can backdate or postdate it.
     return Keepalive(min(until, st.st_ctime + max_keepalive), by, min(set_at, st.st_ctime))

@@ -4,7 +4,8 @@ daemon and its signals, and run one check (``--once``) or until the app is delet
 Exit codes: 0 the check ran (active, or idle and handled); 1 the app was not stopped though it
 may be idle: DeleteApp failed, or a signal failed (the check was inconclusive); 2 bad
 configuration or input (a :class:`~autostop_async.errors.UsageError`, turned into one line on
-stderr by :mod:`autostop_async.cli`; also: another daemon holds the state folder).
+stderr by :mod:`autostop_async.cli`; also: another daemon holds the state folder, or
+``DescribeApp`` finds no app of the metadata file's name in the region used).
 """
 
 from __future__ import annotations
@@ -64,10 +65,12 @@ async def _run(config: Config) -> int:
         raise ConfigError(
             "aioboto3 is not installed: reinstall autostop-async with its dependencies"
         )
+    client = SageMakerClient(region=config.region, endpoint_url=config.endpoint_url)
+    if app is not None and not config.dry_run:
+        await client.check_app(app)  # exit 2 if no app is named so; a warning if unsure
     watched = build_signal_set(config)
     workspace = watched.workspace
     notifier = Notifier.from_config(config, watched.own_writes)
-    client = SageMakerClient(region=config.region, endpoint_url=config.endpoint_url)
     daemon = Daemon(
         config,
         watched.signals,

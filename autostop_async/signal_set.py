@@ -26,7 +26,7 @@ from .signals.editor import EditorSignal
 from .signals.editor_layout import find_editor_layout
 from .signals.terminals import TerminalsSignal
 
-__all__ = ["SignalSet", "build_signal_set", "own_output_files"]
+__all__ = ["SignalSet", "build_signal_set", "own_output_files", "signal_files"]
 
 log = logging.getLogger("autostop_async")
 
@@ -89,12 +89,12 @@ def build_signal_set(config: Config) -> SignalSet:
 
 
 def workspace_signal(config: Config) -> WorkspaceSignal:
-    """The walk of the watch folders, the daemon's own files and the editor's bookkeeping left
-    out (the editor's data folder is looked for before each walk)."""
+    """The walk of the watch folders, the daemon's own files, the files read as signals and the
+    editor's bookkeeping left out (the editor's data folder is looked for before each walk)."""
     scanner = WorkspaceScanner(
         config.watch_roots,
         exclude=config.exclude,
-        excluded_paths=own_output_files(config),
+        excluded_paths=[*own_output_files(config), *signal_files(config)],
         concurrency=config.concurrency,
         skip_git_ignored=config.skip_git_ignored,
     )
@@ -121,6 +121,13 @@ def own_output_files(config: Config) -> list[Path]:
         except OSError:
             continue
     return [Path(os.path.abspath(p)) for p in paths]
+
+
+def signal_files(config: Config) -> list[Path]:
+    """The files a signal reads (the editor's heartbeat files, wherever they are configured):
+    each counts only through its signal, with that signal's guard against echoes of the
+    daemon's own warning; the walk never counts them, whether or not the signal is on."""
+    return [Path(os.path.abspath(p)) for p in config.editor_idle_files]
 
 
 class _RememberWrites(logging.Filter):

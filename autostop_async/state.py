@@ -92,7 +92,7 @@ async def read_state(path: Path, app_started: float | None) -> tuple[State | Non
         log.warning(
             "state file %s is unreadable or corrupt (%s); ignoring it: the idle clock starts now",
             path,
-            exc,
+            "not UTF-8" if isinstance(exc, UnicodeDecodeError) else exc,  # never its bytes
         )
         return None, True
     if app_started is not None and abs(state.app_started - app_started) > SAME_START_TOLERANCE:
