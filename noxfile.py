@@ -39,7 +39,7 @@ def tests(session: nox.Session) -> None:
 
 @nox.session
 def faults(session: nox.Session) -> None:
-    """The fault-injection suite (issue 9): bad settings, hostile names, wrong values in the
+    """The fault-injection suite (docs/faults.md): bad settings, hostile names, wrong values in the
     daemon's files, own files seen through symlinks; the daemon as a user would meet it."""
     session.install("-e", ".[test]")
     session.run("pytest", "tests/faults", "-m", "faults", "-q", "-ra", *session.posargs)

@@ -1,25 +1,13 @@
-"""What every activity signal shares: an ``Activity`` (a time and where it came from), the
-small interface each signal implements (:class:`Signal`), its defaults (:class:`SignalBase`),
-the base of the polled signals (:class:`PolledSignal`: a subclass writes only ``sample``), and
-:class:`OnceLog`, which says a problem once rather than at every poll."""
+"""The one idea of the daemon: activity is a timestamp. An :class:`Activity` is a time and where
+it was seen; the newest one known sets the deadline (``last + idle_time``)."""
 
 from __future__ import annotations
 
-import logging
-import threading
-import time
-from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from dataclasses import dataclass, field
 
-__all__ = [
-    "Activity",
-    "OnceLog",
-    "PolledSignal",
-    "Signal",
-    "SignalBase",
-    "newest",
-    "utc_iso",
-]
+from .times import utc_iso
+
+__all__ = ["Activity", "newest"]
 
 
 @dataclass(frozen=True, order=True)
@@ -32,122 +20,16 @@ class Activity:
 
     at: float
     source: str
+    #: The app may stop this long after it instead of the idle time: the end of a job held
+    #: with ``keepalive --then-stop-after GRACE`` (None: the idle time).
+    stop_after: float | None = field(default=None, compare=False)
 
     def describe(self) -> str:
         """``source at 2026-11-26T13:45:00Z``, for log lines."""
         return f"{self.source} at {utc_iso(self.at)}"
 
 
-@runtime_checkable
-class Signal(Protocol):
-    """One source of activity. It answers a single question: is there activity newer than t?
-
-    ``cheap`` signals are polled every interval; the others only when a deadline is reached.
-    A signal may return the first activity newer than ``t`` it finds (not necessarily the newest).
-    Everything the daemon reads of a signal is here; :class:`SignalBase` gives the defaults.
-    """
-
-    name: str
-    cheap: bool
-    #: The newest activity this signal has seen, whatever ``t`` was asked (``status`` shows it;
-    #: a full walk's newest tells the true last activity of an idle app).
-    latest: Activity | None
-    #: One line for ``status``: what the last check looked at, or why the signal sees nothing.
-    note: str | None
-
-    @property
-    def hints(self) -> list[str] | None:
-        """Where to look first, kept in the state file across restarts (the workspace's hot
-        folders; a restarted daemon fills in an empty list); None for a signal that keeps none."""
-        ...
-
-    async def newer_than(self, t: float) -> Activity | None:
-        """Activity strictly newer than epoch time ``t``, or None when there is none."""
-        ...
-
-    async def aclose(self) -> None:
-        """Release what the signal holds (threads, sessions)."""
-        ...
-
-
-class SignalBase:
-    """The defaults of a :class:`Signal`: no activity seen yet, no note, no hints, nothing
-    held. A subclass sets ``name`` and ``cheap`` and writes ``newer_than``."""
-
-    name: str
-    cheap: bool
-    latest: Activity | None = None
-    note: str | None = None
-    hints: list[str] | None = None
-
-    async def newer_than(self, t: float) -> Activity | None:
-        """Activity strictly newer than epoch time ``t``, or None when there is none."""
-        raise NotImplementedError
-
-    async def aclose(self) -> None:
-        """Nothing is held between checks."""
-
-
-class PolledSignal(SignalBase):
-    """A cheap signal that samples the newest activity it can see at each poll.
-
-    A subclass writes only :meth:`sample`; ``newer_than`` keeps ``latest`` and answers with the
-    sample when it is newer than ``t``.
-    """
-
-    cheap = True
-
-    async def sample(self) -> Activity | None:
-        """The newest activity visible now, or None when there is none."""
-        raise NotImplementedError
-
-    async def newer_than(self, t: float) -> Activity | None:
-        """The sample, if it is newer than ``t``; ``latest`` keeps the newest sample seen."""
-        found = await self.sample()
-        if found is None:
-            return None
-        if self.latest is None or found.at > self.latest.at:
-            self.latest = found
-        return found if found.at > t else None
-
-
-class OnceLog:
-    """Says each problem once, not at every poll: a line per key until the key is forgotten
-    (the problem went away, so it is said again if it comes back). Safe from worker threads."""
-
-    def __init__(self, logger: logging.Logger) -> None:
-        self._log = logger
-        self._said: set[str] = set()
-        self._lock = threading.Lock()
-
-    def __call__(self, key: str, level: int, message: str, *args: object) -> bool:
-        """Log ``message % args`` at ``level`` unless ``key`` was said; True if it was logged."""
-        with self._lock:
-            if key in self._said:
-                return False
-            self._said.add(key)
-        self._log.log(level, message, *args, stacklevel=2)
-        return True
-
-    def forget(self, key: str) -> bool:
-        """The problem ``key`` is over; True if it had been said."""
-        with self._lock:
-            if key not in self._said:
-                return False
-            self._said.discard(key)
-            return True
-
-    def __len__(self) -> int:
-        """How many problems are said and not forgotten."""
-        return len(self._said)
-
-
 def newest(*items: Activity | None) -> Activity | None:
     """The newest of the given activities, ignoring Nones."""
     present = [a for a in items if a is not None]
     return max(present, key=lambda a: a.at) if present else None
-
-
-def utc_iso(at: float) -> str:
-    """Epoch seconds as ISO-8601 UTC with a ``Z``, to the second: ``2026-11-26T13:45:00Z``."""
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(at))

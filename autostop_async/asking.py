@@ -16,9 +16,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .activity import Activity, Signal, utc_iso
-from .config import format_duration
+from .activity import Activity
+from .durations import format_duration
 from .records import SignalRecord
+from .signals.base import Signal
+from .times import utc_iso
 
 __all__ = ["CHEAP_SIGNAL_TIMEOUT", "FAILURE_REMINDER", "WALK_TIMEOUT", "Asker"]
 

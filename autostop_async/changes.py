@@ -1,4 +1,8 @@
-"""Workspace change detection: a walk of the watch roots by inode change time, batched in a thread.
+"""Workspace change detection, the one door to both kinds: the walk of the watch roots by inode
+change time (:class:`WorkspaceSignal`, here) and git's own records of each repository the walk
+finds (:class:`GitSignal`, kept in :mod:`.git_records`).
+
+The walk is batched in a thread.
 
 The unit of asynchronous work is a *batch*: a worker thread walks a subtree depth-first until it
 has looked at ``batch_entries`` entries, then hands the folders it has not visited back to the
@@ -21,7 +25,7 @@ each piece relative to the folder the one before opened.
 A file's time is its ``st_ctime`` clamped to now: every write, rename, chmod or ``utime`` moves
 it to the kernel's clock, so old or future mtimes can neither hide activity nor fake it. The walk
 never follows symlinks, never descends into ``.git`` (git's records are their own signal, see
-``git_activity``), and skips what vanishes or cannot be read, counting it. Memory stays bounded
+``git_records``), and skips what vanishes or cannot be read, counting it. Memory stays bounded
 by the number of folders waiting to be walked (and a chunk of one folder's entries), never the
 number of files.
 """
@@ -45,11 +49,12 @@ from operator import attrgetter
 from pathlib import Path
 from stat import S_ISDIR
 
-from .activity import Activity, OnceLog, SignalBase
-from .editor_layout import EditorLayout, describe_layout, is_under
-from .git_activity import IgnoredFolders
+from .activity import Activity
+from .git_records import GitSignal, IgnoredFolders
+from .signals.base import OnceLog, SignalBase
+from .signals.editor_layout import EditorLayout, describe_layout, is_under
 
-__all__ = ["ScanResult", "ScanStats", "WorkspaceScanner", "WorkspaceSignal"]
+__all__ = ["GitSignal", "ScanResult", "ScanStats", "WorkspaceScanner", "WorkspaceSignal"]
 
 log = logging.getLogger("autostop_async")
 
@@ -57,6 +62,8 @@ log = logging.getLogger("autostop_async")
 GIT_DIR = ".git"
 #: How many hot folders (where activity was found last) are remembered and looked at first.
 MAX_HINTS = 16
+#: Seconds the real path of one excluded file may take to find (a hung mount) at start.
+RESOLVE_TIMEOUT = 1.0
 #: Entries of a huge folder handled at a time: bounds memory for folders of a million files.
 CHUNK = 4096
 #: A folder whose size is above this (on ext4 about 8,000 entries) is read in chunks.
@@ -459,13 +466,14 @@ def own_path_aliases(paths: Iterable[Path], roots: Iterable[str]) -> set[str]:
     through a symlink (``/tmp/link-to-home``), the log file ``/home/u/daemon.log`` is met as
     ``/tmp/link-to-home/daemon.log``, and the other way round. So each path counts as given
     (made absolute), by its real path, and by its real path mapped under each root whose real
-    path holds it. A file that does not exist yet is resolved as far as its folders exist.
+    path holds it. A file that does not exist yet is resolved as far as its folders exist; one
+    on a mount that does not answer, as far as its folder answers (:func:`_resolved`).
     """
     real_roots = [(root, os.path.realpath(root)) for root in roots]
     aliases: set[str] = set()
     for p in paths:
         given = os.path.normpath(os.path.abspath(p))
-        real = os.path.realpath(given)
+        real = _resolved(given)
         aliases.update((given, real))
         for root, real_root in real_roots:
             if real == real_root:
@@ -473,6 +481,24 @@ def own_path_aliases(paths: Iterable[Path], roots: Iterable[str]) -> set[str]:
             elif is_under(real, real_root):
                 aliases.add(os.path.join(root, os.path.relpath(real, real_root)))
     return aliases
+
+
+def _resolved(path: str, timeout: float = RESOLVE_TIMEOUT) -> str:
+    """``os.path.realpath(path)`` within ``timeout`` seconds (a file on a hung mount, such as the
+    heartbeat file in /tmp, must not hold up the start); else the real path of its folder,
+    likewise bounded, and its name; else ``path`` itself."""
+    for target, name in ((path, ""), (os.path.dirname(path), os.path.basename(path))):
+        found: list[str] = []
+        worker = threading.Thread(
+            target=lambda t=target, out=found: out.append(os.path.realpath(t)),
+            name="autostop-resolve",
+            daemon=True,  # one stuck in the kernel is never waited for
+        )
+        worker.start()
+        worker.join(timeout)
+        if found:
+            return os.path.join(found[0], name) if name else found[0]
+    return path
 
 
 class WorkspaceScanner:

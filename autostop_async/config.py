@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import math
 import os
-import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import Field, dataclass, field, fields, replace
 from functools import partial
@@ -18,25 +17,27 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 from urllib.parse import urlsplit
 
+from .durations import format_duration, parse_duration
+from .errors import ConfigError
+
 __all__ = [
     "DEFAULT_HOME",
     "DEFAULT_METADATA_FILE",
     "DEFAULT_STATE_DIR",
     "Config",
-    "ConfigError",
+    "add_settings",
     "build_parser",
-    "format_duration",
+    "command_parser",
     "load_config",
-    "parse_duration",
     "parse_settings",
-    "subcommand_parser",
 ]
 
 #: The user's home folder: the space's volume, watched by default.
 DEFAULT_HOME = Path("/home/sagemaker-user")
 DEFAULT_METADATA_FILE = Path("/opt/ml/metadata/resource-metadata.json")
 DEFAULT_STATE_DIR = Path("/var/tmp/autostop-async")
-#: Code Editor's idle endpoint and the file its idle extension writes (see REFERENCE.md).
+#: Code Editor's idle endpoint and the file its idle extension writes (docs/reference.md,
+#: "The editor's heartbeat").
 DEFAULT_EDITOR_IDLE_URL = "http://localhost:8888/api/idle"
 DEFAULT_EDITOR_IDLE_FILE = Path("/tmp/.sagemaker-last-active-timestamp")
 DEFAULT_TERMINALS_DIR = Path("/dev/pts")
@@ -49,7 +50,6 @@ HOME_EDITOR_IDLE_FILE_NAME = ".sagemaker-last-active-timestamp"
 ENV_PREFIX = "AUTOSTOP_"
 
 _T = TypeVar("_T")
-_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 #: The longest idle time, keepalive or warning: 365 days, the longest idle timeout SageMaker's
 #: own idle shutdown accepts (``IdleTimeoutInMinutes`` at most 525,600). Anything longer is a
 #: typo (``1e12``), and times that far ahead cannot be printed as dates.
@@ -58,50 +58,6 @@ MAX_DURATION = 365 * 86400.0
 #: terminals, CPU, GPU, keepalive) are looked at and the first retry of a failed DeleteApp;
 #: rarer than daily, they would see nothing a person could wait for.
 MAX_INTERVAL = 86400.0
-_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)([smhd])")
-
-
-class ConfigError(ValueError):
-    """A setting has an invalid value; the message names the setting and says what is accepted."""
-
-
-def parse_duration(text: str) -> float:
-    """Parse ``3600``, ``90m``, ``2h``, ``1h30m``, ``45s`` or ``1.5h`` into seconds.
-
-    Raises ValueError with a short reason when the text is not a duration.
-    """
-    s = text.strip().lower()
-    if not s:
-        raise ValueError("empty duration")
-    try:
-        seconds = float(s)
-    except ValueError:
-        pass
-    else:  # float() also reads nan, inf and 1e400 (infinite): none of them is a duration
-        if not math.isfinite(seconds):
-            raise ValueError(f"{text!r} is not a finite duration")
-        return seconds
-    pos = 0
-    total = 0.0
-    for match in _DURATION_PART.finditer(s):
-        if match.start() != pos:
-            break
-        total += float(match.group(1)) * _UNITS[match.group(2)]
-        pos = match.end()
-    if pos != len(s):
-        raise ValueError(f"{text!r} is not a duration (use seconds like 3600, or 90m, 2h, 1h30m)")
-    if not math.isfinite(total):  # 400 digits of hours
-        raise ValueError(f"{text!r} is not a finite duration")
-    return total
-
-
-def format_duration(seconds: float) -> str:
-    """Format seconds as ``1h02m03s`` (``-`` sign for negatives, days folded into hours)."""
-    sign = "-" if seconds < 0 else ""
-    total = round(abs(seconds))
-    hours, rest = divmod(total, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{sign}{hours}h{minutes:02d}m{secs:02d}s"
 
 
 def _truthy(name: str, value: str) -> bool:
@@ -189,19 +145,11 @@ def _text_or_none(name: str, value: str) -> str | None:
     return value.strip() or None
 
 
-def _short_duration(seconds: float) -> str:
-    """``3600`` as ``1h``, ``90`` as ``1m30s``: how a default duration is shown in the help."""
-    hours, rest = divmod(round(seconds), 3600)
-    minutes, secs = divmod(rest, 60)
-    parts = ((hours, "h"), (minutes, "m"), (secs, "s"))
-    return "".join(f"{n}{unit}" for n, unit in parts if n) or "0"
-
-
 #: How a setting is given on the command line: ``value`` a flag with a value; ``list`` a
 #: repeatable flag, ``os.pathsep``-separated in the environment; ``switch`` a flag without a
 #: value (``--once``); ``on-off`` a pair ``--x``/``--no-x``. Switches read 1/0, true/false
 #: from the environment.
-Action = Literal["value", "list", "switch", "on-off"]
+SettingKind = Literal["value", "list", "switch", "on-off"]
 SIGNALS_GROUP = "signs of use"
 CONTROLS_GROUP = "controls"
 
@@ -215,7 +163,7 @@ class Setting:
     help: str
     parse: Callable[[str, str], object] = _text
     metavar: str | None = None
-    action: Action = "value"
+    action: SettingKind = "value"
     #: The help's heading; None: the general options.
     group: str | None = None
     #: The default as the help shows it, where the field's own value does not say it (None,
@@ -231,7 +179,7 @@ def setting(
     parse: Callable[[str, str], object] = _text,
     *,
     metavar: str | None = None,
-    action: Action = "value",
+    action: SettingKind = "value",
     group: str | None = None,
     shown: str | None = None,
     if_empty: str | None = None,
@@ -266,7 +214,7 @@ class Config:
         metavar="DURATION",
     )
     #: The folders to watch; None: the home folder, and the editor's History and Backups
-    #: wherever the editor keeps them (editor_layout.py).
+    #: wherever the editor keeps them (signals/editor_layout.py).
     watch: tuple[Path, ...] | None = setting(
         None,
         "folder to watch (repeatable)",
@@ -333,7 +281,7 @@ class Config:
         "build output), though a job writing into an ignored folder is activity",
         action="switch",
     )
-    # More signs of use (editor.py, terminals.py, busy.py) and the user's controls.
+    # More signs of use (signals/: editor.py, terminals.py, busy.py) and the user's controls.
     editor: bool = setting(
         True, "count Code Editor's idle heartbeat", action="on-off", group=SIGNALS_GROUP
     )
@@ -461,31 +409,37 @@ def _shown_default(spec: Setting, default: object) -> str:
     if isinstance(default, bool):
         return "on" if default else "off"
     if spec.metavar == "DURATION" and isinstance(default, float):
-        return _short_duration(default)
+        return format_duration(default, compact=True)
     if isinstance(default, float):
         return f"{default:g}"
     return str(default)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser for ``python -m autostop_async``: a flag for each setting of
-    Config, its help ending in the default."""
+def build_parser(
+    epilog: str | None = None, *, only: Sequence[str] | None = None, prog: str = "autostop-async"
+) -> argparse.ArgumentParser:
+    """The argument parser of the daemon: a flag for each setting of Config (or the settings
+    named in ``only``, by field name), its help ending in the default."""
     p = argparse.ArgumentParser(
-        prog="autostop-async",
+        prog=prog,
         description=(
             "Delete this SageMaker Code Editor app once nothing has happened for IDLE_TIME. "
             "Every flag can also be set as AUTOSTOP_<NAME> in the environment; flags win."
         ),
-        epilog=(
-            "For users: `autostop-async status [--json]` shows what the daemon sees and when it "
-            "will stop the app; `autostop-async keepalive 2h` postpones the stop "
-            "(`keepalive --cancel` ends that). Both take the daemon's --state-dir if it is not "
-            "the default."
-        ),
+        epilog=epilog,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    add_settings(p, only=only)
+    return p
+
+
+def add_settings(p: argparse.ArgumentParser, *, only: Sequence[str] | None = None) -> None:
+    """Add a flag to ``p`` for each setting (or each one named in ``only``), in its group."""
     defaults = Config()
     groups: dict[str | None, argparse._ActionsContainer] = {None: p}
     for f, spec in declared_settings():
+        if only is not None and f.name not in only:
+            continue
         if spec.group not in groups:
             groups[spec.group] = p.add_argument_group(spec.group)
         shown = _shown_default(spec, getattr(defaults, f.name)).replace("%", "%%")
@@ -501,7 +455,6 @@ def build_parser() -> argparse.ArgumentParser:
             if spec.action == "list":
                 kwargs["action"] = "append"
         groups[spec.group].add_argument(flag_name(f.name), **kwargs)
-    return p
 
 
 def load_config(
@@ -511,17 +464,18 @@ def load_config(
     return parse_settings(argv, environ)[0]
 
 
-def subcommand_parser(name: str, usage: str, description: str) -> argparse.ArgumentParser:
-    """The daemon's parser renamed for a user command (``status``, ``keepalive``): it accepts
-    every daemon setting, so ``--state-dir`` or ``AUTOSTOP_STATE_DIR`` find the daemon."""
-    p = build_parser()
-    p.prog = f"autostop-async {name}"
-    p.usage = f"%(prog)s {usage}  [daemon settings such as --state-dir]"
-    p.epilog = None
-    p.description = (
-        f"{description} Settings of the daemon (--state-dir, AUTOSTOP_STATE_DIR) say where "
-        "to find it."
+def command_parser(
+    name: str, usage: str, description: str, settings: Sequence[str] = ("state_dir",)
+) -> argparse.ArgumentParser:
+    """The parser of a user command (``status``, ``keepalive``): its own arguments are added by
+    the caller; of the daemon's settings it takes only ``settings`` as flags (``--state-dir``
+    finds the daemon). Every ``AUTOSTOP_*`` variable is still read (:func:`parse_settings`)."""
+    p = argparse.ArgumentParser(
+        prog=f"autostop-async {name}",
+        usage=f"%(prog)s {usage}",
+        description=description,
     )
+    add_settings(p, only=settings)
     return p
 
 
@@ -552,7 +506,7 @@ def parse_settings(
     args = (parser if parser is not None else build_parser()).parse_args(argv)
     values: dict[str, Any] = {}
     for f, spec in declared_settings():
-        raw = getattr(args, f.name)
+        raw = getattr(args, f.name, None)  # a command's parser takes a few settings
         if raw is not None:  # a flag wins over the environment
             values[f.name] = _value(spec, flag_name(f.name), raw)
         elif (name := env_name(f.name)) in env:

@@ -18,19 +18,22 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-from .activity import Activity, Signal
+from .activity import Activity
 from .asking import CHEAP_SIGNAL_TIMEOUT, WALK_TIMEOUT, Asker
-from .clock import ClockWatch
-from .config import Config, format_duration
+from .clock_jumps import ClockWatch
+from .config import Config
 from .decision import Action, CheckResult, Deleter, Retry, delete_idle_app
+from .durations import format_duration
+from .holds import HoldsReader, HoldsView, KeepaliveReader
 from .idle_clock import STATE_WRITE_TIMEOUT, IdleClock
-from .keepalive import KeepaliveReader
 from .notice import Notifier, WarningSchedule
+from .own_writes import OwnWrites
 from .records import Controls
 from .sagemaker import AppRef
+from .shutdown import ShutdownOnSignals
+from .signals.base import Signal
 from .state import app_start_time
-from .stopping import StopOnSignals
-from .terminals import OwnWrites
+from .times import utc_iso
 
 __all__ = ["Action", "CheckResult", "Daemon", "Deleter"]
 
@@ -55,6 +58,7 @@ class Daemon:
         deleter: Deleter | None,
         *,
         keepalive: KeepaliveReader | None = None,
+        holds: HoldsReader | None = None,
         notifier: Notifier | None = None,
         own_writes: OwnWrites | None = None,
         off: Sequence[str] = (),
@@ -65,9 +69,10 @@ class Daemon:
         walk_timeout: float = WALK_TIMEOUT,
         app_start: Callable[[], float | None] = app_start_time,
     ) -> None:
-        """``keepalive`` reads a user's postponement; ``notifier`` warns before a stop;
-        ``own_writes`` learns when the state file is written (an editor tab showing it reloads,
-        which is not a person's doing); ``off`` names the signals turned off (for ``status``).
+        """``keepalive`` reads a user's postponement, ``holds`` the user's holds on jobs;
+        ``notifier`` warns before a stop (and says when a held job ended); ``own_writes``
+        learns when the state file is written (an editor tab showing it reloads, which is not a
+        person's doing); ``off`` names the signals turned off (for ``status``).
 
         ``clock``, ``monotonic`` and ``sleep`` are the daemon's time (tests run it virtually).
         ``cheap_timeout`` and ``walk_timeout`` bound one answer of a cheap signal and of a signal
@@ -77,7 +82,10 @@ class Daemon:
         self.signals = list(signals)
         self.app = app
         self.deleter = deleter
+        self.notifier = notifier
         self.warnings = WarningSchedule(notifier) if notifier is not None else None
+        #: The idle deadline and the holds' end when a "kept:" line was said (once for each).
+        self._kept_said: tuple[float, float | None] | None = None
         self.clock, self.monotonic, self.sleep = clock, monotonic, sleep
         again = "" if config.once else f" (asking again every {format_duration(config.interval)})"
         self.asker = Asker(
@@ -99,13 +107,14 @@ class Daemon:
                 off=list(off),
             ),
             keepalive=keepalive,
+            holds=holds,
             own_writes=own_writes,
             clock=clock,
             app_start=app_start,
         )
         #: What a user's command needs of the settings; saved in the state file.
         self.controls = self.idle.controls
-        self.stopper = StopOnSignals()  # SIGTERM, SIGINT: run() ends
+        self.stopper = ShutdownOnSignals()  # SIGTERM, SIGINT: run() ends
 
     # -- the idle clock (idle_clock.IdleClock) -----------------------------------------------
 
@@ -120,8 +129,10 @@ class Daemon:
         return self.idle.deadline
 
     async def start(self) -> None:
-        """Continue the state file's clock, or start one."""
+        """Continue the state file's clock, or start one; say which held jobs ended meanwhile."""
         await self.idle.start()
+        if self.idle.jobs.ended or self.idle.jobs.capped:
+            await self._tell_jobs(self.idle.jobs)
 
     async def save(
         self, timeout: float = STATE_WRITE_TIMEOUT, *, prompted: bool | None = None
@@ -140,11 +151,46 @@ class Daemon:
     # -- one decision ----------------------------------------------------------------------
 
     async def poll_cheap(self) -> None:
-        """Read the keepalive; ask the cheap signals for activity newer than ``last``."""
-        await self.idle.refresh_hold()
+        """Read the keepalive and the holds; ask the cheap signals for activity newer than
+        ``last``; say which held jobs ended or reached their cap."""
+        jobs = await self.idle.refresh_hold()
+        if jobs.ended:
+            self.retry.clear()  # an end is activity: the next check is at the new deadline
         for sig in self.signals:
             if sig.cheap:
                 await self._consult(sig, self.last.at)
+        if jobs.ended or jobs.capped:
+            await self._tell_jobs(jobs)
+
+    async def _tell_jobs(self, jobs: HoldsView) -> None:
+        """The log and the terminals: which held jobs ended (and how), which reached the cap,
+        and when the app stops now."""
+        now, deadline = self.clock(), self.deadline
+        stop = "would be stopped (dry run)" if self.config.dry_run else "stops"
+        when = (
+            f"at {utc_iso(deadline)} (in {format_duration(deadline - now)})"
+            if deadline > now
+            else "now"
+        )
+        lines = []
+        for end in jobs.ended:
+            lasted = format_duration(end.at - end.hold.since, compact=True)
+            lines.append(f"{end.hold.describe()} ended ({end.how}) after {lasted} held")
+        for hold in jobs.capped:
+            cap = format_duration(self.idle.holds.max_keepalive if self.idle.holds else 0)
+            lines.append(
+                f"{hold.describe()} still runs, but its hold reached the cap (--max-keepalive "
+                f"{cap}): it no longer keeps the app"
+            )
+        if self.idle.jobs.live:
+            others = ", ".join(job.describe() for job in self.idle.jobs.live)
+            verdict = f"the app is still kept by {others}"
+        else:
+            verdict = f"the app {stop} {when} unless it is used"
+        for line in lines:
+            log.info("%s; %s", line, verdict)
+        if self.notifier is not None:
+            await self.notifier.tell([f"autostop-async: {line}; {verdict}." for line in lines])
 
     async def _look_deeper(self, t: float) -> bool:
         """Ask the signals consulted at deadlines (the walk, git) for activity newer than
@@ -164,6 +210,8 @@ class Daemon:
     async def check(self) -> CheckResult:
         """Decide once: consult the signals if the deadline has passed, delete if idle.
 
+        After the walk, right before DeleteApp, the cheap signals and the holds are read again:
+        the decision is taken on what is true when the app is deleted, not when the check began.
         A signal that failed or did not answer in time makes the check inconclusive unless
         another one found activity: the app is kept, and the result says why.
         """
@@ -177,6 +225,11 @@ class Daemon:
         threshold = max(self.last.at, now - self.config.idle_time)
         if await self._look_deeper(threshold) or self.clock() < self.deadline:
             return self._result(self.clock())  # activity, or the clock moved meanwhile
+        # The walk may have taken minutes (a cold volume): a click or a `keepalive` meanwhile
+        # decides. Fresh evidence, right before DeleteApp: the cheap signals and the holds.
+        await self.poll_cheap()
+        if self.clock() < self.deadline:
+            return self._result(self.clock())
         now = self.clock()
         if self.asker.failed_now:
             why = "; ".join(f"signal {n} failed: {r}" for n, r in self.asker.failed_now.items())
@@ -199,8 +252,23 @@ class Daemon:
         """The result of this check at ``now``; ``more``: idle, error, inconclusive."""
         idle_for, idle_time = max(0.0, now - self.last.at), self.config.idle_time
         return CheckResult(
-            idle_seconds=idle_for, last=self.last, idle_time=idle_time, action=action, **more
+            idle_seconds=idle_for,
+            last=self.last,
+            idle_time=idle_time,
+            action=action,
+            kept_by=self.idle.kept_by(now),
+            **more,
         )
+
+    def _say_kept(self, now: float) -> None:
+        """Once the app has been idle long enough but a hold keeps it: the decision's line,
+        naming the hold (once per idle deadline and hold)."""
+        if self.idle.kept_by(now) is None:
+            return
+        said = (self.idle.idle_at, self.idle.floor)
+        if said != self._kept_said:
+            self._kept_said = said
+            self._result(now).log_active(self.deadline, now)
 
     # -- the warning -----------------------------------------------------------------------
 
@@ -211,11 +279,12 @@ class Daemon:
         return self.warnings.due_at(self.deadline, retrying=self.retry.at is not None)
 
     async def _look_everywhere(self) -> None:
-        """The cheap signals, then (if the deadline stayed) the walk, since ``last``."""
+        """The cheap signals, then (if the deadline stayed) the walk since ``last``, then the
+        cheap signals again."""
         deadline = self.deadline
         await self.poll_cheap()
-        if self.deadline == deadline:
-            await self._look_deeper(self.last.at)
+        if self.deadline == deadline and not await self._look_deeper(self.last.at):
+            await self.poll_cheap()  # what happened during a long walk
 
     # -- the loop --------------------------------------------------------------------------
 
@@ -226,7 +295,7 @@ class Daemon:
     async def run(self) -> int:
         """Watch until the app is deleted, or a stop is requested (exit 0 either way).
 
-        A stop cancels this task (:class:`~.stopping.StopOnSignals`): whatever the loop awaits
+        A stop cancels this task (:class:`~.shutdown.ShutdownOnSignals`): whatever the loop awaits
         (a walk, a stuck signal, a slow disk) ends at once; the state is then saved in a bound.
         """
         with self.stopper:
@@ -277,6 +346,7 @@ class Daemon:
         """Between deadlines: the cheap signals; the state saved when anything changed."""
         before = self.last.at
         await self.poll_cheap()
+        self._say_kept(self.clock())
         if self.last.at != before or self.idle.dirty or self.asker.dirty:
             await self.save()
 
@@ -286,7 +356,8 @@ class Daemon:
         warn_at = self._warn_at()
         if warn_at is not None:
             wake = min(wake, warn_at)
-        if self.idle.keepalive is not None or any(sig.cheap for sig in self.signals):
+        polled = self.idle.keepalive is not None or self.idle.holds is not None
+        if polled or any(sig.cheap for sig in self.signals):
             wake = min(wake, now + self.config.interval)
         return max(wake, now + 0.05)
 

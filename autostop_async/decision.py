@@ -14,9 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from .activity import Activity, utc_iso
-from .config import format_duration
-from .sagemaker import AppRef, DeleteAppError, DeleteOutcome
+from .activity import Activity
+from .durations import format_duration
+from .errors import DeleteAppError
+from .sagemaker import AppRef, DeleteOutcome
+from .times import utc_iso
 
 __all__ = [
     "MAX_RETRY_BACKOFF",
@@ -50,14 +52,28 @@ class CheckResult:
     error: str | None = None
     #: A signal failed or did not answer: nobody can tell whether the app is idle; it is kept.
     inconclusive: bool = False
+    #: What keeps the app though it has been idle long enough (a held job, a keepalive).
+    kept_by: str | None = None
 
     @property
     def app_gone(self) -> bool:
-        """The app was deleted, or was already gone: the daemon's work is done."""
+        """The app was deleted, or was already gone, as ``DescribeApp`` confirmed
+        (:class:`~.sagemaker.SageMakerClient`): the daemon's work is done."""
         return self.action in ("deleted", "already-gone")
 
     def log_active(self, deadline: float, now: float, *, when: str = "next check at") -> None:
-        """The line of a check that found the app in use."""
+        """The line of a check that found the app in use, or kept by a hold."""
+        if self.kept_by is not None:
+            log.info(
+                "kept: %s; last activity %s (%s ago); %s %s (in %s)",
+                self.kept_by,
+                self.last.describe(),
+                format_duration(self.idle_seconds),
+                when,
+                utc_iso(deadline),
+                format_duration(deadline - now),
+            )
+            return
         log.info(
             "active: %s (%s ago); %s %s (in %s)",
             self.last.describe(),
@@ -80,6 +96,8 @@ class CheckResult:
         }
         if self.error is not None:
             out["error"] = self.error
+        if self.kept_by is not None:
+            out["kept_by"] = self.kept_by
         return out
 
 

@@ -1,9 +1,11 @@
 """The idle clock: the newest activity known, the deadline it sets, and the state file that
 keeps both across restarts of the daemon.
 
-The deadline is ``last + idle_time``, or the end of a user's keepalive when that is later. A
-restarted daemon continues the saved clock (:func:`~.state.begin_state`); each signal's record
-and the settings a user's command needs are saved with it, for ``status`` and ``keepalive``.
+The deadline is ``last + idle_time`` (or ``last + GRACE`` when ``last`` is the end of a job held
+with ``--then-stop-after GRACE``), or later while a user's hold is in force: the end of a
+keepalive, the cap of a running job's hold. A held job's end is activity. A restarted daemon
+continues the saved clock (:func:`~.state.begin_state`); each signal's record and the settings
+a user's command needs are saved with it, for ``status`` and ``keepalive``.
 """
 
 from __future__ import annotations
@@ -12,19 +14,29 @@ import logging
 import os
 from collections.abc import Callable, Sequence
 
-from .activity import Activity, Signal, utc_iso
-from .config import Config, format_duration
-from .keepalive import Keepalive, KeepaliveReader
+from .activity import Activity
+from .config import Config
+from .durations import format_duration
+from .holds import HoldsReader, HoldsView, Keepalive, KeepaliveReader
+from .own_writes import OwnWrites
 from .records import Controls, SignalRecord, State
+from .signals.base import Signal
 from .state import StateWriter, begin_state, read_state
-from .terminals import OwnWrites
+from .times import utc_iso
 
-__all__ = ["STATE_WRITE_TIMEOUT", "IdleClock"]
+__all__ = ["JOB_TAIL", "STATE_WRITE_TIMEOUT", "IdleClock"]
 
 log = logging.getLogger("autostop_async")
 
 #: Time bound of one write of the state file.
 STATE_WRITE_TIMEOUT = 5.0
+#: Seconds after a job's end within which what the polled signals see is the job's own last
+#: moments, not a person: a CPU or GPU sample covers the poll interval before it, and a
+#: terminal's time moves in steps of 8 s (``signals.terminals``), so a job's last output can
+#: look up to 8 s newer than its end. Added to the poll interval.
+JOB_TAIL = 8.0
+#: The sources of those signals (``busy:cpu``, ``busy:gpu``, ``terminal:/dev/pts/1``).
+_JOB_ECHOES = ("busy:", "terminal:")
 
 
 class IdleClock:
@@ -38,6 +50,7 @@ class IdleClock:
         records: dict[str, SignalRecord],
         controls: Controls,
         keepalive: KeepaliveReader | None,
+        holds: HoldsReader | None = None,
         own_writes: OwnWrites | None,
         clock: Callable[[], float],
         app_start: Callable[[], float | None],
@@ -50,6 +63,9 @@ class IdleClock:
         self.records = records
         self.controls = controls
         self.keepalive = keepalive
+        self.holds = holds
+        #: The holds on jobs as read at the last poll.
+        self.jobs = HoldsView()
         self.own_writes = own_writes
         self.clock = clock
         self.app_start = app_start
@@ -66,17 +82,54 @@ class IdleClock:
     def last(self) -> Activity:
         """The newest activity known."""
         assert self.state is not None, "call start() first"
-        return Activity(self.state.last_at, self.state.last_source)
+        return Activity(self.state.last_at, self.state.last_source, self.state.last_stop_after)
+
+    @property
+    def idle_at(self) -> float:
+        """When the app has been idle long enough: ``idle_time`` (or the grace of a job's end)
+        after the newest activity."""
+        last = self.last
+        return last.at + (last.stop_after if last.stop_after is not None else self.config.idle_time)
+
+    @property
+    def floor(self) -> float | None:
+        """The latest moment a user's hold keeps the app to: a keepalive's end, a running
+        job's cap, an unusable hold file's cap (None: no hold)."""
+        cap = self.holds.max_keepalive if self.holds is not None else 0.0
+        ends = [job.since + cap for job in self.jobs.live]
+        ends += [u.until for u in self.jobs.unusable]
+        if self.hold is not None:
+            ends.append(self.hold.until)
+        return max(ends) if ends else None
 
     @property
     def deadline(self) -> float:
-        """The earliest moment the app can be idle for ``idle_time`` (and any keepalive over)."""
-        idle_at = self.last.at + self.config.idle_time
-        return max(idle_at, self.hold.until) if self.hold is not None else idle_at
+        """The earliest moment the app can be idle (and every hold over)."""
+        floor = self.floor
+        return max(self.idle_at, floor) if floor is not None else self.idle_at
 
     def moved_by(self) -> Activity | None:
-        """The activity the deadline counts from; None when a keepalive holds it later."""
-        return self.last if self.last.at + self.config.idle_time == self.deadline else None
+        """The activity the deadline counts from; None when a hold keeps it later."""
+        return self.last if self.idle_at == self.deadline else None
+
+    def kept_by(self, now: float) -> str | None:
+        """What keeps the app at ``now``, though idle long enough: a job, an unusable hold file,
+        a keepalive (None: nothing, or the app is not idle long enough)."""
+        if now < self.idle_at or now >= self.deadline:
+            return None
+        if self.jobs.live:
+            job = min(self.jobs.live, key=lambda j: j.process.started_at)
+            running = format_duration(now - job.process.started_at, compact=True)
+            more = len(self.jobs.live) - 1
+            return f"{job.describe()} running for {running}" + (
+                f" (and {more} more held job{'s' if more > 1 else ''})" if more else ""
+            )
+        if self.jobs.unusable:
+            until = max(u.until for u in self.jobs.unusable)
+            return f"an unusable hold file, at most until {utc_iso(until)}"
+        if self.hold is not None:
+            return f"keepalive by {self.hold.by} until {utc_iso(self.hold.until)}"
+        return None
 
     async def start(self) -> None:
         """Continue the state file's clock, or start one; read the keepalive."""
@@ -112,26 +165,56 @@ class IdleClock:
             format_duration(self.deadline - self.clock()),
         )
 
-    async def refresh_hold(self) -> None:
-        """Read the user's keepalive (a stat per poll, off the event loop)."""
+    async def refresh_hold(self) -> HoldsView:
+        """Read the user's keepalive and holds (a listing and a stat per poll, off the event
+        loop); a held job's end moves ``last``. The holds as read (ends and caps new)."""
         if self.keepalive is not None:
             hold = await self.keepalive.aread()
             if hold != self.hold:
                 self.hold, self.dirty = hold, True
+        if self.holds is None:
+            return self.jobs
+        jobs = await self.holds.aread()
+        if jobs.live != self.jobs.live or jobs.unusable != self.jobs.unusable:
+            self.dirty = True
+        self.jobs = jobs
+        for end in jobs.ended:
+            grace = end.hold.grace
+            if grace is not None:  # the hold is user input: the cap bounds it too
+                grace = min(grace, self.holds.max_keepalive)
+            source = f"{end.hold.describe()} ended ({end.how})"
+            self.see(Activity(end.at, source, grace))
+            self.dirty = True
+        return jobs
 
     def see(self, activity: Activity) -> bool:
         """Move ``last`` forward to ``activity`` (clamped to now); True if it moved."""
         assert self.state is not None
         at = min(activity.at, self.clock())
-        if at <= self.state.last_at:
+        last_at, last_source = self.state.last_at, self.state.last_source
+        if activity.stop_after is not None and (
+            at >= last_at or self._job_echo(last_source, last_at, at)
+        ):  # nothing later, or only the job's last moments (seen before its end): the end rules
+            at = max(at, last_at)
+        elif at <= last_at:
             return False
+        elif self.state.last_stop_after is not None and self._job_echo(
+            activity.source, at, last_at
+        ):
+            return False  # the job's last moments, seen after its end: the grace stands
         self.state.last_at, self.state.last_source = at, activity.source
+        self.state.last_stop_after = activity.stop_after
         if self.own_writes is not None:
             self.own_writes.last_activity = at
             self.echo_suspect = activity.source.startswith(
                 "editor:"
             ) and self.own_writes.may_echo_prompted(at)
         return True
+
+    def _job_echo(self, source: str, at: float, end: float) -> bool:
+        """Whether activity from ``source`` at ``at`` may be what the polled signals saw of the
+        last moments of a job that ended at ``end`` (see ``JOB_TAIL``)."""
+        return source.startswith(_JOB_ECHOES) and at <= end + self.config.interval + JOB_TAIL
 
     async def save(
         self, timeout: float = STATE_WRITE_TIMEOUT, *, prompted: bool | None = None
@@ -151,6 +234,8 @@ class IdleClock:
         self.dirty = not await self._writer.write(self.state, timeout)
         if self.dirty:
             return False
+        if self.holds is not None:  # the ends counted are saved: their files can go
+            await self.holds.asettle()
         if self.own_writes is not None:
             self.own_writes.wrote_file(self.clock(), prompted=prompted)
         return True

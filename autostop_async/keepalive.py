@@ -1,219 +1,98 @@
-"""Keepalive: a person postpones the stop, ``python -m autostop_async keepalive 2h``.
+"""The user's ``keepalive`` command: keep the app for a while, or while a job runs.
 
-The command writes ``keepalive.json`` into the daemon's state folder; the daemon reads it every
-poll. Its meaning is a floor under the deadline: the app is not stopped before ``until``; after
-that the usual rule holds (stopped once nothing happened for the idle time). ``--max-keepalive``
-(the administrator's setting, 12h by default) caps it: the command refuses longer requests (exit
-2), and the daemon also caps what it reads at the file's change time plus its own maximum, so an
-edited file cannot keep the app alive longer. ``--max-keepalive 0`` turns keepalive off.
+- ``keepalive 2h``: the app is not stopped before two hours from now (the keepalive record);
+- ``keepalive [--then-stop-after GRACE] -- CMD [ARGS...]``: run CMD in the foreground and hold
+  the app while it runs; its end counts as activity (the app stops the idle time after, or
+  GRACE after);
+- ``keepalive --pid PID [--then-stop-after GRACE]``: the same for a process already running;
+- ``keepalive --list`` shows the holds; ``keepalive --cancel [ID]`` removes one, or all.
+
+It writes the records the daemon reads (:mod:`autostop_async.holds`), within the daemon's
+``--max-keepalive``.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import getpass
 import json
 import logging
-import math
 import os
+import shutil
+import signal
+import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TypeVar
 
-from .activity import utc_iso
-from .config import (
-    Config,
-    ConfigError,
-    format_duration,
-    parse_duration,
-    parse_settings,
-    subcommand_parser,
+from .config import Config, command_parser, parse_settings
+from .durations import format_duration, parse_duration
+from .errors import CommandFailed, CommandNotFound, UsageError
+from .holds import (
+    HOLD_NAME,
+    MAX_FILE_BYTES,
+    JobHold,
+    cancel_keepalive,
+    ensure_holds_dir,
+    holds_dir,
+    keepalive_file,
+    read_holds,
+    read_keepalive,
+    write_hold,
+    write_keepalive,
 )
+from .processes import ProcessId, command_line, describe_command, identify
 from .records import Controls, state_idle_time
-from .safe_read import READ_TIMEOUT, NotAnsweringError, read_bounded, run_blocking
+from .safe_output import escape
+from .safe_read import read_bounded
+from .times import utc_iso
 
-__all__ = ["Keepalive", "KeepaliveReader", "cancel_keepalive", "main", "write_keepalive"]
+__all__ = ["main"]
 
 log = logging.getLogger("autostop_async")
 
-KEEPALIVE_FILE = "keepalive.json"
-#: The largest keepalive or state file read (they hold a few hundred bytes).
-MAX_FILE_BYTES = 1 << 20
-#: The longest name of who asked for a keepalive that is shown (the file is anyone's to edit).
-MAX_BY_CHARS = 64
+T = TypeVar("T")
 
-
-@dataclass(frozen=True)
-class Keepalive:
-    """The app is not stopped before ``until`` (epoch); ``by`` asked for it at ``set_at``."""
-
-    until: float
-    by: str
-    set_at: float
-
-    def to_json(self) -> dict[str, Any]:
-        """The record of the file, and of ``status --json``."""
-        return {"until": utc_iso(self.until), "by": self.by, "set_at": utc_iso(self.set_at)}
-
-
-def keepalive_file(config: Config) -> Path:
-    """Where the keepalive of this daemon's state folder lives."""
-    return config.state_dir / KEEPALIVE_FILE
-
-
-def _keepalive_values(raw: object, ctime: float) -> tuple[float, str, float]:
-    """``until``, ``by`` and ``set_at`` of the file's JSON; ValueError (naming the key, never
-    quoting the file) when a value is of the wrong kind: a string or null where a time belongs,
-    NaN, an infinite or negative time."""
-    if not isinstance(raw, dict):
-        raise ValueError("not a JSON object")
-
-    def epoch(key: str, default: float | None) -> float:
-        value = raw.get(key, default)
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ValueError(f"{key} is not a number")
-        if not math.isfinite(value) or value < 0:
-            raise ValueError(f"{key} is not a finite time of at least 0")
-        return float(value)
-
-    by = raw.get("by", "?")
-    if not isinstance(by, str):
-        raise ValueError("by is not a name")
-    if len(by) > MAX_BY_CHARS:
-        by = by[:MAX_BY_CHARS] + "…"
-    return epoch("until_epoch", None), by, epoch("set_at_epoch", ctime)
-
-
-def read_keepalive(path: Path, max_keepalive: float) -> Keepalive | None:
-    """The keepalive in ``path``, capped at its change time plus ``max_keepalive``; None when
-    absent, unreadable, or keepalive is off (``max_keepalive`` 0)."""
-    if max_keepalive <= 0:
-        return None
-    try:  # never blocks on a FIFO; refuses anything but a small regular file (safe_read)
-        read = read_bounded(path, MAX_FILE_BYTES)
-        st = read.stat
-        raw = json.loads(read.data.decode("utf-8"))
-        until, by, set_at = _keepalive_values(raw, st.st_ctime)
-    except FileNotFoundError:
-        return None
-    except (OSError, ValueError, RecursionError) as exc:
-        log.warning("keepalive file %s is unreadable or wrong; ignoring it: %s", path, exc)
-        return None
-    # The change time is the kernel's: nobody can backdate or postdate it.
-    return Keepalive(min(until, st.st_ctime + max_keepalive), by, min(set_at, st.st_ctime))
-
-
-class KeepaliveReader:
-    """The daemon's view of the keepalive file: read when it changed, logged when it changes."""
-
-    def __init__(
-        self, path: Path, max_keepalive: float, *, clock: Callable[[], float] = time.time
-    ) -> None:
-        self.path = path
-        self.max_keepalive = max_keepalive
-        self.clock = clock
-        self._signature: tuple[int, int, int] | None = None
-        self._current: Keepalive | None = None
-        self._announced: Keepalive | None = None
-        self._hung = False
-
-    async def aread(self) -> Keepalive | None:
-        """:meth:`read` from the event loop: in a thread, within a timeout (a hung mount costs
-        one warning and keeps the keepalive known before, never a hang)."""
-        if self.max_keepalive <= 0:  # keepalive off: no thread, no stat
-            return None
-        try:
-            hold = await run_blocking(str(self.path), self.read, timeout=READ_TIMEOUT)
-        except NotAnsweringError as exc:
-            if not self._hung:
-                self._hung = True
-                log.warning("keepalive file %s: %s; keeping what was read before", self.path, exc)
-            return self._announced
-        self._hung = False
-        return hold
-
-    def read(self) -> Keepalive | None:
-        """The keepalive in force now, or None (a stat per call; the file is read on change)."""
-        if self.max_keepalive <= 0:
-            return None
-        try:
-            st = os.stat(self.path)
-            signature: tuple[int, int, int] | None = (st.st_ino, st.st_ctime_ns, st.st_size)
-        except OSError:
-            signature = None
-        if signature != self._signature:
-            self._signature = signature
-            self._current = (
-                read_keepalive(self.path, self.max_keepalive) if signature is not None else None
-            )
-        now = self.clock()
-        active = self._current if self._current is not None and self._current.until > now else None
-        if active != self._announced:
-            if active is not None:
-                log.info(
-                    "keepalive by %s: the app is not stopped before %s (in %s)",
-                    active.by,
-                    utc_iso(active.until),
-                    format_duration(active.until - now),
-                )
-            elif self._announced is not None:
-                ended = "ended" if self._current is not None else "was cancelled"
-                log.info("the keepalive by %s %s", self._announced.by, ended)
-            self._announced = active
-        return active
-
-
-def _user() -> str:
-    try:
-        name = getpass.getuser()
-    except (OSError, KeyError):
-        name = str(os.getuid())
-    sudo = os.environ.get("SUDO_USER")
-    return f"{sudo} (sudo)" if sudo and name == "root" else name
-
-
-def write_keepalive(path: Path, duration: float, *, now: float | None = None) -> Keepalive:
-    """Write a keepalive for ``duration`` seconds from now, atomically (readable by everyone)."""
-    now = time.time() if now is None else now
-    record = Keepalive(now + duration, _user(), now)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".keepalive-", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            body = record.to_json() | {"until_epoch": record.until, "set_at_epoch": now}
-            json.dump(body, f, indent=1, sort_keys=True)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    return record
-
-
-def cancel_keepalive(path: Path) -> bool:
-    """Remove the keepalive; True if there was one."""
-    try:
-        path.unlink()
-    except FileNotFoundError:
-        return False
-    return True
+#: The signals ``keepalive -- CMD`` passes on to CMD.
+FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+#: ``si_code`` of a signal the kernel sent: a terminal's Ctrl-C or hangup, which went to the
+#: whole foreground process group, CMD included (passing it on would deliver it twice).
+SI_KERNEL = 0x80
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = subcommand_parser(
+    p = command_parser(
         "keepalive",
-        "DURATION | --cancel",
-        "Postpone the stop of this app: it is not stopped before DURATION from now (2h, 90m), "
-        "whatever happens; after that it stops once idle for the idle time.",
+        "DURATION | [--then-stop-after GRACE] -- CMD [ARGS...] | --pid PID "
+        "[--then-stop-after GRACE] | --list | --cancel [ID]",
+        "Keep this app from being stopped. DURATION (2h, 90m): not before that long from now, "
+        "whatever happens; after that it stops once idle for the idle time. -- CMD: run CMD "
+        "here (in the foreground; it works under nohup, setsid, tmux) and keep the app while "
+        "it runs; --pid PID: keep it while that process runs. When the job ends, the app stops "
+        "once idle for the idle time, or GRACE after the end with --then-stop-after GRACE. "
+        "--max-keepalive caps every hold from its start. --state-dir (or AUTOSTOP_STATE_DIR) "
+        "finds the daemon when it is not the default.",
+        settings=("state_dir", "max_keepalive"),
     )
     p.add_argument("duration", nargs="?", metavar="DURATION", help="how long: 2h, 90m, 3600")
-    p.add_argument("--cancel", action="store_true", help="remove the keepalive")
+    p.add_argument("--pid", type=int, metavar="PID", help="hold while this process runs")
+    p.add_argument(
+        "--then-stop-after",
+        metavar="GRACE",
+        help="with -- CMD or --pid: stop the app GRACE after the job ends (10m), unless used",
+    )
+    p.add_argument("--list", action="store_true", help="show the keepalive and every hold")
+    p.add_argument(
+        "--cancel",
+        nargs="?",
+        const="",
+        metavar="ID",
+        help="remove the hold ID (a pid, as --list shows), or without ID the keepalive and "
+        "every hold of yours",
+    )
     return p
 
 
@@ -237,67 +116,347 @@ def _daemon_record(config: Config) -> _DaemonRecord | None:
         return None
 
 
-def main(argv: Sequence[str]) -> int:
-    """``keepalive DURATION`` or ``keepalive --cancel``: 0 done, 1 cannot write, 2 refused."""
-    parser = _parser()
-    try:
-        config, args = parse_settings(argv, parser=parser, daemon=False)
-    except ConfigError as exc:
-        print(f"autostop-async: error: {exc}", file=sys.stderr)
-        return 2
-    path = keepalive_file(config)
+@dataclass(frozen=True)
+class _Limit:
+    """The cap on a keepalive or a hold: the daemon's when its state says, else the setting."""
+
+    seconds: float
+    where: str
+    record: _DaemonRecord | None
+
+    def refuse_if_off(self) -> None:
+        if self.seconds <= 0:
+            raise UsageError(
+                f"keepalive is turned off here ({self.where} is 0); "
+                "the app stops once idle for the idle time"
+            )
+
+    def idle_time(self, config: Config) -> float:
+        return (self.record.idle_time if self.record is not None else None) or config.idle_time
+
+
+def _limit(config: Config) -> _Limit:
     record = _daemon_record(config)
     daemons = record.controls.max_keepalive if record is not None else None
-    limit = daemons if daemons is not None else config.max_keepalive
-    where = "--max-keepalive" if daemons is None else "the daemon's --max-keepalive"
-    try:
-        if args.cancel:
-            if args.duration is not None:
-                parser.error("give a DURATION or --cancel, not both")
-            had = cancel_keepalive(path)
-            print("keepalive cancelled" if had else "there was no keepalive to cancel")
-            return 0
-        if args.duration is None:
-            parser.error("give a DURATION such as 2h, or --cancel")
-        try:
-            duration = parse_duration(args.duration)
-        except ValueError as exc:
-            print(f"autostop-async: error: DURATION: {exc}", file=sys.stderr)
-            return 2
-        if limit <= 0:
-            print(
-                f"autostop-async: error: keepalive is turned off here ({where} is 0); "
-                "the app stops once idle for the idle time",
-                file=sys.stderr,
-            )
-            return 2
-        if duration > limit:
-            print(
-                f"autostop-async: error: keepalive {args.duration} is longer than the maximum "
-                f"{format_duration(limit)} ({where}); ask for at most that",
-                file=sys.stderr,
-            )
-            return 2
-        if duration <= 0:
-            print("autostop-async: error: DURATION must be more than 0", file=sys.stderr)
-            return 2
-        kept = write_keepalive(path, duration)
-    except PermissionError as exc:
-        print(
-            f"autostop-async: error: cannot write {exc.filename or path}: permission denied "
-            f"(the state folder {config.state_dir} belongs to another user): run it with sudo",
-            file=sys.stderr,
+    if daemons is not None:
+        return _Limit(daemons, "the daemon's --max-keepalive", record)
+    return _Limit(config.max_keepalive, "--max-keepalive", record)
+
+
+def main(argv: Sequence[str]) -> int:
+    """``keepalive DURATION | -- CMD | --pid PID | --list | --cancel [ID]``: 0 done (``-- CMD``:
+    CMD's exit code); raises a UsageError when refused (exit 2), CommandFailed when a record
+    cannot be written (exit 1), CommandNotFound when there is no CMD (exit 127)."""
+    argv = list(argv)
+    command: list[str] | None = None
+    if "--" in argv:  # what follows is the command to run, its options its own
+        at = argv.index("--")
+        argv, command = argv[:at], argv[at + 1 :]
+    parser = _parser()
+    config, args = parse_settings(argv, parser=parser, daemon=False)
+    modes = [
+        name
+        for name, given in (
+            ("DURATION", args.duration is not None),
+            ("-- CMD", command is not None),
+            ("--pid", args.pid is not None),
+            ("--list", args.list),
+            ("--cancel", args.cancel is not None),
         )
-        return 1
-    except OSError as exc:
-        print(f"autostop-async: error: cannot write {path}: {exc}", file=sys.stderr)
-        return 1
-    idle_time = (record.idle_time if record is not None else None) or config.idle_time
+        if given
+    ]
+    if len(modes) > 1:
+        parser.error(
+            f"give one of DURATION, -- CMD, --pid, --list, --cancel; not {modes[0]} and {modes[1]}"
+        )
+    if not modes:
+        parser.error("give a DURATION such as 2h, -- CMD, --pid PID, --list, or --cancel")
+    if args.then_stop_after is not None and modes[0] not in ("-- CMD", "--pid"):
+        parser.error("--then-stop-after goes with -- CMD or --pid")
+    if args.list:
+        return _list(config)
+    if args.cancel is not None:
+        return _cancel(config, args.cancel)
+    limit = _limit(config)
+    if command is not None:
+        if not command:
+            raise UsageError("give the command to run after --: keepalive -- python train.py")
+        return _run_held(config, command, _grace(args.then_stop_after, limit), limit)
+    if args.pid is not None:
+        return _hold_pid(config, args.pid, _grace(args.then_stop_after, limit), limit)
+    return _keep_for(config, args.duration, limit)
+
+
+def _keep_for(config: Config, text: str, limit: _Limit) -> int:
+    """``keepalive DURATION``."""
+    path = keepalive_file(config)
+    try:
+        duration = parse_duration(text)
+    except ValueError as exc:
+        raise UsageError(f"DURATION: {exc}") from None
+    limit.refuse_if_off()
+    if duration > limit.seconds:
+        raise UsageError(
+            f"keepalive {text} is longer than the maximum "
+            f"{format_duration(limit.seconds)} ({limit.where}); ask for at most that"
+        )
+    if duration <= 0:
+        raise UsageError("DURATION must be more than 0")
+    kept = _writing(path, config, lambda: write_keepalive(path, duration))
     print(
         f"keepalive: this app is not stopped before {utc_iso(kept.until)} "
         f"(in {format_duration(kept.until - kept.set_at)}); after that it stops once idle for "
-        f"{format_duration(idle_time)}. `keepalive --cancel` ends it early."
+        f"{format_duration(limit.idle_time(config))}. `keepalive --cancel` ends it early."
     )
-    if record is None:
+    if limit.record is None:
         print(f"note: no daemon state in {config.state_dir}: it takes effect when the daemon runs")
     return 0
+
+
+def _grace(text: str | None, limit: _Limit) -> float | None:
+    """``--then-stop-after GRACE`` in seconds (None when not given); at most the cap."""
+    if text is None:
+        return None
+    try:
+        grace = parse_duration(text)
+    except ValueError as exc:
+        raise UsageError(f"--then-stop-after: {exc}") from None
+    if grace < 0:
+        raise UsageError("--then-stop-after must be 0 or more")
+    if grace > limit.seconds > 0:
+        raise UsageError(
+            f"--then-stop-after {text} is longer than the maximum "
+            f"{format_duration(limit.seconds)} ({limit.where})"
+        )
+    return grace
+
+
+def _after_words(grace: float | None, limit: _Limit, config: Config) -> str:
+    if grace is not None:
+        return f"then it stops {format_duration(grace, compact=True)} after the job ends"
+    idle = format_duration(limit.idle_time(config), compact=True)
+    return f"then it stops once idle for {idle} after the job ends"
+
+
+def _prepare_holds(config: Config) -> Path:
+    """The holds folder, made if need be; CommandFailed when this user cannot add a hold."""
+    folder = holds_dir(config)
+    _writing(folder, config, lambda: ensure_holds_dir(folder))
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise CommandFailed(
+            f"cannot add a hold in {folder}: permission denied (the daemon makes it open to "
+            "every user when it starts; start the daemon, or run this with sudo)"
+        )
+    return folder
+
+
+def _hold_pid(config: Config, pid: int, grace: float | None, limit: _Limit) -> int:
+    """``keepalive --pid PID``: a hold on a process already running."""
+    limit.refuse_if_off()
+    process = identify(pid)
+    if process is None:
+        raise UsageError(f"--pid {pid}: no such process is running")
+    folder = _prepare_holds(config)
+    args = command_line(pid) or ["?"]
+    _writing(folder, config, lambda: write_hold(folder, process, args, grace=grace))
+    cap = time.time() + limit.seconds
+    print(
+        f"keepalive: this app is kept while job {pid} `{escape(describe_command(args))}` runs "
+        f"(at most until {utc_iso(cap)}); {_after_words(grace, limit, config)}, unless used. "
+        f"`keepalive --cancel {pid}` ends the hold."
+    )
+    return 0
+
+
+def _resolve(program: str) -> None:
+    """CommandNotFound (exit 127) unless ``program`` can be run."""
+    if os.sep in program:
+        if os.path.isfile(program) and os.access(program, os.X_OK):
+            return
+    elif shutil.which(program) is not None:
+        return
+    raise CommandNotFound(f"{program}: command not found; nothing was held")
+
+
+def _say(text: str) -> None:
+    """A line on stderr; a terminal closed meanwhile (EIO) or a closed pipe costs nothing."""
+    with contextlib.suppress(OSError, ValueError):
+        print(text, file=sys.stderr, flush=True)
+
+
+def _run_held(config: Config, command: list[str], grace: float | None, limit: _Limit) -> int:
+    """``keepalive -- CMD``: run CMD with this process's stdin, stdout and stderr; hold the app
+    while it runs; pass SIGINT, SIGTERM and SIGHUP on to it (those ignored here, as under
+    ``nohup``, stay ignored for it too); record its exit in the hold; exit with its code."""
+    limit.refuse_if_off()
+    _resolve(command[0])
+    folder = _prepare_holds(config)
+    me = identify(os.getpid())
+    watched = [s for s in FORWARDED if signal.getsignal(s) is not signal.SIG_IGN]
+    waited = {*watched, signal.SIGCHLD}
+    # Blocked here and waited for below (with who sent them); CMD starts with the mask it had.
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, waited)
+    try:
+        try:
+            child = subprocess.Popen(
+                command, preexec_fn=lambda: signal.pthread_sigmask(signal.SIG_SETMASK, before)
+            )
+        except (FileNotFoundError, PermissionError) as exc:
+            raise CommandNotFound(f"{command[0]}: {exc.strerror}; nothing was held") from None
+        process = identify(child.pid, zombie=True)
+        path: Path | None = None
+        created = time.time()
+        if process is not None:
+            try:
+                path = write_hold(folder, process, command, grace=grace, wrapper=me, now=created)
+            except OSError as exc:
+                _say(f"autostop-async: cannot hold the app ({exc}); `{command[0]}` runs unheld")
+            else:
+                cap = utc_iso(created + limit.seconds)
+                _say(
+                    f"autostop-async: this app is kept while job {child.pid} runs (at most "
+                    f"until {cap}); {_after_words(grace, limit, config)}, unless used."
+                )
+        code = _wait(child, waited)
+        if path is not None and process is not None:
+            _record_end(folder, path, process, command, grace, me, created, child.returncode)
+        return code
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, before)
+
+
+def _wait(child: subprocess.Popen[bytes], waited: set[signal.Signals]) -> int:
+    """Wait for ``child``, passing on the signals sent to this process; its exit code (128 +
+    the signal's number when a signal ended it, as a shell says it)."""
+    while child.poll() is None:
+        info = signal.sigtimedwait(waited, 1.0)
+        if info is None or info.si_signo == signal.SIGCHLD:
+            continue
+        if info.si_code == SI_KERNEL or info.si_pid == child.pid:
+            continue  # a terminal's signal reached CMD too; or CMD's own
+        with contextlib.suppress(ProcessLookupError):
+            child.send_signal(info.si_signo)
+    code = child.returncode
+    return 128 - code if code < 0 else code
+
+
+def _record_end(
+    folder: Path,
+    path: Path,
+    process: ProcessId,
+    command: list[str],
+    grace: float | None,
+    wrapper: ProcessId | None,
+    created: float,
+    returncode: int,
+) -> None:
+    """Write how the job ended into its hold, for the daemon (unless it was cancelled)."""
+    if not path.exists():
+        return
+    ended = {
+        "ended_epoch": time.time(),
+        "exit_code": returncode if returncode >= 0 else None,
+        "signal": -returncode if returncode < 0 else None,
+    }
+    try:
+        write_hold(folder, process, command, grace=grace, wrapper=wrapper, now=created, ended=ended)
+    except OSError as exc:  # the daemon sees the process gone: the end counts, without a code
+        _say(f"autostop-async: cannot record the job's end ({exc})")
+
+
+def _list(config: Config) -> int:
+    """``keepalive --list``: the keepalive and every hold whose job runs."""
+    limit = _limit(config)
+    if limit.seconds <= 0:
+        print(f"keepalive is turned off here ({limit.where} is 0)")
+        return 0
+    now = time.time()
+    kept = read_keepalive(keepalive_file(config), limit.seconds)
+    if kept is not None and kept.until > now:
+        print(
+            f"keepalive by {escape(kept.by)}: not stopped before {utc_iso(kept.until)} "
+            f"(in {format_duration(kept.until - now)})"
+        )
+    holds = read_holds(holds_dir(config), limit.seconds, now)
+    if not holds:
+        print("no job holds this app" if kept is None else "no job holds")
+        return 0
+    print(_hold_table(holds, limit.seconds, now))
+    return 0
+
+
+def _hold_table(holds: list[JobHold], cap: float, now: float) -> str:
+    rows = [("ID", "BY", "RUNNING FOR", "CAPPED AT", "THEN", "COMMAND")]
+    for hold in holds:
+        rows.append(
+            (
+                hold.id,
+                escape(hold.by),
+                format_duration(now - hold.process.started_at, compact=True),
+                utc_iso(hold.since + cap),
+                "idle time" if hold.grace is None else format_duration(hold.grace, compact=True),
+                hold.command,
+            )
+        )
+    widths = [max(len(r[i]) for r in rows) for i in range(5)]
+    return "\n".join(
+        "  ".join(c.ljust(w) for c, w in zip(r[:5], widths, strict=True)) + "  " + r[5]
+        for r in rows
+    )
+
+
+def _cancel(config: Config, which: str) -> int:
+    """``keepalive --cancel [ID]``: the hold on process ID; without ID, the keepalive and every
+    hold this user may remove."""
+    folder = holds_dir(config)
+    names = _hold_names(folder)
+    if which:
+        if not which.isdigit():
+            raise UsageError(f"--cancel {which}: an ID is a process number, as --list shows")
+        names = [n for n in names if n.split("-", 1)[0] == which]
+        if not names:
+            raise UsageError(f"--cancel {which}: no hold on process {which} (see --list)")
+    else:
+        path = keepalive_file(config)
+        had = _writing(path, config, lambda: cancel_keepalive(path))
+        print("keepalive cancelled" if had else "there was no keepalive to cancel")
+    removed, refused = 0, 0
+    for name in names:
+        try:
+            (folder / name).unlink()
+            removed += 1
+        except FileNotFoundError:
+            continue
+        except PermissionError:
+            refused += 1
+        except OSError as exc:
+            raise CommandFailed(f"cannot remove {folder / name}: {exc.strerror}") from None
+    if refused and which:
+        raise CommandFailed(f"--cancel {which}: the hold is another user's; run it with sudo")
+    if removed or which:
+        print(f"{removed} hold{'s' if removed != 1 else ''} cancelled")
+    if refused:
+        print(f"{refused} hold(s) of other users left (sudo removes them)")
+    return 0
+
+
+def _hold_names(folder: Path) -> list[str]:
+    try:
+        return sorted(n for n in os.listdir(folder) if HOLD_NAME.fullmatch(n))
+    except FileNotFoundError:
+        return []
+    except OSError as exc:
+        raise CommandFailed(f"cannot read {folder}: {exc.strerror}") from None
+
+
+def _writing(path: Path, config: Config, write: Callable[[], T]) -> T:
+    """``write()``; a failure to write the keepalive is a CommandFailed that says why."""
+    try:
+        return write()
+    except PermissionError as exc:
+        raise CommandFailed(
+            f"cannot write {exc.filename or path}: permission denied "
+            f"(the state folder {config.state_dir} belongs to another user): run it with sudo"
+        ) from None
+    except OSError as exc:
+        raise CommandFailed(f"cannot write {path}: {exc}") from None

@@ -21,19 +21,39 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-from .activity import Activity, utc_iso
-from .config import DEFAULT_STATE_DIR, Config, format_duration
-from .safe_read import NotAnsweringError, open_regular_for_write, run_blocking
-from .terminals import OwnWrites, terminal_devices
+from .activity import Activity
+from .config import DEFAULT_STATE_DIR, Config
+from .durations import format_duration
+from .errors import NotAnsweringError
+from .own_writes import OwnWrites
+from .safe_read import open_regular_for_write, run_blocking
+from .signals.terminals import terminal_devices
+from .times import utc_iso
 
-if TYPE_CHECKING:
-    from .idle_clock import IdleClock
-
-__all__ = ["Notifier", "WarningSchedule", "keepalive_hint"]
+__all__ = ["Deadline", "Notifier", "WarningSchedule", "keepalive_hint"]
 
 log = logging.getLogger("autostop_async")
+
+
+class Deadline(Protocol):
+    """What the warning needs of the idle clock (:class:`~.idle_clock.IdleClock`)."""
+
+    @property
+    def deadline(self) -> float:
+        """When the app is stopped if nothing happens."""
+        ...
+
+    @property
+    def last(self) -> Activity:
+        """The newest activity known."""
+        ...
+
+    def moved_by(self) -> Activity | None:
+        """The activity the deadline counts from; None when a keepalive holds it later."""
+        ...
+
 
 #: Seconds the writes of one warning may take (a terminal or a home folder that hangs).
 WRITE_TIMEOUT = 5.0
@@ -68,8 +88,10 @@ class Notifier:
     _write_failing: bool = field(default=False, init=False, repr=False)
 
     @classmethod
-    def from_config(cls, config: Config, own_writes: OwnWrites) -> Notifier:
-        """The notifier the settings ask for."""
+    def from_config(cls, config: Config, own_writes: OwnWrites) -> Notifier | None:
+        """The notifier the settings ask for; None for ``--once`` (one check warns nobody)."""
+        if config.once:
+            return None
         return cls(
             warn_before=config.warn_before,
             idle_time=config.idle_time,
@@ -262,6 +284,20 @@ class Notifier:
             format_duration(deadline - self.clock()),
         )
 
+    async def tell(self, lines: list[str]) -> None:
+        """Say ``lines`` in every open terminal (a held job ended, a hold reached its cap):
+        written like the warning, so it is nobody's activity."""
+        if not lines:
+            return
+        try:
+            count = await run_blocking(
+                self._io_key, self._write_terminals, lines, self.clock(), timeout=WRITE_TIMEOUT
+            )
+        except NotAnsweringError:
+            log.warning("writing to the terminals took over %gs; gave up", WRITE_TIMEOUT)
+            return
+        log.debug("told %d terminal(s): %s", count, lines[0])
+
     async def postponed(self, activity: Activity | None, deadline: float) -> None:
         """After a warning, the stop was postponed: say so in the notice file (not terminals)."""
         why = activity.describe() if activity is not None else "a keepalive"
@@ -295,9 +331,7 @@ class WarningSchedule:
             return None
         return self.notifier.warn_at(deadline)
 
-    async def warn_unless_used(
-        self, idle: IdleClock, look: Callable[[], Awaitable[object]]
-    ) -> None:
+    async def warn_unless_used(self, idle: Deadline, look: Callable[[], Awaitable[object]]) -> None:
         """Look everywhere first (``look``: every signal, the walk too): announce the stop
         only if nothing moved the deadline meanwhile; else say why there is no warning."""
         deadline = idle.deadline

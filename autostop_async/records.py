@@ -105,6 +105,9 @@ class State:
     started: float
     last_at: float
     last_source: str
+    #: The newest activity lets the app stop this long after it (a job's end with a grace);
+    #: None: the idle time.
+    last_stop_after: float | None = None
     hints: list[str] = field(default_factory=list)
     idle_time: float | None = None
     deadline: float | None = None
@@ -148,6 +151,7 @@ def state_from_json(raw: object) -> State:
         started=float(_time(raw, "started") or 0.0),
         last_at=float(_time(raw, "last_at") or 0.0),
         last_source=str(_text(raw.get("last_source"), "last_source")),
+        last_stop_after=_time(raw, "last_stop_after", optional=True),
         hints=list(hints),
         idle_time=state_idle_time(raw),
         deadline=_time(raw, "deadline", optional=True),

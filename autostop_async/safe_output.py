@@ -1,11 +1,11 @@
-"""What the daemon prints is safe to print: names escaped, excerpts short, JSON finite.
+"""What the daemon prints is safe to print: names escaped, JSON finite; never a file's contents.
 
 File names come from users: a name may hold a newline (and so forge a log line), terminal
 control sequences, or bytes that are not UTF-8 (``os.listdir`` hands them over as lone
 surrogates, which a strict UTF-8 stream refuses to write). :func:`escape` turns every such
 character into a visible backslash escape, so one record stays one line and any stream can
-write it. :func:`excerpt` bounds what a file's contents may put into a line. :func:`json_text`
-never writes ``NaN`` or ``Infinity``, which are not JSON.
+write it. A file's contents never reach a line: a message says what is wrong with a file, not
+what it holds. :func:`json_text` never writes ``NaN`` or ``Infinity``, which are not JSON.
 """
 
 from __future__ import annotations
@@ -15,10 +15,7 @@ import math
 import re
 from typing import Any
 
-__all__ = ["EXCERPT_CHARS", "escape", "excerpt", "finite", "json_text"]
-
-#: The most characters of a file's contents that may reach a log line.
-EXCERPT_CHARS = 80
+__all__ = ["escape", "finite", "json_text"]
 
 # C0 and C1 controls, DEL, the Unicode line and paragraph separators, the bidirectional
 # overrides and isolates (they reorder what a terminal shows), and lone surrogates (bytes
@@ -42,18 +39,6 @@ def escape(text: str) -> str:
     """``text`` with every control character, line separator, bidi override and undecodable
     byte written as a backslash escape (``\\n``, ``\\x1b``, ``\\xff``, ``\\u2028``)."""
     return text if _UNSAFE.search(text) is None else _UNSAFE.sub(_one, text)
-
-
-def excerpt(value: object, limit: int = EXCERPT_CHARS) -> str:
-    """At most ``limit`` characters of ``value`` (bytes decoded leniently), escaped, in quotes,
-    with ``…`` when it was longer: what a log line may say about a file's contents."""
-    if isinstance(value, bytes):
-        text = value[: limit * 4].decode("utf-8", "surrogateescape")
-        longer = len(value) > limit * 4 or len(text) > limit
-    else:
-        text = str(value)
-        longer = len(text) > limit
-    return "'" + escape(text[:limit]) + ("…" if longer else "") + "'"
 
 
 def finite(value: Any) -> Any:

@@ -8,6 +8,9 @@ mount blocks its thread in the kernel. So every such file is
 
 - refused unless ``stat`` says it is a regular file (:class:`NotRegularFileError`), before it
   is opened: opening some devices does things;
+- refused when a symbolic link on its way lies in a world-writable sticky folder (/tmp) and
+  belongs to another user than the folder's owner or this process (:func:`refuse_foreign_links`,
+  the kernel's ``fs.protected_symlinks`` rule, which may be off in a container);
 - opened with ``O_NONBLOCK`` (a FIFO put there meanwhile opens at once, for reading; for writing
   it fails with ``ENXIO`` when nobody reads it), ``O_NOFOLLOW`` unless a link is expected,
   ``O_NOCTTY`` and ``O_CLOEXEC``, and checked again with ``fstat`` on the open descriptor;
@@ -37,16 +40,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
+from .errors import FileTooLargeError, NotAnsweringError, NotRegularFileError, UnsafeFileError
+
 __all__ = [
     "READ_TIMEOUT",
-    "FileTooLargeError",
-    "NotAnsweringError",
-    "NotRegularFileError",
     "Read",
     "open_regular",
     "open_regular_for_write",
     "read_bounded",
     "read_file",
+    "refuse_foreign_links",
     "run_blocking",
 ]
 
@@ -67,25 +70,6 @@ _KINDS = {
     stat.S_IFDIR: "a folder",
     stat.S_IFLNK: "a symbolic link",
 }
-
-
-class _ShortError(OSError):
-    """An OSError whose text is its reason alone (callers name the file themselves)."""
-
-    def __str__(self) -> str:
-        return str(self.strerror)
-
-
-class NotRegularFileError(_ShortError):
-    """The path is a FIFO, a device, a socket or a folder, not a regular file."""
-
-
-class FileTooLargeError(_ShortError):
-    """The file is larger than what is read of it."""
-
-
-class NotAnsweringError(_ShortError):
-    """Opening or reading the file did not finish in time (a hung mount)."""
 
 
 def _check_regular(st: os.stat_result, path: str | Path) -> os.stat_result:
@@ -113,14 +97,55 @@ def open_regular(path: str | Path, *, follow: bool = False, dir_fd: int | None =
     return _open_checked(path, follow=follow, dir_fd=dir_fd)[0]
 
 
+def refuse_foreign_links(path: str | Path) -> None:
+    """Refuse a path that goes through a symbolic link in a world-writable sticky folder (such
+    as /tmp) owned by neither that folder's owner nor this process, as the kernel does with
+    ``fs.protected_symlinks`` (which a container may have off): there, anyone may have planted
+    it, to make a root daemon read a file its owner cannot. Raises UnsafeFileError (EACCES)."""
+    parts = Path(os.path.abspath(path)).parts
+    for i in range(2, len(parts) + 1):
+        here = os.path.join(*parts[:i])
+        try:
+            st = os.lstat(here)
+        except OSError:
+            return  # the open that follows says what is missing
+        if not stat.S_ISLNK(st.st_mode):
+            continue
+        try:
+            folder = os.stat(os.path.dirname(here))
+        except OSError:
+            return
+        shared = folder.st_mode & (stat.S_ISVTX | stat.S_IWOTH) == stat.S_ISVTX | stat.S_IWOTH
+        if shared and st.st_uid not in (folder.st_uid, os.geteuid()):
+            raise UnsafeFileError(
+                errno.EACCES,
+                "a symbolic link in a world-writable sticky folder, owned by another user: "
+                "not followed",
+                str(path),
+            )
+
+
 def _open_checked(
     path: str | Path, *, follow: bool = False, dir_fd: int | None = None
 ) -> tuple[int, os.stat_result]:
+    guard = follow and dir_fd is None
+    if guard:
+        refuse_foreign_links(path)
     # A FIFO or a device is refused before it is opened (opening some devices does things);
     # the fstat after the open catches one put there in between.
     _check_regular(os.stat(path, dir_fd=dir_fd, follow_symlinks=follow), path)
     fd = os.open(path, _READ_FLAGS if follow else _READ_FLAGS | _NOFOLLOW, dir_fd=dir_fd)
-    return fd, _refuse_irregular(fd, path)
+    st = _refuse_irregular(fd, path)
+    if guard:  # a link planted between the check and the open: the same check, after it
+        try:
+            refuse_foreign_links(path)
+            now = os.stat(path)
+            if (now.st_dev, now.st_ino) != (st.st_dev, st.st_ino):
+                raise UnsafeFileError(errno.EAGAIN, "replaced while it was opened", str(path))
+        except BaseException:
+            os.close(fd)
+            raise
+    return fd, st
 
 
 def open_regular_for_write(path: str | Path) -> int:
@@ -149,12 +174,15 @@ class Read:
     stat: os.stat_result
 
 
-def read_bounded(path: str | Path, limit: int, *, follow: bool = False) -> Read:
-    """The whole content of the regular file ``path``, at most ``limit`` bytes (blocking call).
+def read_bounded(
+    path: str | Path, limit: int, *, follow: bool = False, dir_fd: int | None = None
+) -> Read:
+    """The whole content of the regular file ``path``, at most ``limit`` bytes (blocking call);
+    ``dir_fd``: ``path`` is a name in that open folder.
 
     Raises FileTooLargeError when it is larger, and what :func:`open_regular` raises.
     """
-    fd, st = _open_checked(path, follow=follow)
+    fd, st = _open_checked(path, follow=follow, dir_fd=dir_fd)
     try:
         chunks: list[bytes] = []
         size = 0

@@ -1,25 +1,30 @@
 """The app this daemon runs in (from the metadata file) and ``DeleteApp`` through aioboto3.
 
 aioboto3 is imported only when an app is actually deleted: botocore's models are large, and the
-daemon should not carry them in memory for the hours it spends watching.
+daemon should not carry them in memory for the hours it spends watching. The check of the app at
+start (``DescribeApp``) runs in a child process for the same reason: ``python -m
+autostop_async.sagemaker`` reads the request as JSON on stdin and prints the answer.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import dataclasses
 import enum
 import json
 import logging
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .errors import AppNotFoundError, DeleteAppError, MetadataError
 from .safe_read import read_file
 
 __all__ = [
     "AppRef",
-    "DeleteAppError",
     "DeleteOutcome",
-    "MetadataError",
     "SageMakerClient",
     "parse_app_ref",
     "read_app_ref",
@@ -31,25 +36,17 @@ log = logging.getLogger("autostop_async")
 TOTAL_MAX_ATTEMPTS = 5
 #: App statuses that mean nobody has to delete the app any more.
 GONE_STATUSES = frozenset({"Deleting", "Deleted"})
+#: What ``_describe`` says of an app DescribeApp found before and no longer finds.
+GONE_FROM_LIST = "no longer listed"
+#: DescribeApp calls that confirm an accepted DeleteApp, and the seconds between them.
+VERIFY_TRIES = 3
+VERIFY_DELAY = 2.0
+#: Seconds the check of the app at start may take (botocore's retries included).
+CHECK_TIMEOUT = 120.0
+#: The error codes of a call the execution role is not permitted.
+ACCESS_DENIED = frozenset({"AccessDeniedException", "AccessDenied", "UnauthorizedOperation"})
 #: The largest metadata file read (it holds about a kilobyte).
 MAX_METADATA_BYTES = 1 << 20
-
-
-class MetadataError(ValueError):
-    """The metadata file is missing, not JSON, or lacks a key; the message names file and key."""
-
-
-class DeleteAppError(RuntimeError):
-    """``DeleteApp`` failed after the SDK's retries; ``code`` is the AWS error code if any."""
-
-    def __init__(self, message: str, code: str | None = None) -> None:
-        super().__init__(message)
-        self.code = code
-
-    @property
-    def access_denied(self) -> bool:
-        """True when the execution role lacks the permission (retrying needs an admin)."""
-        return self.code in {"AccessDeniedException", "AccessDenied", "UnauthorizedOperation"}
 
 
 class DeleteOutcome(enum.Enum):
@@ -132,7 +129,7 @@ def parse_app_ref(text: str, path: Path) -> AppRef:
     arn = text_key("ResourceArn", required=False)
     region = _region_from_arn(arn) if arn else None
     if arn and region is None:
-        log.warning("metadata file %s: ResourceArn %r has no region; using the SDK's", path, arn)
+        log.warning("metadata file %s: ResourceArn has no region; using the SDK's", path)
     return AppRef(
         domain_id=str(domain_id),
         app_type=str(app_type),
@@ -159,17 +156,31 @@ async def read_app_ref(path: Path) -> AppRef:
 
 
 class SageMakerClient:
-    """Deletes one app, mapping the API's answers to outcomes a decision can use."""
+    """Checks that the app exists (at start) and deletes it, mapping the API's answers to
+    outcomes a decision can use. The daemon ends only on a deletion ``DescribeApp`` confirms."""
 
-    def __init__(self, *, region: str | None = None, endpoint_url: str | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        region: str | None = None,
+        endpoint_url: str | None = None,
+        verify_tries: int = VERIFY_TRIES,
+        verify_delay: float = VERIFY_DELAY,
+    ) -> None:
+        """``verify_tries`` DescribeApp calls, ``verify_delay`` seconds apart, confirm a deletion
+        that DeleteApp accepted (the status may lag the call by a moment)."""
         self.region = region
         self.endpoint_url = endpoint_url
+        self.verify_tries = max(1, verify_tries)
+        self.verify_delay = verify_delay
+        #: Apps DescribeApp found under their name, in this region: one that is no longer
+        #: found later has gone, whereas one never found may be a wrong name or region.
+        self._seen: set[AppRef] = set()
 
-    async def delete_app(self, app: AppRef) -> DeleteOutcome:
-        """Call ``DeleteApp``; an app already deleted or being deleted counts as success."""
+    def _client(self, app: AppRef) -> Any:
+        """An aioboto3 SageMaker client (an async context manager) for ``app``'s region."""
         import aioboto3
         from aiobotocore.config import AioConfig
-        from botocore.exceptions import BotoCoreError, ClientError
 
         config = AioConfig(
             retries={"mode": "standard", "total_max_attempts": TOTAL_MAX_ATTEMPTS},
@@ -177,56 +188,212 @@ class SageMakerClient:
             read_timeout=30,
             user_agent_extra="autostop-async",
         )
-        session = aioboto3.Session()
+        return aioboto3.Session().client(
+            "sagemaker",
+            region_name=self.region or app.region,
+            endpoint_url=self.endpoint_url,
+            config=config,
+        )
+
+    def _where(self, app: AppRef) -> str:
+        region = self.region or app.region
+        return f"region {region}" if region else "the SDK's region"
+
+    async def check_app(self, app: AppRef) -> None:
+        """At start, ``DescribeApp``: an app that does not exist as named is an
+        :class:`~.errors.AppNotFoundError` (exit 2); a DescribeApp that is not permitted or
+        fails is a warning (the daemon goes on; a deletion then cannot be verified).
+
+        It runs in a child process: aioboto3 and botocore's models (38 MiB measured) stay out of
+        the daemon's memory for the hours it watches."""
+        answer = await self._describe_in_child(app)
+        status, code = answer.get("status"), answer.get("code")
+        if isinstance(status, str):
+            self._seen.add(app)
+            log.info("app %s is %s", app, status)
+        elif code == "ResourceNotFound":
+            raise AppNotFoundError(
+                f"app {app.describe()} does not exist in {self._where(app)} (DescribeApp: "
+                "ResourceNotFound): check the metadata file and --region"
+            )
+        elif code in ACCESS_DENIED:
+            log.warning(
+                "cannot check that app %s exists: the execution role is not permitted "
+                "sagemaker:DescribeApp; without it a deletion cannot be verified, and the "
+                "daemon keeps watching after DeleteApp until the app stops",
+                app,
+            )
+        else:
+            log.warning(
+                "cannot check that app %s exists: DescribeApp failed: %s",
+                app,
+                answer.get("error", "no answer"),
+            )
+
+    async def _describe_in_child(self, app: AppRef) -> dict[str, Any]:
+        """``describe_once`` in ``python -m autostop_async.sagemaker``, within CHECK_TIMEOUT:
+        ``{"status": …}`` or ``{"code": …, "error": …}``."""
+        request = {
+            "app": dataclasses.asdict(app),
+            "region": self.region,
+            "endpoint_url": self.endpoint_url,
+        }
         try:
-            async with session.client(
-                "sagemaker",
-                region_name=self.region or app.region,
-                endpoint_url=self.endpoint_url,
-                config=config,
-            ) as client:
+            child = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                __name__,
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.DEVNULL,
+            )
+        except OSError as exc:
+            return {"error": f"cannot start {sys.executable}: {exc}"}
+        try:
+            out, _ = await asyncio.wait_for(
+                child.communicate(json.dumps(request).encode()), CHECK_TIMEOUT
+            )
+        except asyncio.TimeoutError:
+            return {"error": f"no answer within {CHECK_TIMEOUT:g} s"}
+        finally:
+            if child.returncode is None:
+                with contextlib.suppress(ProcessLookupError):
+                    child.kill()
+                await child.wait()
+        try:
+            answer = json.loads(out.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError):
+            answer = None
+        if not isinstance(answer, dict):
+            return {"error": f"the check exited {child.returncode} without an answer"}
+        return answer
+
+    async def describe_once(self, app: AppRef) -> dict[str, Any]:
+        """One ``DescribeApp`` of ``app``: ``{"status": …}``, or ``{"code": …, "error": …}``."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            async with self._client(app) as client:
+                described = await client.describe_app(**app.api_params())
+        except ClientError as exc:
+            return {"code": _code(exc), "error": str(_code(exc))}
+        except BotoCoreError as exc:  # no credentials, no region, endpoint unreachable
+            return {"error": str(exc)}
+        return {"status": _status(described)}
+
+    async def delete_app(self, app: AppRef) -> DeleteOutcome:
+        """Call ``DeleteApp`` and confirm with ``DescribeApp``: DELETED or ALREADY_GONE only when
+        the app is ``Deleting`` or ``Deleted``, or no longer found though it was found before;
+        anything else raises :class:`~.errors.DeleteAppError` (the daemon keeps watching, and
+        tries again later)."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            async with self._client(app) as client:
                 try:
                     await client.delete_app(**app.api_params())
-                    return DeleteOutcome.DELETED
                 except ClientError as exc:
                     return await self._classify(client, app, exc)
+                return await self._verify(client, app)
         except ClientError as exc:
             raise _client_error(app, exc) from None
         except BotoCoreError as exc:  # no credentials, no region, endpoint unreachable
             raise DeleteAppError(f"DeleteApp on {app} failed: {exc}") from None
 
+    async def _describe(self, client: Any, app: AppRef) -> str:
+        """The app's status, or ``GONE_FROM_LIST`` when DescribeApp no longer finds an app it
+        found before. Raises ClientError or BotoCoreError otherwise."""
+        from botocore.exceptions import ClientError
+
+        try:
+            described = await client.describe_app(**app.api_params())
+        except ClientError as exc:
+            if _code(exc) == "ResourceNotFound" and app in self._seen:
+                return GONE_FROM_LIST
+            raise
+        self._seen.add(app)
+        return _status(described)
+
+    async def _verify(self, client: Any, app: AppRef) -> DeleteOutcome:
+        """DeleteApp accepted: DELETED once DescribeApp says ``Deleting`` or ``Deleted`` (asked
+        up to ``verify_tries`` times); raises DeleteAppError when it does not."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        self._seen.add(app)  # DeleteApp accepted it: it existed as named
+        status = "unknown"
+        for attempt in range(self.verify_tries):
+            if attempt:
+                await asyncio.sleep(self.verify_delay)
+            try:
+                status = await self._describe(client, app)
+            except ClientError as exc:
+                raise DeleteAppError(
+                    f"DeleteApp on {app} was accepted, but the deletion cannot be verified: "
+                    f"DescribeApp failed: {_code(exc)}",
+                    _code(exc),
+                ) from None
+            except BotoCoreError as exc:
+                raise DeleteAppError(
+                    f"DeleteApp on {app} was accepted, but the deletion cannot be verified: "
+                    f"DescribeApp failed: {exc}"
+                ) from None
+            if status in GONE_STATUSES or status == GONE_FROM_LIST:
+                return DeleteOutcome.DELETED
+        raise DeleteAppError(
+            f"DeleteApp on {app} was accepted, but the app is still {status}", "NotDeleted"
+        )
+
     async def _classify(self, client: Any, app: AppRef, exc: Any) -> DeleteOutcome:
         """Decide what a DeleteApp error means, by its code and the app's status only (never
         the message's text): already gone, or a failure (raised, and retried by the daemon).
 
-        ``ResourceNotFound`` is gone. ``ResourceInUse`` means busy or in transition: it is gone
-        only if ``DescribeApp`` says ``Deleting`` or ``Deleted`` (or ``ResourceNotFound``);
-        anything else, a failing ``DescribeApp`` (no permission) included, is a failure to retry.
+        ``ResourceNotFound`` and ``ResourceInUse`` are gone only if ``DescribeApp`` says
+        ``Deleting`` or ``Deleted``, or no longer finds an app it found before (a wrong
+        ``--region`` or name is never "gone"); anything else, a failing ``DescribeApp`` (no
+        permission) included, is a failure to retry.
         """
         from botocore.exceptions import BotoCoreError, ClientError
 
-        code = exc.response.get("Error", {}).get("Code")
-        if code == "ResourceNotFound":
+        code = _code(exc)
+        if code not in ("ResourceNotFound", "ResourceInUse"):
+            raise _client_error(app, exc)
+        if code == "ResourceInUse":
+            self._seen.add(app)  # it exists as named: not found a moment later is gone
+        try:
+            status = await self._describe(client, app)
+        except ClientError as describe_exc:
+            describe_code = _code(describe_exc)
+            log.debug("DescribeApp after %s failed: %s", code, describe_code)
+            unknown = (
+                f"DescribeApp does not find it in {self._where(app)} either, and never did: "
+                "a wrong --region or name?"
+                if describe_code == "ResourceNotFound"
+                else f"DescribeApp failed: {describe_code}"
+            )
+            raise _client_error(app, exc, status_unknown=unknown) from None
+        except BotoCoreError as describe_exc:
+            raise _client_error(
+                app, exc, status_unknown=f"DescribeApp failed: {describe_exc}"
+            ) from None
+        if status == GONE_FROM_LIST:
             log.info("app %s does not exist any more", app)
             return DeleteOutcome.ALREADY_GONE
-        if code == "ResourceInUse":
-            try:
-                described = await client.describe_app(**app.api_params())
-            except ClientError as describe_exc:
-                describe_code = describe_exc.response.get("Error", {}).get("Code")
-                if describe_code == "ResourceNotFound":
-                    log.info("app %s does not exist any more", app)
-                    return DeleteOutcome.ALREADY_GONE
-                log.debug("DescribeApp after ResourceInUse failed: %s", describe_code)
-                raise _client_error(app, exc, status_unknown=str(describe_code)) from None
-            except BotoCoreError as describe_exc:
-                raise _client_error(app, exc, status_unknown=str(describe_exc)) from None
-            status = described.get("Status")
-            if status in GONE_STATUSES:
-                log.info("app %s is already %s", app, str(status).lower())
-                return DeleteOutcome.ALREADY_GONE
-            raise _client_error(app, exc, status=str(status))
-        raise _client_error(app, exc)
+        if status in GONE_STATUSES:
+            log.info("app %s is already %s", app, status.lower())
+            return DeleteOutcome.ALREADY_GONE
+        raise _client_error(app, exc, status=status)
+
+
+def _code(exc: Any) -> str | None:
+    """The AWS error code of a ClientError."""
+    code = exc.response.get("Error", {}).get("Code")
+    return str(code) if code is not None else None
+
+
+def _status(described: Any) -> str:
+    """The ``Status`` of a DescribeApp answer (``unknown`` when it has none)."""
+    status = described.get("Status") if isinstance(described, dict) else None
+    return str(status) if status else "unknown"
 
 
 def _client_error(
@@ -237,9 +404,13 @@ def _client_error(
     code = exc.response.get("Error", {}).get("Code")
     message = exc.response.get("Error", {}).get("Message", "") or str(exc)
     if status is not None:
-        message += f" (the app is {status}: busy or in transition)"
+        message += (
+            f" (the app is {status}: busy or in transition)"
+            if code == "ResourceInUse"
+            else f" (yet DescribeApp finds the app {status}: not deleted)"
+        )
     elif status_unknown is not None:
-        message += f" (its status is unknown: DescribeApp failed: {status_unknown})"
+        message += f" (its status is unknown: {status_unknown})"
     err = DeleteAppError(f"DeleteApp on {app} failed: {code}: {message}", code)
     if err.access_denied:
         target = app.arn or str(app)
@@ -249,3 +420,18 @@ def _client_error(
             code,
         )
     return err
+
+
+def _child_main() -> int:
+    """``python -m autostop_async.sagemaker``: one DescribeApp, asked as JSON on stdin
+    (``app``, ``region``, ``endpoint_url``); the answer of :meth:`SageMakerClient.describe_once`
+    as JSON on stdout."""
+    request = json.loads(sys.stdin.read())
+    client = SageMakerClient(region=request["region"], endpoint_url=request["endpoint_url"])
+    answer = asyncio.run(client.describe_once(AppRef(**request["app"])))
+    print(json.dumps(answer))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_child_main())

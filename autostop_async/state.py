@@ -16,20 +16,20 @@ import json
 import logging
 import os
 import stat
-import tempfile
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from .activity import utc_iso
+from .errors import StateDirBusy
 from .records import State, state_from_json
 from .safe_read import read_file
+from .safe_write import write_atomically
+from .times import utc_iso
 
 __all__ = [
     "LOCK_FILE",
-    "StateDirBusy",
     "StateLock",
     "StateWriter",
     "app_start_time",
@@ -39,7 +39,6 @@ __all__ = [
     "lock_state_dir",
     "read_state",
     "save_state",
-    "write_atomically",
 ]
 
 log = logging.getLogger("autostop_async")
@@ -93,7 +92,7 @@ async def read_state(path: Path, app_started: float | None) -> tuple[State | Non
         log.warning(
             "state file %s is unreadable or corrupt (%s); ignoring it: the idle clock starts now",
             path,
-            exc,
+            "not UTF-8" if isinstance(exc, UnicodeDecodeError) else exc,  # never its bytes
         )
         return None, True
     if app_started is not None and abs(state.app_started - app_started) > SAME_START_TOLERANCE:
@@ -140,6 +139,7 @@ def begin_state(
         )
     elif state.last_at < state.started:
         state.last_at, state.last_source = state.started, "daemon-start"
+        state.last_stop_after = None
     if state.last_at > now:
         log.warning(
             "the last activity recorded (%s) is in the future; the clock is counted from now",
@@ -181,48 +181,6 @@ class StateWriter:
             self.failing = False
             log.info("state file %s written again", self.path)
         return True
-
-
-def write_atomically(path: Path, text: str) -> None:
-    """Write ``text`` to a temporary file beside ``path``, readable by `status` from any user's
-    terminal, then rename it over ``path``: a reader sees the old file or the new, never half;
-    a failed write leaves the old file and no temporary one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".state-", suffix=".tmp", dir=path.parent)
-    try:
-        try:
-            view = memoryview(text.encode("utf-8"))
-            while view:
-                view = view[os.write(fd, view) :]
-            os.fchmod(fd, 0o644)
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
-class StateDirBusy(Exception):
-    """Another daemon holds the state folder's lock; ``pid`` is its process if known."""
-
-    def __init__(self, state_dir: Path, pid: int | None, *, once: bool = False) -> None:
-        self.state_dir = state_dir
-        self.pid = pid
-        holder = f"a daemon (pid {pid})" if pid else "a daemon"
-        if once:
-            text = (
-                f"{holder} is running with the state folder {state_dir} and decides for this "
-                "app: --once does not decide beside it (`status` shows what the daemon sees; "
-                "give --once its own --state-dir to check independently)"
-            )
-        else:
-            text = (
-                f"{holder} is already running with the state folder {state_dir}; "
-                "not starting a second one"
-            )
-        super().__init__(text)
 
 
 @dataclass

@@ -1,9 +1,10 @@
 """``python -m autostop_async status [--json]``: what the daemon sees, for a person at a glance.
 
-It reads the daemon's state file (readable by every user) and the keepalive file, and never
-changes either. It takes the daemon's settings (``--state-dir``, ``AUTOSTOP_STATE_DIR``) to find
-them. Exit codes: 0 shown, the daemon runs; 1 shown, but the daemon that wrote it is not running;
-2 no state to show (no daemon has run with this state folder since the app started).
+It reads the daemon's state file (readable by every user), the keepalive file and the holds on
+jobs, and never changes any of them. It takes the daemon's settings (``--state-dir``,
+``AUTOSTOP_STATE_DIR``) to find them. Exit codes: 0 shown, the daemon runs; 1 shown, but the
+daemon that wrote it is not running; 2 no state to show (no daemon has run with this state
+folder since the app started).
 """
 
 from __future__ import annotations
@@ -19,13 +20,15 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from .activity import utc_iso
-from .config import Config, ConfigError, format_duration, parse_settings, subcommand_parser
-from .keepalive import Keepalive, keepalive_file, read_keepalive
+from .config import Config, command_parser, parse_settings
+from .durations import format_duration
+from .errors import UsageError
+from .holds import JobHold, Keepalive, holds_dir, keepalive_file, read_holds, read_keepalive
 from .notice import MAX_WARN_SHARE
 from .records import State
 from .safe_output import escape, json_text
 from .state import app_start_time, load_state
+from .times import UTC_FORMAT, utc_iso
 
 __all__ = ["build_report", "daemon_running", "format_report", "main"]
 
@@ -62,13 +65,23 @@ def _rank(name: str) -> tuple[int, str]:
 
 
 def build_report(
-    state: State, hold: Keepalive | None, *, running: bool, now: float
+    state: State,
+    hold: Keepalive | None,
+    *,
+    running: bool,
+    now: float,
+    jobs: Sequence[JobHold] = (),
 ) -> dict[str, Any]:
-    """What ``status --json`` prints; the table shows the same."""
+    """What ``status --json`` prints; the table shows the same. ``jobs``: the holds whose job
+    runs; while one does, ``stops_at`` is the latest it can be (the cap), and ``held`` true."""
     idle_time = float(state.idle_time or 0.0)
-    idle_at = state.last_at + idle_time
-    stops_at = max(idle_at, hold.until) if hold is not None else idle_at
     controls = state.controls
+    cap = float(controls.max_keepalive or 0.0)
+    after = state.last_stop_after if state.last_stop_after is not None else idle_time
+    idle_at = state.last_at + after
+    floors = [hold.until] if hold is not None else []
+    floors += [job.since + cap for job in jobs]
+    stops_at = max([idle_at, *floors])
     signals: list[dict[str, Any]] = [
         {
             "name": name,
@@ -93,6 +106,9 @@ def build_report(
         "stops_in_seconds": round(stops_at - now, 1),
         "dry_run": controls.dry_run,
         "keepalive": hold.to_json() if hold is not None else None,
+        "held": bool(jobs),
+        "holds": [job.to_json(now, cap) for job in jobs],
+        "then_stop_after": state.last_stop_after,
         "warn_before": controls.warn_before,
         "editor_data": controls.editor_data,
         "signals": signals,
@@ -136,9 +152,22 @@ def format_report(report: dict[str, Any], state_file: Path, *, now: float) -> st
             f"keepalive by {escape(hold['by'])}: not stopped before {_when(until, now)} "
             f"(in {format_duration(until - now)})"
         )
+    for job in report.get("holds", []):
+        then = job["then_stop_after"]
+        lines.append(
+            f"kept while job {job['pid']} `{escape(job['command'])}` runs (by "
+            f"{escape(job['by'])}; running for "
+            f"{format_duration(job['running_for_seconds'], compact=True)}; capped at "
+            f"{_when(_epoch(job['capped_at']), now)}); then it stops "
+            + (f"{format_duration(then, compact=True)} after" if then is not None else "once idle")
+        )
     stops_at, stops_in = _epoch(report["stops_at"]), report["stops_in_seconds"]
     verb = "would be stopped (dry run)" if report["dry_run"] else "stops"
-    if stops_in > 0:
+    if report.get("held"):
+        lines.append(
+            f"{verb} at the latest at {_when(stops_at, now)} (the cap), if the job runs on"
+        )
+    elif stops_in > 0:
         lines.append(
             f"{verb} at {_when(stops_at, now)} (in {format_duration(stops_in)}) if nothing happens"
         )
@@ -177,25 +206,25 @@ def _warning_lines(report: dict[str, Any]) -> list[str]:
 
 def _epoch(iso: str) -> float:
     """The epoch seconds of a ``utc_iso`` time."""
-    return float(calendar.timegm(time.strptime(iso, "%Y-%m-%dT%H:%M:%SZ")))
+    return float(calendar.timegm(time.strptime(iso, UTC_FORMAT)))
 
 
 def _parser() -> argparse.ArgumentParser:
-    return subcommand_parser(
+    p = command_parser(
         "status",
-        "[--json]",
+        "[--json] [--state-dir DIR]",
         "Show what the daemon sees: each signal's latest activity, how long the app has been "
-        "idle, and when it will be stopped if nothing happens.",
+        "idle, and when it will be stopped if nothing happens. --state-dir (or "
+        "AUTOSTOP_STATE_DIR) finds the daemon when it is not the default.",
     )
+    p.add_argument("--json", action="store_true", default=None, help="print the report as JSON")
+    return p
 
 
 def main(argv: Sequence[str], *, app_start: Callable[[], float | None] = app_start_time) -> int:
-    """``status [--json]``: 0 the daemon runs, 1 it does not (last record shown), 2 no state."""
-    try:
-        config, _ = parse_settings(argv, parser=_parser(), daemon=False)
-    except ConfigError as exc:
-        print(f"autostop-async: error: {exc}", file=sys.stderr)
-        return 2
+    """``status [--json]``: 0 the daemon runs, 1 it does not (last record shown); a UsageError
+    (exit 2) when there is no state to show."""
+    config, _ = parse_settings(argv, parser=_parser(), daemon=False)
     return show(config, app_start)
 
 
@@ -204,12 +233,10 @@ def show(config: Config, app_start: Callable[[], float | None] = app_start_time)
     when the app started (state files of an earlier start are not shown)."""
     state = asyncio.run(load_state(config.state_file, app_start()))
     if state is None or state.idle_time is None:
-        print(
-            f"autostop-async: no daemon state in {config.state_dir}: no daemon has run here "
-            "since the app started, or it uses another --state-dir (AUTOSTOP_STATE_DIR)",
-            file=sys.stderr,
+        raise UsageError(
+            f"no daemon state in {config.state_dir}: no daemon has run here "
+            "since the app started, or it uses another --state-dir (AUTOSTOP_STATE_DIR)"
         )
-        return 2
     now = time.time()
     max_keepalive = state.controls.max_keepalive
     if max_keepalive is None:  # a state file that does not say
@@ -218,7 +245,8 @@ def show(config: Config, app_start: Callable[[], float | None] = app_start_time)
     if hold is not None and hold.until <= now:
         hold = None
     running = daemon_running(state.pid)
-    report = build_report(state, hold, running=running, now=now)
+    jobs = read_holds(holds_dir(config), max_keepalive, now)
+    report = build_report(state, hold, running=running, now=now, jobs=jobs)
     if isinstance(sys.stdout, io.TextIOWrapper):  # a strict or narrow stdout cannot fail it
         sys.stdout.reconfigure(errors="backslashreplace")
     if config.json:

@@ -50,7 +50,7 @@ from pathlib import Path
 from typing import Any
 
 from autostop_async.changes import WorkspaceScanner
-from autostop_async.git_activity import GitSignal, IgnoredFolders, open_repo
+from autostop_async.git_records import GitSignal, IgnoredFolders, open_repo
 from bench.daemon_stats import read_stats
 from bench.generate import Workspace, ensure_workspace
 from bench.walks import FIND_ARGS, aiofiles_walk, find_walk, seed_walk
@@ -485,7 +485,7 @@ def _ratio_row(label: str, size: dict[str, Any]) -> str:
 
 
 def render(results: dict[str, Any]) -> str:
-    """The results as the plain-text tables the README shows."""
+    """The results as the plain-text tables docs/performance.md shows."""
     lines: list[str] = []
     add = lines.append
     add(f"# {results['command']}")

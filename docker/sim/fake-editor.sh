@@ -3,8 +3,8 @@
 # started with Code Editor's command line (so a daemon can read --server-data-dir from /proc),
 # lays out the server data folder as the server does at start, and then makes the editor's
 # bookkeeping noise: the extension host touches data/User/workspaceStorage/<id>/vscode.lock every
-# second for as long as it lives (measured with a real VS Code server; see REFERENCE.md). None of
-# it is a person's activity.
+# second for as long as it lives (measured with a real VS Code server; see docs/reference.md,
+# "What a real VS Code server does"). None of it is a person's activity.
 set -u
 
 data=""

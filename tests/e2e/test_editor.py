@@ -41,8 +41,8 @@ CALL_SLACK = 30
 TYPE_EVERY = 20  # seconds between two bursts of typing: well under IDLE / 2
 KEEP = 2 * IDLE  # how long a person types in scenario b: twice IDLE
 KEEP_SHORT = 1.5 * IDLE  # in c and d: past more than one idle deadline
-#: The kernel moves a terminal's times in 8-second steps (``autostop_async.terminals``; the e2e
-#: session does not install the package on the host).
+#: The kernel moves a terminal's times in 8-second steps (``autostop_async.signals.terminals``;
+#: the e2e session does not install the package on the host).
 TTY_TIME_STEP = 8
 JOB_SECONDS = 75  # the terminal job's length: longer than IDLE
 #: The CPU threshold of scenario e, percent of the machine. By default it is half a core (25 on 2

@@ -1,4 +1,4 @@
-"""Fault-injection suite (issue 9): the daemon and its commands under bad input and faults.
+"""Fault-injection suite (docs/faults.md): the daemon and its commands under bad input and faults.
 
 The fake SageMaker and the helpers of the integration tests are reused; :func:`launch` starts
 the daemon with exactly the flags a test gives (no watch root or log file imposed);

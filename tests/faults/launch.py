@@ -39,7 +39,7 @@ def _no_walk_thread() -> None:
 
 def _stuck_terminals(fifo: str) -> None:
     from autostop_async.activity import Activity
-    from autostop_async.terminals import TerminalsSignal
+    from autostop_async.signals.terminals import TerminalsSignal
 
     def block() -> None:
         Path(fifo + ".stuck").touch()

@@ -1,4 +1,4 @@
-"""Issue 9, class 9: a tree deeper than a path may be long (4,096 bytes) is walked and counted.
+"""A tree deeper than a path may be long (4,096 bytes) is walked and counted.
 
 The kernel refuses a path of more than 4,096 bytes (ENAMETOOLONG), so a walk that opens each
 folder by its full path skips everything below that depth: a job writing there would look idle.

@@ -1,8 +1,9 @@
 """Class 5: DeleteApp errors are classified by code and the app's status, never by message text.
 
-``ResourceNotFound``, or a ``DescribeApp`` status of ``Deleting`` or ``Deleted``, means gone.
-``ResourceInUse`` otherwise is busy or in transition: retried with backoff. Without permission
-to call ``DescribeApp`` the status is unknown: DeleteApp is retried, the app never believed gone.
+A ``DescribeApp`` status of ``Deleting`` or ``Deleted`` means gone; ``ResourceNotFound`` alone does
+not (a wrong region says it too). ``ResourceInUse`` otherwise is busy or in transition: retried
+with backoff. Without permission to call ``DescribeApp`` the status is unknown: DeleteApp is
+retried, the app never believed gone.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from autostop_async.sagemaker import DeleteAppError, DeleteOutcome, SageMakerClient
+from autostop_async.errors import DeleteAppError
+from autostop_async.sagemaker import DeleteOutcome, SageMakerClient
 from tests.integration.conftest import (
     DOMAIN,
     REGION,
@@ -55,7 +57,9 @@ class Client:
 @pytest.mark.parametrize(
     ("delete_code", "describe", "gone"),
     [
-        ("ResourceNotFound", Client("InService"), True),
+        ("ResourceNotFound", Client("InService"), False),
+        ("ResourceNotFound", Client("Deleted"), True),
+        ("ResourceNotFound", Client(error="ResourceNotFound"), False),
         ("ResourceInUse", Client("Deleting"), True),
         ("ResourceInUse", Client("Deleted"), True),
         ("ResourceInUse", Client(error="ResourceNotFound"), True),
@@ -67,7 +71,9 @@ class Client:
         ("ThrottlingException", Client("Deleting"), False),
     ],
     ids=[
-        "NotFound",
+        "NotFound+InService",
+        "NotFound+Deleted",
+        "NotFound+describe-NotFound",
         "InUse+Deleting",
         "InUse+Deleted",
         "InUse+describe-NotFound",

@@ -17,11 +17,11 @@ from pathlib import Path
 
 import pytest
 
-from autostop_async import __main__ as cli
 from autostop_async.config import Config
+from autostop_async.logs import setup_logging
 from autostop_async.notice import Notifier
+from autostop_async.own_writes import OwnWrites
 from autostop_async.sagemaker import DeleteOutcome
-from autostop_async.terminals import OwnWrites
 from tests.support.doubles import (
     APP,
     Deleter,
@@ -113,6 +113,7 @@ async def run_with_a_full_home(
     )  # fmt: skip
     (tmp_path / "pts").mkdir()
     notifier = Notifier.from_config(cfg, OwnWrites())
+    assert notifier is not None
     notifier.clock = vt.clock
     home.mkdir()
     notifier.prepare()  # the notice file exists, as after any start
@@ -186,7 +187,7 @@ def test_a_log_file_on_a_full_disk_costs_one_line_not_tracebacks(
 ) -> None:
     logs = tmp_path / "logs"
     disk = full_disk(logs)
-    cli.setup_logging(Config(log_file=logs / "autostop.log"))
+    setup_logging(Config(log_file=logs / "autostop.log"))
     log = logging.getLogger("autostop_async")
     for n in range(5):
         log.info("decision %d", n)

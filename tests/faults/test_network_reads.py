@@ -1,4 +1,4 @@
-"""Issue 9, class 8: the editor endpoint's answer is bounded in bytes (headers, chunked and plain
+"""The editor endpoint's answer is bounded in bytes (headers, chunked and plain
 bodies) and in time, whatever a server on the idle URL sends.
 
 Each test owns a local asyncio server that misbehaves one way, and counts what it managed to
@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from autostop_async.editor import EditorSignal
+from autostop_async.signals.editor import EditorSignal
 
 pytestmark = pytest.mark.faults
 

@@ -1,4 +1,4 @@
-"""Issue 9, class 2: a FIFO, a device or a hung mount where the daemon reads costs one warning,
+"""A FIFO, a device or a hung mount where the daemon reads costs one warning,
 never a hang.
 
 Each file a user can touch is replaced by a FIFO nobody writes to (a plain ``open()`` of it
@@ -25,9 +25,9 @@ import pytest
 
 from autostop_async.config import load_config
 from autostop_async.daemon import Daemon as DecisionLoop
-from autostop_async.editor import EditorSignal
-from autostop_async.git_activity import GitSignal
-from autostop_async.keepalive import KeepaliveReader, write_keepalive
+from autostop_async.git_records import GitSignal
+from autostop_async.holds import KeepaliveReader, write_keepalive
+from autostop_async.signals.editor import EditorSignal
 from tests.integration.conftest import (  # fixtures, used by name
     Daemon,
     aws_env,

@@ -12,7 +12,18 @@ from pathlib import Path
 from tests.support.fake_sagemaker import FakeSageMaker
 from tests.support.waiting import wait_for
 
-from .conftest import ARN, Daemon, age_tree, app_status, check_once, run_cli, wait_deleted
+from .conftest import (
+    ARN,
+    DOMAIN,
+    REGION,
+    SPACE,
+    Daemon,
+    age_tree,
+    app_status,
+    check_once,
+    run_cli,
+    wait_deleted,
+)
 
 IDLE, INTERVAL = 3.0, 0.5
 #: Start-up, the first SageMaker call (~0.5 s), aioboto3's import: generous on a busy 2-core box.
@@ -179,10 +190,12 @@ def test_dry_run_never_calls_delete_app_and_needs_no_metadata(
     assert fake.calls("DeleteApp") == []
 
 
-def test_an_app_that_no_longer_exists_is_already_gone(
+def test_an_app_already_deleted_is_already_gone(
     fake: FakeSageMaker, metadata: Path, workspace: Path, tmp_path: Path
 ) -> None:
-    fake.reset()  # no app at all
+    """DeleteApp says ResourceNotFound, and DescribeApp confirms: Deleted. (An app that does
+    not exist as named at all is exit 2: tests/faults/test_app_identity.py.)"""
+    fake.add_app(DOMAIN, space_name=SPACE, region=REGION, status="Deleted")
     age_tree(workspace, 1.0)
     done = check_once(workspace, metadata, tmp_path / "s", endpoint=fake.endpoint_url)
     assert done.returncode == 0, done.stderr

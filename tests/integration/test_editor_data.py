@@ -1,5 +1,5 @@
 """Today's images keep the editor's data in the home folder: the daemon, as a subprocess, must
-leave the editor's own writes out and still see saves and unsaved edits (issue 8)."""
+leave the editor's own writes out and still see saves and unsaved edits."""
 
 from __future__ import annotations
 

@@ -10,11 +10,13 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from autostop_async.activity import Activity, Signal, SignalBase
+from autostop_async.activity import Activity
 from autostop_async.config import Config
 from autostop_async.daemon import Daemon
 from autostop_async.decision import Deleter as DeleterFn
-from autostop_async.sagemaker import AppRef, DeleteAppError, DeleteOutcome
+from autostop_async.errors import DeleteAppError
+from autostop_async.sagemaker import AppRef, DeleteOutcome
+from autostop_async.signals.base import Signal, SignalBase
 
 APP = AppRef("d-abc", "CodeEditor", "default", space_name="s1", region="us-east-1")
 #: When the app (PID 1) started in the tests that give the daemon a fixed start.

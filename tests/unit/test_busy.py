@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 
 from autostop_async.activity import Activity
-from autostop_async.busy import CpuSignal, GpuSignal, default_cpu_threshold, read_cpu_sample
-from autostop_async.config import ConfigError, load_config
+from autostop_async.config import load_config
+from autostop_async.errors import ConfigError
+from autostop_async.signals.busy import CpuSignal, GpuSignal, default_cpu_threshold, read_cpu_sample
 
 
 @pytest.fixture
@@ -262,7 +263,7 @@ def write_fake_proc(proc: Path, *, idle: int, busy: int, own: int, job: int, cpu
 async def test_cpu_share_from_accounting_the_test_owns(tmp_path: Path) -> None:
     """Deterministic, whatever the host does: the machine's counters come from a /proc the test
     writes, the app's from a cgroup folder the test writes; the share is exact."""
-    from autostop_async.busy import CLOCK_TICKS
+    from autostop_async.signals.busy import CLOCK_TICKS
 
     proc, cgroup = tmp_path / "proc", tmp_path / "cgroup"
     cgroup.mkdir()

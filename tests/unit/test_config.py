@@ -9,16 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from autostop_async.config import (
-    DEFAULT_HOME,
-    Config,
-    ConfigError,
-    build_parser,
-    format_duration,
-    load_config,
-    parse_duration,
-    parse_settings,
-)
+from autostop_async.config import DEFAULT_HOME, Config, build_parser, load_config, parse_settings
+from autostop_async.durations import format_duration, parse_duration
+from autostop_async.errors import ConfigError
 
 
 @pytest.mark.parametrize(

@@ -11,9 +11,10 @@ from pathlib import Path
 import pytest
 
 from autostop_async.activity import Activity
-from autostop_async.clock import ClockWatch
+from autostop_async.clock_jumps import ClockWatch
 from autostop_async.decision import CheckResult, Retry
-from autostop_async.sagemaker import DeleteAppError, DeleteOutcome
+from autostop_async.errors import DeleteAppError
+from autostop_async.sagemaker import DeleteOutcome
 from tests.support.doubles import (
     APP,
     APP_STARTED,
@@ -144,7 +145,7 @@ async def test_corrupt_state_is_a_warning_and_a_fresh_clock(
     (tmp_path / "state" / "state.json").write_text("{not json")
     d = make_daemon(make_config(tmp_path), [FakeSignal()], APP, None, clock=Clock(150.0))
     result = await d.once()
-    # Not the app's start: the unusable file may have recorded newer activity (issue 9).
+    # Not the app's start: the unusable file may have recorded newer activity.
     assert result.last.source == "check-start"
     assert result.last.at == 150.0
     assert any("corrupt" in r.getMessage() for r in caplog.records)

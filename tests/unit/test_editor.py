@@ -14,9 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from autostop_async.config import ConfigError, load_config
-from autostop_async.editor import EditorSignal, parse_timestamp
-from autostop_async.terminals import FILE_ECHO_WINDOW, OwnWrites
+from autostop_async.config import load_config
+from autostop_async.errors import ConfigError
+from autostop_async.own_writes import FILE_ECHO_WINDOW, OwnWrites
+from autostop_async.signals.editor import EditorSignal, parse_timestamp
 
 Answer = Callable[[BaseHTTPRequestHandler], None]
 
@@ -297,3 +298,22 @@ async def test_a_reload_of_our_own_file_in_an_editor_tab_is_not_a_heartbeat(
     editor.answer = lambda h: editor.json(h, {"lastActiveTimestamp": iso(later)})
     found = await sig.newer_than(0)
     assert found is not None and found.at == pytest.approx(later, abs=0.01)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"SECRET-LINE root:x:0:0",
+        b'{"lastActiveTimestamp": "SECRET-LINE"}',
+        b'{"SECRET-LINE": 1}',
+        b"\xffSECRET-LINE",
+    ],
+)
+async def test_a_malformed_answer_is_said_to_be_wrong_never_quoted(
+    editor: FakeEditor, caplog: pytest.LogCaptureFixture, body: bytes
+) -> None:
+    editor.answer = lambda h: editor.send(h, 200, body)
+    with caplog.at_level(logging.DEBUG, logger="autostop_async"):
+        assert await EditorSignal(editor.url, None).newer_than(0) is None
+    text = "\n".join(r.getMessage() for r in caplog.records)
+    assert "malformed" in text and "SECRET" not in text, text

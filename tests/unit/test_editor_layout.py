@@ -1,7 +1,8 @@
 """Where Code Editor keeps its data, and that only History and Backups there count as activity.
 
-The layouts are those of SageMaker Distribution images (REFERENCE.md): since 2.3 the server data
-folder is ``~/sagemaker-code-editor-server-data``, inside the home folder, where the editor touches
+The layouts are those of SageMaker Distribution images (docs/reference.md,
+"Code Editor's data folder, by image"): since 2.3 the server data folder is
+``~/sagemaker-code-editor-server-data``, inside the home folder, where the editor touches
 ``workspaceStorage/<id>/vscode.lock`` every second; before 2.3 it was under ``/opt/amazon``.
 """
 
@@ -15,14 +16,15 @@ from pathlib import Path
 import pytest
 
 from autostop_async.changes import WorkspaceScanner, WorkspaceSignal
-from autostop_async.editor_layout import (
+from autostop_async.signals.editor_layout import (
     EditorLayout,
     find_editor_layout,
     layout_from_cmdline,
 )
 
 SDD = "sagemaker-code-editor-server-data"
-#: What the editor writes by itself, measured with a real VS Code server (REFERENCE.md).
+#: What the editor writes by itself, measured with a real VS Code server (docs/reference.md,
+#: "What a real VS Code server does").
 BOOKKEEPING = [
     "data/User/workspaceStorage/1a2b/vscode.lock",
     "data/User/workspaceStorage/1a2b/state.vscdb",

@@ -16,10 +16,11 @@ import pytest
 
 from autostop_async import changes
 from autostop_async.changes import WorkspaceScanner, WorkspaceSignal
-from autostop_async.config import Config, ConfigError, load_config
+from autostop_async.config import Config, load_config
 from autostop_async.daemon import Daemon
-from autostop_async.git_activity import GitSignal, IgnoredFolders
-from autostop_async.signals import build_signals
+from autostop_async.errors import ConfigError
+from autostop_async.git_records import GitSignal, IgnoredFolders
+from autostop_async.signal_set import build_signal_set
 from tests.support.doubles import app_started_at
 
 GIT_ENV = {
@@ -239,7 +240,7 @@ async def test_the_walk_finds_repositories_for_the_git_signal(tmp_path: Path) ->
 async def test_build_signals_gives_git_the_repositories_of_the_last_walk(tmp_path: Path) -> None:
     repo = make_repo(tmp_path / "home" / "proj")
     config = Config(watch=(tmp_path / "home",), state_dir=tmp_path / "state", once=True)
-    built = build_signals(config)
+    built = build_signal_set(config)
     walk, git_signal = built.signals[0], built.signals[1]
     assert isinstance(git_signal, GitSignal)
     t = moment()

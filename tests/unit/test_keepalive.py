@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from autostop_async.cli import main
 from autostop_async.config import load_config
-from autostop_async.keepalive import KeepaliveReader, main, read_keepalive, write_keepalive
+from autostop_async.holds import KeepaliveReader, read_keepalive, write_keepalive
 from tests.support.doubles import (
     APP,
     Clock,
@@ -24,7 +25,7 @@ from tests.support.doubles import (
 
 
 def keepalive(tmp_path: Path, *args: str) -> int:
-    return main([*args, "--state-dir", str(tmp_path / "state")])
+    return main(["keepalive", *args, "--state-dir", str(tmp_path / "state")])
 
 
 def record(tmp_path: Path) -> dict[str, object]:

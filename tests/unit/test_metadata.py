@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from autostop_async.sagemaker import AppRef, MetadataError, read_app_ref
+from autostop_async.errors import MetadataError
+from autostop_async.sagemaker import AppRef, read_app_ref
 
 ARN = "arn:aws:sagemaker:eu-west-1:123456789012:app/d-abc123/my-space/codeeditor/default"
 GOOD = {

@@ -13,11 +13,14 @@ from pathlib import Path
 
 import pytest
 
-from autostop_async.activity import Activity, SignalBase
-from autostop_async.config import Config, ConfigError, load_config
+from autostop_async.activity import Activity
+from autostop_async.config import Config, load_config
 from autostop_async.daemon import Daemon
+from autostop_async.errors import ConfigError
 from autostop_async.notice import Notifier, keepalive_hint
-from autostop_async.terminals import OwnWrites, TerminalsSignal, latest_use
+from autostop_async.own_writes import OwnWrites
+from autostop_async.signals.base import SignalBase
+from autostop_async.signals.terminals import TerminalsSignal, latest_use
 from tests.support.doubles import APP, Deleter, VirtualTime, no_app_start
 
 

@@ -11,9 +11,9 @@ from pathlib import Path
 
 from autostop_async.config import Config
 from autostop_async.daemon import Daemon
-from autostop_async.editor import EditorSignal
+from autostop_async.own_writes import OwnWrites
 from autostop_async.sagemaker import AppRef, DeleteOutcome
-from autostop_async.terminals import OwnWrites
+from autostop_async.signals.editor import EditorSignal
 from tests.support.doubles import no_app_start
 
 APP = AppRef("d-abc", "CodeEditor", "default", space_name="s1", region="us-east-1")

@@ -1,4 +1,4 @@
-"""What the daemon prints is safe to print: escaping, excerpts, finite JSON."""
+"""What the daemon prints is safe to print: escaping, finite JSON."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from autostop_async.safe_output import escape, excerpt, finite, json_text
+from autostop_async.safe_output import escape, finite, json_text
 
 
 @pytest.mark.parametrize(
@@ -29,14 +29,6 @@ def test_escape_leaves_one_printable_line(raw: str, shown: str) -> None:
     assert escape(raw) == shown
     assert escape(raw).isprintable()
     escape(raw).encode("utf-8")  # strict: never fails
-
-
-def test_an_excerpt_is_short_escaped_and_quoted() -> None:
-    assert excerpt("2026-11-26T13:45:00Z") == "'2026-11-26T13:45:00Z'"
-    long = excerpt("x" * 5000 + "\nINFO deleted app")
-    assert long == "'" + "x" * 80 + "…'"
-    assert excerpt(b"\xff" * 3 + b"\n") == "'\\xff\\xff\\xff\\n'"
-    assert len(excerpt(b"y" * 10**6)) == 80 + 3
 
 
 def test_json_text_is_strict_ascii_json() -> None:

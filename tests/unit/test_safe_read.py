@@ -10,15 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from autostop_async.safe_read import (
-    FileTooLargeError,
-    NotAnsweringError,
-    NotRegularFileError,
-    open_regular_for_write,
-    read_bounded,
-    read_file,
-    run_blocking,
-)
+from autostop_async.errors import FileTooLargeError, NotAnsweringError, NotRegularFileError
+from autostop_async.safe_read import open_regular_for_write, read_bounded, read_file, run_blocking
 
 
 def test_a_regular_file_is_read_with_its_stat(tmp_path: Path) -> None:

@@ -1,26 +1,29 @@
-"""The shape every signal shares (PolledSignal, OnceLog), and build_signals: the settings
+"""The shape every signal shares (PolledSignal, OnceLog), and build_signal_set: the settings
 decide which signals watch the app, in one list."""
 
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from autostop_async.activity import Activity, OnceLog, PolledSignal, Signal
+from autostop_async.activity import Activity
 from autostop_async.config import Config
-from autostop_async.signals import build_signals
+from autostop_async.notice import Notifier
+from autostop_async.signal_set import build_signal_set
+from autostop_async.signals.base import OnceLog, PolledSignal, Signal
 
 
 def names(config: Config) -> tuple[list[str], list[str]]:
-    built = build_signals(config)
+    built = build_signal_set(config)
     return [sig.name for sig in built.signals], built.off
 
 
 def test_every_signal_is_on_by_default_walk_first(tmp_path: Path) -> None:
     config = Config(watch=(tmp_path,), state_dir=tmp_path / "state")
-    built = build_signals(config)
+    built = build_signal_set(config)
     assert [sig.name for sig in built.signals] == [
         "workspace",
         "git",
@@ -31,7 +34,6 @@ def test_every_signal_is_on_by_default_walk_first(tmp_path: Path) -> None:
     ]
     assert built.off == []
     assert all(isinstance(sig, Signal) for sig in built.signals)
-    assert built.notifier is not None  # the daemon warns before a stop
 
 
 def test_switched_off_signals_are_left_out_and_named(tmp_path: Path) -> None:
@@ -46,9 +48,11 @@ def test_switched_off_signals_are_left_out_and_named(tmp_path: Path) -> None:
     )
 
 
-def test_once_sends_no_warning(tmp_path: Path) -> None:
+def test_once_sends_no_warning_the_daemon_does(tmp_path: Path) -> None:
     config = Config(watch=(tmp_path,), state_dir=tmp_path / "state", once=True)
-    assert build_signals(config).notifier is None
+    own_writes = build_signal_set(config).own_writes
+    assert Notifier.from_config(config, own_writes) is None
+    assert Notifier.from_config(replace(config, once=False), own_writes) is not None
 
 
 class Samples(PolledSignal):

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from autostop_async.state import LOCK_FILE, StateDirBusy, daemon_holding, lock_state_dir
+from autostop_async.errors import StateDirBusy
+from autostop_async.state import LOCK_FILE, daemon_holding, lock_state_dir
 
 
 def test_the_lock_is_exclusive_and_names_its_holder(tmp_path: Path) -> None:

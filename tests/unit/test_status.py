@@ -14,10 +14,12 @@ import pytest
 
 from autostop_async import state as state_module
 from autostop_async import status
-from autostop_async.activity import Activity, SignalBase
+from autostop_async.activity import Activity
+from autostop_async.cli import guarded
 from autostop_async.config import Config
 from autostop_async.daemon import Daemon
-from autostop_async.keepalive import KeepaliveReader, write_keepalive
+from autostop_async.holds import KeepaliveReader, write_keepalive
+from autostop_async.signals.base import SignalBase
 from tests.support.doubles import app_started_at, no_app_start
 
 
@@ -58,7 +60,9 @@ async def daemon_state(tmp_path: Path, *, pid: int | None = None) -> Config:
 
 
 def run_status(config: Config, *more: str) -> int:
-    return status.main(["--state-dir", str(config.state_dir), *more], app_start=no_app_start)
+    return guarded(
+        status.main, ["--state-dir", str(config.state_dir), *more], app_start=no_app_start
+    )
 
 
 def test_the_table_shows_each_signal_and_when_the_app_stops(
@@ -121,7 +125,7 @@ def test_a_keepalive_moves_the_stop(tmp_path: Path, capsys: pytest.CaptureFixtur
 def test_without_state_status_says_so_and_exits_2(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert status.main(["--state-dir", str(tmp_path)], app_start=no_app_start) == 2
+    assert guarded(status.main, ["--state-dir", str(tmp_path)], app_start=no_app_start) == 2
     assert f"no daemon state in {tmp_path}" in capsys.readouterr().err
 
 
@@ -145,7 +149,9 @@ def test_state_files_of_an_earlier_app_start_are_not_shown(tmp_path: Path) -> No
         )
     )
     assert state_module.SAME_START_TOLERANCE < 995
-    assert status.main(["--state-dir", str(tmp_path)], app_start=app_started_at(1000.0)) == 2
+    assert (
+        guarded(status.main, ["--state-dir", str(tmp_path)], app_start=app_started_at(1000.0)) == 2
+    )
 
 
 @pytest.mark.parametrize(

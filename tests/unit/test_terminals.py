@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from autostop_async.config import load_config
-from autostop_async.terminals import OwnWrites, TerminalsSignal, latest_use, terminal_devices
+from autostop_async.own_writes import OwnWrites
+from autostop_async.signals.terminals import TerminalsSignal, latest_use, terminal_devices
 
 LONG_AGO = time.time() - 3600
 

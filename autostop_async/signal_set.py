@@ -2,8 +2,8 @@
 
 The workspace walk and git's records are consulted at deadlines; the editor's heartbeat, the
 terminals, CPU and GPU are polled every interval, each unless a setting switches it off. Beside
-the signals, the daemon is given the user's keepalive, the warning before a stop, and the record
-of its own writes (which are nobody's activity, though the editor may echo them).
+the signals, the daemon is given the user's keepalive, the holds on jobs, and the record of its
+own writes (which are nobody's activity, though the editor may echo them).
 """
 
 from __future__ import annotations
@@ -16,24 +16,23 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from .activity import Signal
-from .busy import CpuSignal, GpuSignal
-from .changes import WorkspaceScanner, WorkspaceSignal
+from .changes import GitSignal, WorkspaceScanner, WorkspaceSignal
 from .config import Config
-from .editor import EditorSignal
-from .editor_layout import find_editor_layout
-from .git_activity import GitSignal
-from .keepalive import KeepaliveReader, keepalive_file
-from .notice import Notifier
-from .terminals import OwnWrites, TerminalsSignal, file_echo_window
+from .holds import HoldsReader, KeepaliveReader, holds_dir, keepalive_file
+from .own_writes import OwnWrites, file_echo_window
+from .signals.base import Signal
+from .signals.busy import CpuSignal, GpuSignal
+from .signals.editor import EditorSignal
+from .signals.editor_layout import find_editor_layout
+from .signals.terminals import TerminalsSignal
 
-__all__ = ["Signals", "build_signals", "own_output_files"]
+__all__ = ["SignalSet", "build_signal_set", "own_output_files", "signal_files"]
 
 log = logging.getLogger("autostop_async")
 
 
 @dataclass(frozen=True)
-class Signals:
+class SignalSet:
     """What the daemon watches: its signals (in the order they are asked), the names of those
     switched off, and its other inputs."""
 
@@ -42,11 +41,11 @@ class Signals:
     #: The walk, whose editor layout the daemon shows in ``status``.
     workspace: WorkspaceSignal
     keepalive: KeepaliveReader
-    notifier: Notifier | None
+    holds: HoldsReader
     own_writes: OwnWrites
 
 
-def build_signals(config: Config) -> Signals:
+def build_signal_set(config: Config) -> SignalSet:
     """The signals the settings switch on, and the daemon's other inputs."""
     own_writes = remember_log_writes()
     own_writes.echo_window = file_echo_window(config.idle_time)
@@ -79,23 +78,23 @@ def build_signals(config: Config) -> Signals:
         ),
         ("gpu", config.busy, lambda: GpuSignal(config.busy_gpu)),
     ]
-    return Signals(
+    return SignalSet(
         signals=[make() for _, on, make in every if on],
         off=[name for name, on, _ in every if not on],
         workspace=workspace,
         keepalive=KeepaliveReader(keepalive_file(config), config.max_keepalive),
-        notifier=None if config.once else Notifier.from_config(config, own_writes),
+        holds=HoldsReader(holds_dir(config), config.max_keepalive),
         own_writes=own_writes,
     )
 
 
 def workspace_signal(config: Config) -> WorkspaceSignal:
-    """The walk of the watch folders, the daemon's own files and the editor's bookkeeping left
-    out (the editor's data folder is looked for before each walk)."""
+    """The walk of the watch folders, the daemon's own files, the files read as signals and the
+    editor's bookkeeping left out (the editor's data folder is looked for before each walk)."""
     scanner = WorkspaceScanner(
         config.watch_roots,
         exclude=config.exclude,
-        excluded_paths=own_output_files(config),
+        excluded_paths=[*own_output_files(config), *signal_files(config)],
         concurrency=config.concurrency,
         skip_git_ignored=config.skip_git_ignored,
     )
@@ -122,6 +121,13 @@ def own_output_files(config: Config) -> list[Path]:
         except OSError:
             continue
     return [Path(os.path.abspath(p)) for p in paths]
+
+
+def signal_files(config: Config) -> list[Path]:
+    """The files a signal reads (the editor's heartbeat files, wherever they are configured):
+    each counts only through its signal, with that signal's guard against echoes of the
+    daemon's own warning; the walk never counts them, whether or not the signal is on."""
+    return [Path(os.path.abspath(p)) for p in config.editor_idle_files]
 
 
 class _RememberWrites(logging.Filter):

@@ -1,4 +1,5 @@
-"""Git awareness: a repository's own records as activity, and the folders its ignore rules exclude.
+"""Git's records (reached through :mod:`.changes`): a repository's own records as activity,
+and the folders its ignore rules exclude.
 
 For each repository the workspace walk came across (a folder holding a ``.git`` folder, or a
 ``.git`` file for worktrees and submodules), these count as activity:
@@ -38,10 +39,12 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from .activity import Activity, OnceLog, SignalBase, newest
+from .activity import Activity, newest
+from .errors import RepoError
 from .safe_read import open_regular, read_bounded, run_blocking
+from .signals.base import OnceLog, SignalBase
 
-__all__ = ["GitRepo", "GitSignal", "IgnoredFolders", "RepoError", "open_repo"]
+__all__ = ["GitRepo", "GitSignal", "IgnoredFolders", "open_repo"]
 
 log = logging.getLogger("autostop_async")
 
@@ -59,10 +62,6 @@ GITPYTHON_READS = ("HEAD", "commondir", "gitdir", "config", "config.worktree")
 REFLOG_SAME_WRITE = 2.0
 #: A ``git ls-files`` for ``--skip-git-ignored`` that takes longer than this is stopped.
 IGNORED_TIMEOUT = 300.0
-
-
-class RepoError(Exception):
-    """A repository cannot be read: corrupt, half-cloned, or unreadable."""
 
 
 @dataclass
@@ -114,9 +113,11 @@ class GitRepo:
         key = (st.st_ino, st.st_size, st.st_mtime_ns)
         if key != self._reflog_key:
             last = _parse_reflog_line(_last_line(path), st.st_ctime)
-            if last is not None and 0 <= st.st_ctime - last[0] < REFLOG_SAME_WRITE:
+            if last is not None and st.st_ctime - last[0] < REFLOG_SAME_WRITE:
                 # Reflog times are whole seconds; the file's change time is the same moment,
                 # precisely (when git's maintenance rewrote the file later, it is far later).
+                # A time after it (a committer date set ahead) is no later than the write: it
+                # counts once, as the kernel's time of the write, not at every check till then.
                 last = (st.st_ctime, last[1])
             self._reflog_last = last
             self._reflog_key = key

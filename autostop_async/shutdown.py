@@ -1,7 +1,7 @@
 """Stopping on SIGTERM and SIGINT by cancelling the task that runs, as arq's ``handle_sig``.
 
 Whatever that task awaits (a walk, a signal stuck in a system call, a slow disk) ends at once
-with ``CancelledError``; :class:`StopOnSignals` tells that stop from any other cancellation and
+with ``CancelledError``; :class:`ShutdownOnSignals` tells that stop from any other cancellation and
 swallows only its own, so the caller can save its state and exit 0.
 
 A cancellation can be lost: ``asyncio.wait_for`` before Python 3.12 drops one that arrives just
@@ -18,13 +18,13 @@ import sys
 from types import TracebackType
 from typing import Any
 
-__all__ = ["INSIST_EVERY", "StopOnSignals"]
+__all__ = ["INSIST_EVERY", "ShutdownOnSignals"]
 
 #: How often a requested stop cancels the task again while the block has not ended.
 INSIST_EVERY = 0.1
 
 
-class StopOnSignals:
+class ShutdownOnSignals:
     """``with stopper:`` inside a task: SIGTERM, SIGINT or :meth:`request` cancel the task; the
     block then ends quietly (``requested`` is True). A second request is ignored."""
 
@@ -46,7 +46,7 @@ class StopOnSignals:
         self._task.cancel()
         asyncio.get_running_loop().call_later(INSIST_EVERY, self._insist)
 
-    def __enter__(self) -> StopOnSignals:
+    def __enter__(self) -> ShutdownOnSignals:
         self._task = asyncio.current_task()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):

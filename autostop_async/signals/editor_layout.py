@@ -6,7 +6,8 @@ Code Editor's server keeps everything under its ``--server-data-dir``: the user 
 SageMaker Distribution images, the extensions in ``<server-data-dir>/extensions``. Images 2.3
 and later (all 3.x and 4.x) start it with ``--server-data-dir
 /home/sagemaker-user/sagemaker-code-editor-server-data``, inside the home folder; earlier images
-used ``/opt/amazon/sagemaker/sagemaker-code-editor-server-data`` (REFERENCE.md gives sources).
+used ``/opt/amazon/sagemaker/sagemaker-code-editor-server-data`` (sources: docs/reference.md,
+"Code Editor's data folder, by image").
 
 Only two folders there mean that a person did something: ``data/User/History`` (an entry on every
 save) and ``data/User/Backups`` (hot-exit copies of unsaved editors). Everything else is the

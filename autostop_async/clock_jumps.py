@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from .config import format_duration
+from .durations import format_duration
 
 __all__ = ["CLOCK_JUMP_SECONDS", "ClockWatch"]
 

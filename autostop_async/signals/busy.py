@@ -29,7 +29,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from .activity import Activity, OnceLog, PolledSignal
+from ..activity import Activity
+from .base import OnceLog, PolledSignal
 
 __all__ = ["CpuSample", "CpuSignal", "GpuSignal", "default_cpu_threshold", "read_cpu_sample"]
 
@@ -45,7 +46,8 @@ GPU_TIMEOUT = 5.0
 def default_cpu_threshold(cpus: int) -> float:
     """Half of one core, as a percentage of the whole machine (25 on 2 vCPUs, 3.1 on 16).
 
-    An idle Code Editor uses 2-5% of one core (REFERENCE.md); any real job uses a whole core.
+    An idle Code Editor uses 2-5% of one core; any real job uses a whole core (docs/reference.md,
+    "What a real VS Code server does").
     """
     return 50.0 / max(1, cpus)
 

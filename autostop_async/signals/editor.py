@@ -11,7 +11,10 @@ Editor builds 1.1.2, 1.3.1-1.3.3 and 1.4.0 wrote instead (their endpoint answere
 The extension truncates the file, then writes it: a reader can find it empty for an instant, so
 an empty file is read again a moment later, and is not reported as malformed.
 
-A timestamp in the future is clamped to now. A malformed answer is logged once and ignored.
+A time up to a few seconds ahead of the clock (``FUTURE_SLACK``) is taken as now; one further
+ahead (the file is world-writable: ``2099-01-01``) counts once, as the moment it was first seen,
+never at every poll. A malformed answer is logged once and ignored; the log says what is wrong
+with it, never what it says.
 
 The daemon's own writes must not keep the app (:class:`OwnWrites`): its notice to the terminals
 refreshes the heartbeat of newer builds for 60 s, and any of its own files (notice, state, log)
@@ -33,10 +36,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from .activity import Activity, OnceLog, PolledSignal
-from .safe_output import excerpt
-from .safe_read import read_file
-from .terminals import OwnWrites
+from ..activity import Activity
+from ..errors import MalformedHeartbeatError
+from ..own_writes import OwnWrites
+from ..safe_read import read_file
+from .base import OnceLog, PolledSignal
 
 __all__ = ["EditorSignal", "parse_timestamp"]
 
@@ -49,9 +53,14 @@ MAX_ANSWER_BYTES = 64 * 1024
 #: The largest status line and headers read from the endpoint, and the longest chunk-size line.
 MAX_HEADER_BYTES = 16 * 1024
 #: After the daemon wrote its notice to the terminals, newer Code Editor builds refresh the
-#: heartbeat from the terminals' times for 60 s (see REFERENCE.md): heartbeats in this window after
-#: our write are not counted (terminal use then still counts through the terminals signal).
+#: heartbeat from the terminals' times for 60 s (docs/reference.md, "The editor's heartbeat"):
+#: heartbeats in this window after our write are not counted (terminal use then still counts
+#: through the terminals signal).
 ECHO_WINDOW = 75.0
+#: A heartbeat up to this far ahead of the daemon's clock is taken as now (the clock's
+#: granularity, a rounding of the editor's milliseconds); one further ahead is no heartbeat
+#: written now, and counts once, when first seen (``EditorSignal._not_ahead``).
+FUTURE_SLACK = 5.0
 #: An empty heartbeat file is being rewritten: read it again this many times, this far apart.
 EMPTY_RETRIES = 3
 EMPTY_RETRY_DELAY = 0.05
@@ -63,34 +72,30 @@ _ISO = re.compile(
 )
 
 
-class _Malformed(ValueError):
-    """The endpoint or the file answered something that is not a heartbeat."""
-
-
 def parse_timestamp(value: object) -> float:
     """Epoch seconds of an ISO-8601 time (``Z``, an offset or none = UTC; any fraction), or of a
     number (epoch seconds, or milliseconds when it is that large). Raises ValueError."""
     if isinstance(value, bool):
-        raise ValueError(f"{excerpt(value)} is not a time")
+        raise ValueError("a boolean, not a time")
     if isinstance(value, (int, float)):
         number = float(value)
         if not math.isfinite(number):  # NaN or infinite: no time at all
-            raise ValueError(f"{excerpt(value)} is not a time")
+            raise ValueError("a number that is not finite, not a time")
         return number / 1000.0 if number > 1e11 else number
     if not isinstance(value, str):
-        raise ValueError(f"{excerpt(value)} is not a time")
+        raise ValueError(f"a JSON {type(value).__name__}, not a time")
     text = value.strip()
     match = _ISO.match(text)
     if match is None:
         try:
             return parse_timestamp(float(text))
         except ValueError:
-            raise ValueError(f"{excerpt(value)} is not an ISO-8601 time") from None
+            raise ValueError(f"not an ISO-8601 time ({len(text)} characters)") from None
     year, month, day, hour, minute, second = (int(g) for g in match.groups()[:6])
     try:  # datetime validates the date (no 31 February)
         at = datetime(year, month, day, hour, minute, second, tzinfo=timezone.utc).timestamp()
     except (ValueError, OverflowError):
-        raise ValueError(f"{excerpt(value)} is not a valid time") from None
+        raise ValueError("an ISO-8601 time of a day that does not exist") from None
     if match.group(7):
         at += float(match.group(7))
     zone = match.group(8)
@@ -131,7 +136,7 @@ async def _http_get(url: str) -> tuple[int, bytes]:
         try:
             status = int(lines[0].split()[1])
         except (IndexError, ValueError):
-            raise _Malformed(f"not an HTTP answer: {lines[0][:80]!r}") from None
+            raise MalformedHeartbeatError("not an HTTP answer") from None
         headers = {}
         for line in lines[1:]:
             name, _, value = line.partition(":")
@@ -142,21 +147,25 @@ async def _http_get(url: str) -> tuple[int, bytes]:
             try:
                 length = int(headers["content-length"])
             except ValueError:
-                raise _Malformed(f"bad Content-Length {headers['content-length'][:20]!r}") from None
+                raise MalformedHeartbeatError("a Content-Length that is not a number") from None
             if not 0 <= length <= MAX_ANSWER_BYTES:
-                raise _Malformed(f"Content-Length {length} is not within 0-{MAX_ANSWER_BYTES}")
+                raise MalformedHeartbeatError(
+                    f"Content-Length {length} is not within 0-{MAX_ANSWER_BYTES}"
+                )
             body = await reader.readexactly(length)
         else:  # until the server closes
             body = await reader.read(MAX_ANSWER_BYTES + 1)
             while len(body) <= MAX_ANSWER_BYTES and (more := await reader.read(MAX_ANSWER_BYTES)):
                 body += more
             if len(body) > MAX_ANSWER_BYTES:
-                raise _Malformed(f"the answer is larger than {MAX_ANSWER_BYTES} bytes")
+                raise MalformedHeartbeatError(f"the answer is larger than {MAX_ANSWER_BYTES} bytes")
         return status, body
     except asyncio.LimitOverrunError:
-        raise _Malformed(f"a header or chunk-size line is over {MAX_HEADER_BYTES} bytes") from None
+        raise MalformedHeartbeatError(
+            f"a header or chunk-size line is over {MAX_HEADER_BYTES} bytes"
+        ) from None
     except asyncio.IncompleteReadError as exc:
-        raise _Malformed(f"incomplete HTTP answer ({exc})") from None
+        raise MalformedHeartbeatError(f"incomplete HTTP answer ({exc})") from None
     finally:
         writer.close()
         with contextlib.suppress(OSError):
@@ -171,14 +180,16 @@ async def _read_chunked(reader: asyncio.StreamReader) -> bytes:
         try:
             size = int(size_line.split(b";")[0].strip(), 16)
         except ValueError:
-            raise _Malformed(f"bad chunk size {size_line[:20]!r}") from None
+            raise MalformedHeartbeatError("a chunk size that is not a number") from None
         if size == 0:
             return body
         if size < 0 or len(body) + size > MAX_ANSWER_BYTES:
-            raise _Malformed(f"the chunked answer is larger than {MAX_ANSWER_BYTES} bytes")
+            raise MalformedHeartbeatError(
+                f"the chunked answer is larger than {MAX_ANSWER_BYTES} bytes"
+            )
         body += await reader.readexactly(size)
         if await reader.readexactly(2) != b"\r\n":
-            raise _Malformed("a chunk does not end with CRLF")
+            raise MalformedHeartbeatError("a chunk does not end with CRLF")
 
 
 async def _read_text(file: Path) -> str:
@@ -213,6 +224,8 @@ class EditorSignal(PolledSignal):
         self.clock = clock
         #: Logs a problem the first time it happens, not every poll.
         self._once = OnceLog(log)
+        #: Per source, a time ahead of the clock and when it was first seen.
+        self._ahead: dict[str, tuple[float, float]] = {}
 
     async def sample(self) -> Activity | None:
         """The editor's last-active time (clamped to now), unless it may echo our own writes."""
@@ -252,13 +265,8 @@ class EditorSignal(PolledSignal):
                     self._files_text(),
                 )
                 return None
-            try:
-                raw = json.loads(body.decode("utf-8"))
-                value = raw["lastActiveTimestamp"]
-                at = parse_timestamp(value)
-            except (ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
-                raise _Malformed(f"{excerpt(body)} ({type(exc).__name__}: {exc})") from None
-        except _Malformed as exc:
+            at = _answer_time(body)
+        except MalformedHeartbeatError as exc:
             self._once(
                 "malformed",
                 logging.WARNING,
@@ -277,7 +285,8 @@ class EditorSignal(PolledSignal):
                 self._files_text(),
             )
             return None
-        return Activity(min(at, self.clock()), f"editor:{self.url}")
+        source = f"editor:{self.url}"
+        return Activity(self._not_ahead(at, source), source)
 
     def _files_text(self) -> str:
         return " and ".join(str(f) for f in self.files) if self.files else "no file"
@@ -298,7 +307,10 @@ class EditorSignal(PolledSignal):
             except FileNotFoundError:
                 self._once(f"nofile:{file}", logging.DEBUG, "editor heartbeat %s is absent", file)
                 return None
-            except (OSError, UnicodeDecodeError) as exc:
+            except UnicodeDecodeError:
+                self._once(f"badfile:{file}", logging.WARNING, "cannot read %s: not UTF-8", file)
+                return None
+            except OSError as exc:
                 self._once(f"badfile:{file}", logging.WARNING, "cannot read %s: %s", file, exc)
                 return None
             if text.strip():
@@ -319,4 +331,44 @@ class EditorSignal(PolledSignal):
                 exc,
             )
             return None
-        return Activity(min(at, self.clock()), f"editor:{file}")
+        source = f"editor:{file}"
+        return Activity(self._not_ahead(at, source), source)
+
+    def _not_ahead(self, at: float, source: str) -> float:
+        """``at``, unless it is ahead of the clock by more than FUTURE_SLACK: such a time was
+        not written now by the editor (it writes the same clock's time); it counts once, as
+        the moment it was first seen, and never again while it stays, so a time dated days
+        ahead (the file is anyone's to write) cannot keep the app."""
+        now = self.clock()
+        if at <= now + FUTURE_SLACK:
+            self._ahead.pop(source, None)
+            self._once.forget(f"ahead:{source}")
+            return min(at, now)
+        seen = self._ahead.get(source)
+        if seen is not None and seen[0] == at:
+            return seen[1]
+        self._ahead[source] = (at, now)
+        self._once(
+            f"ahead:{source}",
+            logging.WARNING,
+            "editor heartbeat %s holds a time ahead of the clock; counted once, as now",
+            source.removeprefix("editor:"),
+        )
+        return now
+
+
+def _answer_time(body: bytes) -> float:
+    """The time of the endpoint's answer; MalformedHeartbeatError saying what is wrong with
+    it, never what it says."""
+    try:
+        raw = json.loads(body.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise MalformedHeartbeatError("the answer is not UTF-8") from None
+    except (ValueError, RecursionError):
+        raise MalformedHeartbeatError("the answer is not JSON") from None
+    if not isinstance(raw, dict) or "lastActiveTimestamp" not in raw:
+        raise MalformedHeartbeatError("the answer has no lastActiveTimestamp") from None
+    try:
+        return parse_timestamp(raw["lastActiveTimestamp"])
+    except ValueError as exc:
+        raise MalformedHeartbeatError(f"lastActiveTimestamp is {exc}") from None

@@ -1,0 +1,94 @@
+"""The command line: ``autostop-async [COMMAND] [OPTIONS]``.
+
+One program, two sides (see docs/development.md):
+
+- in the app: the daemon (the default: no command name, or ``run``), ``status``, ``keepalive``;
+- on the administrator's machine: ``deploy`` and ``undeploy``.
+
+Each command is a module with ``main(argv) -> int`` and its own parser (``--help`` lists its own
+options). A command raises :class:`~autostop_async.errors.UsageError` for bad input and
+:class:`~autostop_async.errors.CommandFailed` when it cannot do its work; :func:`guarded`, the
+one place that does it, turns them into one line on stderr and exit 2 or 1.
+
+The process ends with ``os._exit`` once its work is done and its output flushed (:func:`entry`):
+a worker thread stuck in a system call (a hung mount, a FIFO) can be neither stopped nor joined,
+and a normal interpreter exit would wait for it forever.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import logging
+import os
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import CommandFailed, UsageError
+
+__all__ = ["COMMANDS", "EXIT_FAILED", "EXIT_USAGE", "entry", "guarded", "main"]
+
+EXIT_FAILED, EXIT_USAGE = 1, 2
+
+
+@dataclass(frozen=True)
+class Command:
+    """A subcommand: the module whose ``main(argv)`` runs it, and one line for the help."""
+
+    module: str
+    summary: str
+
+
+#: The commands by name; the daemon (``run``) is also what runs when no name is given.
+COMMANDS: dict[str, Command] = {
+    "run": Command("launch", "the daemon (the default): delete this app once idle"),
+    "status": Command("status", "what the daemon sees, and when it will stop the app"),
+    "keepalive": Command(
+        "keepalive", "postpone the stop: `keepalive 2h`, `keepalive -- CMD`, `keepalive --pid PID`"
+    ),
+}
+
+
+def commands_help() -> str:
+    """The commands, one per line, for the daemon's ``--help``."""
+    width = max(map(len, COMMANDS))
+    lines = [f"  {name:<{width}}  {cmd.summary}" for name, cmd in COMMANDS.items()]
+    return "commands (autostop-async COMMAND --help):\n" + "\n".join(lines)
+
+
+def guarded(run: Callable[..., int], *args: Any, **kwargs: Any) -> int:
+    """``run(*args, **kwargs)``'s exit code; a usage error is one line on stderr and exit 2, a
+    failed command one line and exit 1 (127: a command to run that is not there)."""
+    try:
+        return run(*args, **kwargs)
+    except UsageError as exc:
+        print(f"autostop-async: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except CommandFailed as exc:
+        print(f"autostop-async: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``autostop-async``: the command named first, else the daemon with every argument."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    name = args[0] if args and args[0] in COMMANDS else "run"
+    if args and args[0] == name:
+        args = args[1:]
+    module = importlib.import_module(f".{COMMANDS[name].module}", __package__)
+    if name == "run":  # the daemon's --help lists the commands
+        return guarded(module.main, args, epilog=commands_help())
+    return guarded(module.main, args)
+
+
+def entry() -> None:
+    """The program: :func:`main`, then flush what it wrote and end the process at once, so that
+    no worker thread stuck in a system call can delay the exit (the state is saved by then)."""
+    code = main()
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(code)

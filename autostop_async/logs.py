@@ -1,0 +1,99 @@
+"""The daemon's log: one line per record, UTC times, to ``--log-file`` (appended) or stderr.
+
+A line cannot be split or fail on a hostile file name (the message is escaped), and a log that
+cannot be written (a full disk) costs one line on stderr, not a traceback per record.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import sys
+
+from .config import Config
+from .safe_output import escape
+from .times import utc_iso
+
+__all__ = ["log", "setup_logging"]
+
+log = logging.getLogger("autostop_async")
+
+
+class _UTCFormatter(logging.Formatter):
+    """UTC times; the message escaped (a file name's newline or non-UTF-8 byte cannot make a
+    second line, or fail the write), so one record is one line."""
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        return utc_iso(record.created)
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        record.message = escape(record.message)
+        return super().formatMessage(record)
+
+
+class _OneLineErrors(logging.StreamHandler):  # type: ignore[type-arg]
+    """A log stream that cannot fail loudly: when a line cannot be written (a full disk:
+    ENOSPC, EDQUOT), one line on stderr says so, once, instead of a traceback per record;
+    the first line written again says that some were lost."""
+
+    failing = False
+    _lost = 0  # records lost while failing
+    _error = False  # the last write failed
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """Write the record; after lost lines, say how many were lost first."""
+        if self.failing:
+            self._error = False
+            super().emit(self._lost_note(record))
+            if self._error:  # still failing
+                self._lost += 1
+                return
+            self.failing, self._lost = False, 0
+        super().emit(record)
+
+    def _lost_note(self, record: logging.LogRecord) -> logging.LogRecord:
+        return logging.makeLogRecord(
+            {
+                "name": record.name,
+                "levelno": logging.WARNING,
+                "levelname": "WARNING",
+                "msg": "%d log line(s) were lost: the log could not be written",
+                "args": (self._lost,),
+            }
+        )
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        """One line on stderr for the first lost record; none for the next ones."""
+        self._error = True
+        if self.failing:
+            return
+        self.failing, self._lost = True, 1
+        exc = sys.exc_info()[1]
+        where = getattr(self, "baseFilename", "stderr")
+        with contextlib.suppress(Exception):  # stderr may be on the same full disk
+            sys.stderr.write(
+                f"autostop-async: cannot write the log ({where}): {exc}; "
+                "log lines are lost until it can\n"
+            )
+            sys.stderr.flush()
+
+
+class _LogFile(_OneLineErrors, logging.FileHandler):
+    """``--log-file``: appended, one line per record; a full disk costs one line on stderr."""
+
+
+def setup_logging(config: Config) -> None:
+    """One line per record, UTC timestamps, to ``--log-file`` (appended) or stderr."""
+    handler: logging.Handler
+    if config.log_file is not None:
+        config.log_file.parent.mkdir(parents=True, exist_ok=True)
+        handler = _LogFile(config.log_file, encoding="utf-8", errors="backslashreplace")
+    else:
+        handler = _OneLineErrors(sys.stderr)
+    handler.setFormatter(
+        _UTCFormatter("%(asctime)s autostop-async[%(process)d] %(levelname)s %(message)s")
+    )
+    log.handlers[:] = [handler]
+    log.setLevel(os.environ.get("AUTOSTOP_LOG_LEVEL", "INFO").upper())
+    log.propagate = False
