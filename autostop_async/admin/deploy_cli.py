@@ -1,10 +1,13 @@
 """``autostop-async deploy`` and ``undeploy``: the daemon onto every Code Editor space of a
 domain, shown as a plan first, and off again exactly.
 
-``main(["deploy", "--domain-id", "d-…", …])`` or ``python -m autostop_async.admin.deploy_cli
-deploy …``. Exit codes: 0 done (or nothing to do, or a dry run); 1 AWS refused or a step failed
-(the message says what was changed and how to undo it); 2 a bad flag or daemon setting, found
-before any AWS call.
+``main(["--domain-id", "d-…", …])`` runs deploy (``autostop-async deploy``);
+``main(["undeploy", …])`` and :mod:`.undeploy_cli` run undeploy; ``python -m
+autostop_async.admin.deploy_cli [deploy|undeploy] …`` the same.
+
+Exit codes: 0 done (or nothing to do, or a dry run); 1 AWS refused or a step failed (the message
+says what was changed and how to undo it); 2 a bad flag or daemon setting, found before any AWS
+call.
 """
 
 from __future__ import annotations
@@ -377,23 +380,23 @@ def _undeploy(cli: _Cli) -> int:
 
 
 def main(argv: Sequence[str]) -> int:
-    """``deploy …`` or ``undeploy …``; the exit code."""
+    """Deploy with ``argv`` (its first item may name ``deploy`` or ``undeploy``); the exit
+    code."""
     return run(argv, sys.stdout, sys.stderr, sys.stdin)
 
 
 def run(argv: Sequence[str], out: TextIO, err: TextIO, stdin: TextIO) -> int:
     """:func:`main` with its streams given (tests)."""
     args_in = list(argv)
-    command = args_in[0] if args_in else ""
+    command = "deploy"
+    if args_in and args_in[0] in ("deploy", "undeploy"):
+        command = args_in.pop(0)
     prog = f"autostop-async {command}"
-    if command not in ("deploy", "undeploy"):
-        print("usage: autostop-async {deploy,undeploy} --domain-id D …", file=err)
-        return 2
     parser = _parser(command)
     errors = io.StringIO()
     try:
         with contextlib.redirect_stderr(errors), contextlib.redirect_stdout(out):
-            args = parser.parse_args(args_in[1:])
+            args = parser.parse_args(args_in)
     except SystemExit as exc:
         err.write(errors.getvalue())
         return int(exc.code or 0)

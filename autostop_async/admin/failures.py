@@ -1,26 +1,29 @@
-"""Errors of the admin commands, with messages an admin can act on.
+"""Errors of the admin commands, with messages an admin can act on; they sit in the package's
+tree (:mod:`autostop_async.errors`) as failed commands and usage errors.
 
 ::
 
-    AdminError            exit 1: AWS said no, or something is not as expected
+    AdminError            exit 1: AWS said no, or something is not as expected (CommandFailed)
     ├── AccessDenied      names the action and the resource
-    └── UsageError        exit 2: bad flags or settings, found before any AWS call
+    └── UsageError        exit 2: bad flags or settings, found before any AWS call (UsageError)
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from .. import errors
+
 __all__ = ["AccessDenied", "AdminError", "UsageError", "aws_error"]
 
 
-class AdminError(Exception):
+class AdminError(errors.CommandFailed):
     """Something stops the command; the message says what and what to do."""
 
     exit_code = 1
 
 
-class UsageError(AdminError):
+class UsageError(AdminError, errors.UsageError):
     """A bad flag or setting, found before any AWS call."""
 
     exit_code = 2

@@ -12,7 +12,9 @@ import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ..config import ConfigError, build_parser, format_duration, parse_settings
+from ..config import build_parser, parse_settings
+from ..durations import format_duration
+from ..errors import ConfigError
 from .failures import UsageError
 
 __all__ = ["DaemonSettings", "check_daemon_settings"]

@@ -493,3 +493,18 @@ def test_access_denied_creating_the_lcc_changes_no_setting(
     assert fake.calls("UpdateDomain") == []
     assert undeploy("--yes").code == 0
     assert fake.domain_settings(DOMAIN) == domain
+
+
+def test_the_command_line_entries_take_the_flags_after_the_command_name(
+    fake: FakeSageMaker, wheelhouse: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """As ``autostop-async deploy …`` and ``autostop-async undeploy …`` call them."""
+    from autostop_async.admin import deploy_cli, undeploy_cli
+
+    seed_domain(fake)
+    base = ["--domain-id", DOMAIN, "--yes"]
+    assert deploy_cli.main([*base, "--wheelhouse", str(wheelhouse)]) == 0
+    assert ours(fake)
+    assert undeploy_cli.main(base) == 0
+    assert ours(fake) == []
+    assert "deleted LCC autostop-async-" in capsys.readouterr().out
