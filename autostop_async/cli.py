@@ -24,7 +24,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TextIO
 
 from .errors import CommandFailed, UsageError
 
@@ -48,6 +48,10 @@ COMMANDS: dict[str, Command] = {
     "keepalive": Command(
         "keepalive", "postpone the stop: `keepalive 2h`, `keepalive -- CMD`, `keepalive --pid PID`"
     ),
+    "deploy": Command(
+        "admin.deploy_cli", "admin: put the auto-stop on a domain's Code Editor apps"
+    ),
+    "undeploy": Command("admin.undeploy_cli", "admin: undo a deploy, exactly"),
 }
 
 
@@ -58,17 +62,24 @@ def commands_help() -> str:
     return "commands (autostop-async COMMAND --help):\n" + "\n".join(lines)
 
 
-def guarded(run: Callable[..., int], *args: Any, **kwargs: Any) -> int:
-    """``run(*args, **kwargs)``'s exit code; a usage error is one line on stderr and exit 2, a
-    failed command one line and exit 1 (127: a command to run that is not there)."""
+def guarded(
+    run: Callable[..., int],
+    *args: Any,
+    prog: str = "autostop-async",
+    err: TextIO | None = None,
+    **kwargs: Any,
+) -> int:
+    """``run(*args, **kwargs)``'s exit code; a usage error is one line on stderr (``err``)
+    and exit 2, a failed command one line and its exit code (1; 127: a command to run that is
+    not there). ``prog`` begins the line: the command that failed."""
     try:
         return run(*args, **kwargs)
     except UsageError as exc:
-        print(f"autostop-async: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        code, message = EXIT_USAGE, str(exc)
     except CommandFailed as exc:
-        print(f"autostop-async: error: {exc}", file=sys.stderr)
-        return exc.exit_code
+        code, message = exc.exit_code, str(exc)
+    print(f"{prog}: error: {message}", file=sys.stderr if err is None else err, flush=True)
+    return code
 
 
 def main(argv: Sequence[str] | None = None) -> int:

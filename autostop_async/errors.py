@@ -9,7 +9,10 @@
     │   ├── AppNotFoundError         DescribeApp finds no app as the metadata names it
     │   └── StateDirBusy             another daemon holds the state folder
     ├── CommandFailed                exit 1: a command could not do what it was asked (cli.py)
-    │   └── CommandNotFound          exit 127: ``keepalive -- CMD`` cannot find CMD (as a shell)
+    │   ├── CommandNotFound          exit 127: ``keepalive -- CMD`` cannot find CMD (as a shell)
+    │   └── admin.failures.AdminError   deploy/undeploy: AWS said no, or not as expected
+    │       ├── AccessDenied             names the action and the resource
+    │       └── admin UsageError         also a UsageError: exit 2, before any AWS call
     ├── DeleteAppError               DeleteApp failed after the SDK's retries (RuntimeError)
     ├── RepoError                    one git repository cannot be read
     ├── MalformedHeartbeatError      the editor's endpoint or file holds no time (ValueError)

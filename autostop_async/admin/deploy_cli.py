@@ -22,8 +22,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
+from botocore.exceptions import BotoCoreError, ClientError
+
+from ..cli import guarded
 from .apply import apps_using, create_lccs, record_after, remap, write_changes
-from .failures import AdminError, UsageError
+from .failures import AdminError, UsageError, aws_failure
 from .lcc import render
 from .plan import base_defaults, plan_deploy, plan_undeploy
 from .policy import admin_policy, check_execution_roles, dumps, execution_role_policy
@@ -401,12 +404,16 @@ def run(argv: Sequence[str], out: TextIO, err: TextIO, stdin: TextIO) -> int:
         err.write(errors.getvalue())
         return int(exc.code or 0)
     cli = _Cli(args, out, err, stdin)
-    try:
+
+    def work() -> int:
         _check_flags(args, command)
-        return _deploy(cli) if command == "deploy" else _undeploy(cli)
-    except AdminError as exc:
-        print(f"{prog}: error: {exc}", file=err, flush=True)
-        return exc.exit_code
+        try:
+            return _deploy(cli) if command == "deploy" else _undeploy(cli)
+        except (BotoCoreError, ClientError) as exc:  # a call no step wrapped: still one line
+            raise aws_failure(exc) from None
+
+    try:  # the command line's one place for errors: one line, exit 2 or the command's code
+        return guarded(work, prog=prog, err=err)
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=err)
         return 1

@@ -14,7 +14,7 @@ from typing import Any
 
 from .. import errors
 
-__all__ = ["AccessDenied", "AdminError", "UsageError", "aws_error"]
+__all__ = ["AccessDenied", "AdminError", "UsageError", "aws_error", "aws_failure"]
 
 
 class AdminError(errors.CommandFailed):
@@ -57,3 +57,20 @@ def aws_error(exc: Exception, action: str, resource: str) -> AdminError:
     if code in _DENIED:
         return AccessDenied(action, resource, message)
     return AdminError(f"{action} on {resource} failed: {code}: {message}")
+
+
+def aws_failure(exc: Exception) -> AdminError:
+    """An :class:`AdminError` for an SDK error raised outside a named step: no credentials, no
+    region, an endpoint that does not answer, or a call's ``ClientError``."""
+    operation = str(getattr(exc, "operation_name", "") or "")
+    if operation:
+        return aws_error(exc, operation, "the account")
+    hint = ""
+    name = type(exc).__name__
+    if name in ("NoCredentialsError", "PartialCredentialsError"):
+        hint = ": give the admin's credentials (AWS_PROFILE, `aws configure`, or CloudShell)"
+    elif name == "NoRegionError":
+        hint = ": give --region or AWS_REGION"
+    elif name in ("EndpointConnectionError", "ConnectTimeoutError", "ReadTimeoutError"):
+        hint = ": check the network, or AWS_ENDPOINT_URL* for an emulator"
+    return AdminError(f"{exc}{hint}")

@@ -24,9 +24,6 @@ README_MAX_LINES = 250
 #: Documents other work adds: a link to one of these may come before the file does. Drop each
 #: name once its file is in the repository.
 PENDING_DOCS = {
-    "docs/deploy.md",
-    "docs/install-by-hand.md",
-    "docs/jobs.md",
     "docs/terminals.md",
     "docs/idle-noise.md",
 }
@@ -329,4 +326,4 @@ def test_each_command_help_works(name: str) -> None:
     assert done.stderr == ""
     if name != "run":  # a command's help is its own, not the daemon's
         assert f"autostop-async {name}" in done.stdout
-        assert "--idle-time" not in done.stdout
+        assert "--busy-cpu" not in done.stdout
