@@ -299,6 +299,14 @@ class Config:
         group=SIGNALS_GROUP,
     )
     terminals: bool = setting(True, "count terminal activity", action="on-off", group=SIGNALS_GROUP)
+    #: Output alone (a ``watch``, ``top``, ``tail -f``, tmux's clock) is nobody's use; see
+    #: docs/terminals.md.
+    terminal_output: bool = setting(
+        False,
+        "count output written to a terminal as use too, not only input a program reads",
+        action="on-off",
+        group=SIGNALS_GROUP,
+    )
     terminals_dir: Path = setting(
         DEFAULT_TERMINALS_DIR,
         "folder of terminal devices",

@@ -64,7 +64,11 @@ def build_signal_set(config: Config) -> SignalSet:
         (
             "terminals",
             config.terminals,
-            lambda: TerminalsSignal(config.terminals_dir, own_writes=own_writes),
+            lambda: TerminalsSignal(
+                config.terminals_dir,
+                own_writes=own_writes,
+                count_output=config.terminal_output,
+            ),
         ),
         (
             "cpu",
