@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import io
 import logging
 import os
 import stat
 import sys
-from typing import TextIO
 
 from .config import Config
 from .errors import NotRegularFileError
@@ -89,16 +89,21 @@ class _LogFile(_OneLineErrors, logging.FileHandler):
     Opened without blocking, and only as a regular file (:func:`open_log_file`).
     """
 
-    def _open(self) -> TextIO:
+    def _open(self) -> io.TextIOWrapper:
         fd = open_log_file(self.baseFilename)
-        return open(fd, "a", encoding=self.encoding, errors=self.errors)  # noqa: SIM115
+        return open(fd, "a", encoding=self.encoding, errors=self.errors)
 
 
 #: Flags of the log file's open: ``O_NONBLOCK`` so that a FIFO nobody reads fails at once
 #: (``ENXIO``) instead of waiting for a reader; ``O_NOCTTY`` so that a terminal never becomes
 #: the daemon's controlling terminal.
 _LOG_FLAGS = (
-    os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NONBLOCK | os.O_NOCTTY | getattr(os, "O_CLOEXEC", 0)
+    os.O_WRONLY
+    | os.O_APPEND
+    | os.O_CREAT
+    | os.O_NONBLOCK
+    | os.O_NOCTTY
+    | getattr(os, "O_CLOEXEC", 0)
 )
 
 
@@ -109,10 +114,8 @@ def open_log_file(path: str) -> int:
     whose message says what it is), before and after the open: the open never blocks (a FIFO
     nobody reads would hold the start for ever) and writes never go to a device.
     """
-    try:
+    with contextlib.suppress(FileNotFoundError):  # created below
         _regular_or_refuse(os.stat(path), path)
-    except FileNotFoundError:
-        pass  # created below
     fd = os.open(path, _LOG_FLAGS, 0o644)
     try:
         _regular_or_refuse(os.fstat(fd), path)  # what was opened, if it changed meanwhile

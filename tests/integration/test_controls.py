@@ -288,7 +288,7 @@ def test_a_terminal_dated_into_the_future_does_not_keep_the_app(setup: Setup) ->
     idle = 3.0
     year_2099 = 4_070_908_800.0
     os.utime(os.ttyname(setup.slave), (year_2099, year_2099))
-    setup.start("--idle-time", str(idle), "--no-busy", "--no-editor", "--terminal-output")
+    setup.start("--idle-time", str(idle), "--no-busy", "--no-editor")
     wait_for(lambda: "would delete" in setup.text(), idle + MARGIN, "the dry-run stop")
     assert setup.text().count("has its input time in the future") == 1, setup.text()
 

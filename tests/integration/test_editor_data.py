@@ -164,13 +164,18 @@ def test_every_running_vscode_servers_bookkeeping_is_left_out(
     default = workspace / ".local" / "share" / "code-server"
     vscode = workspace / ".vscode-server"
     install = tmp_path / "opt"
+    code_server, vscode_main = install / "code-server", install / "vscode" / "out"
+    home_env = {"HOME": str(workspace), "XDG_DATA_HOME": ""}
     servers = [
-        server_process(install / "code-server" / "out" / "node", "entry", "--user-data-dir", str(named)),
-        server_process(install / "code-server2" / "bin", "code-server", env={"HOME": str(workspace), "XDG_DATA_HOME": ""}),
-        server_process(install / "vscode" / "out", "server-main.js", "--server-data-dir", str(vscode)),
-    ]  # fmt: skip
+        server_process(code_server / "out" / "node", "entry", "--user-data-dir", str(named)),
+        server_process(code_server / "bin", "code-server", env=home_env),
+        server_process(vscode_main, "server-main.js", "--server-data-dir", str(vscode)),
+    ]
     try:
-        with every(0.3, editor_noise(sdd)), every(1.0, lock_touched(named, default, vscode / "data")):
+        with (
+            every(0.3, editor_noise(sdd)),
+            every(1.0, lock_touched(named, default, vscode / "data")),
+        ):
             started = time.time()
             daemon = start_daemon(
                 "--idle-time", str(IDLE), "--interval", str(INTERVAL), *editor_args(workspace)
