@@ -91,12 +91,12 @@ def build_signal_set(config: Config) -> SignalSet:
 
 
 def workspace_signal(config: Config) -> WorkspaceSignal:
-    """The walk of the watch folders, the daemon's own files and the editor's bookkeeping left
-    out (the editor's data folder is looked for before each walk)."""
+    """The walk of the watch folders, the daemon's own files, the image's idle noise and the
+    editor's bookkeeping left out (the editor's data folder is looked for before each walk)."""
     scanner = WorkspaceScanner(
         config.watch_roots,
         exclude=config.exclude,
-        excluded_paths=own_output_files(config),
+        excluded_paths=[*own_output_files(config), *config.idle_noise_files],
         concurrency=config.concurrency,
         skip_git_ignored=config.skip_git_ignored,
     )
