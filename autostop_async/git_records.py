@@ -347,9 +347,16 @@ class GitSignal(SignalBase):
             with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits any more
                 loop.call_soon_threadsafe(progress.set)
 
+        failed: list[BaseException] = []  # what the thread raised, for the caller
+
         def work() -> None:
             for worktree in repos:
-                records = self._read(worktree)
+                try:
+                    records = self._read(worktree)
+                except BaseException as exc:  # handed to the caller: the signal failed
+                    failed.append(exc)
+                    wake()
+                    return
                 with lock:
                     if given_up.is_set():
                         return  # the rest is read by another thread
@@ -360,6 +367,8 @@ class GitSignal(SignalBase):
         thread = threading.Thread(target=work, name="autostop-git", daemon=True)
         thread.start()
         while True:
+            if failed:
+                raise failed[0]
             with lock:
                 if len(done) == len(repos):
                     return None
