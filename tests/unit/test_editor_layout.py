@@ -338,7 +338,9 @@ async def test_other_servers_bookkeeping_never_counts_but_their_saves_do(
     start_server("code-server/out/node/entry", "--user-data-dir", str(named))
     signal = WorkspaceSignal(
         scanner_for(home, None),
-        find_layout=lambda: find_editor_layout(home, environ={}),
+        # Code Editor's folder named: one running in a container here (the e2e tests) shows
+        # in /proc and must not be taken for this home's.
+        find_layout=lambda: find_editor_layout(home, override=sdd, environ={}),
         watch_editor_folders=True,
     )
     t = time.time()
