@@ -24,6 +24,7 @@ __all__ = [
     "DEFAULT_HOME",
     "DEFAULT_METADATA_FILE",
     "DEFAULT_STATE_DIR",
+    "IDLE_NOISE_FILES",
     "Config",
     "add_settings",
     "build_parser",
@@ -48,6 +49,14 @@ DEFAULT_NOTICE_FILE = DEFAULT_HOME / NOTICE_FILE_NAME
 #: The heartbeat file of Code Editor builds 1.1.2, 1.3.1-1.3.3 and 1.4.0, in the home folder.
 HOME_EDITOR_IDLE_FILE_NAME = ".sagemaker-last-active-timestamp"
 ENV_PREFIX = "AUTOSTOP_"
+#: Files in the home folder that the services of a SageMaker Distribution image rewrite by
+#: themselves, whoever uses the app (measured, and read at the source: docs/idle-noise.md).
+#: Left out of the walk unless ``--no-skip-idle-noise``; nothing else is.
+IDLE_NOISE_FILES = (
+    # start-code-editor's sync_agent.sh overwrites it at every start of the editor (and
+    # supervisord restarts the editor whenever it ends).
+    ".kiro/agents/sagemaker-default-agent.json",
+)
 
 _T = TypeVar("_T")
 #: The longest idle time, keepalive or warning: 365 days, the longest idle timeout SageMaker's
@@ -281,6 +290,12 @@ class Config:
         "build output), though a job writing into an ignored folder is activity",
         action="switch",
     )
+    skip_idle_noise: bool = setting(
+        True,
+        "leave out the few files in the home folder that the image's own services rewrite by "
+        "themselves (docs/idle-noise.md)",
+        action="on-off",
+    )
     # More signs of use (signals/: editor.py, terminals.py, busy.py) and the user's controls.
     editor: bool = setting(
         True, "count Code Editor's idle heartbeat", action="on-off", group=SIGNALS_GROUP
@@ -300,6 +315,14 @@ class Config:
         group=SIGNALS_GROUP,
     )
     terminals: bool = setting(True, "count terminal activity", action="on-off", group=SIGNALS_GROUP)
+    #: Output alone (a ``watch``, ``top``, ``tail -f``, tmux's clock) is nobody's use; see
+    #: docs/terminals.md.
+    terminal_output: bool = setting(
+        False,
+        "count output written to a terminal as use too, not only input a program reads",
+        action="on-off",
+        group=SIGNALS_GROUP,
+    )
     terminals_dir: Path = setting(
         DEFAULT_TERMINALS_DIR,
         "folder of terminal devices",
@@ -380,6 +403,14 @@ class Config:
         if home_file == self.editor_idle_file:
             return (self.editor_idle_file,)
         return (self.editor_idle_file, home_file)
+
+    @property
+    def idle_noise_files(self) -> tuple[Path, ...]:
+        """The files of IDLE_NOISE_FILES in the home folder, left out of the walk (none with
+        ``--no-skip-idle-noise``)."""
+        if not self.skip_idle_noise:
+            return ()
+        return tuple(self.home / rel for rel in IDLE_NOISE_FILES)
 
     @property
     def state_file(self) -> Path:

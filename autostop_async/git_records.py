@@ -29,6 +29,8 @@ rules exclude, with one ``git ls-files`` per repository and scan.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import os
 import stat
@@ -40,9 +42,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from .activity import Activity, newest
+from .durations import format_duration
 from .errors import RepoError
-from .safe_read import open_regular, read_bounded, run_blocking
+from .safe_read import open_regular, read_bounded
 from .signals.base import OnceLog, SignalBase
+from .times import utc_iso
 
 __all__ = ["GitRepo", "GitSignal", "IgnoredFolders", "open_repo"]
 
@@ -53,8 +57,10 @@ GIT_DIR = ".git"
 REFLOG_TAIL = 4096
 #: A reflog line longer than this is not git's: its end is read, as a damaged line.
 MAX_REFLOG_LINE = 1 << 20
-#: Seconds one check of all repositories may take (a hung mount), before it is given up.
-CHECK_TIMEOUT = 30.0
+#: Seconds one repository's check may take (a hung mount) before its answer is given up; the
+#: other repositories are still checked (a healthy one takes microseconds, a slow network
+#: folder milliseconds).
+REPO_TIMEOUT = 10.0
 #: Files of a git folder that gitpython opens when it checks a repository: each must be a
 #: regular file (or absent), or the open blocks (a FIFO) or never ends (a device).
 GITPYTHON_READS = ("HEAD", "commondir", "gitdir", "config", "config.worktree")
@@ -287,27 +293,142 @@ class GitSignal(SignalBase):
         self._open: dict[str, GitRepo] = {}
         #: The repositories that cannot be read, each warned about once.
         self._broken = OnceLog(log)
+        #: The repositories that did not answer within REPO_TIMEOUT: since when, and the thread
+        #: still reading (or that was).
+        self._hung: dict[str, tuple[float, threading.Thread]] = {}
+        self._stuck_said = OnceLog(log)
 
     async def newer_than(self, t: float) -> Activity | None:
-        """The newest git record newer than ``t`` in any known repository, or None."""
-        repos = sorted(set(self._repos()))
-        # In a thread of its own, within a timeout: a hung mount stops this check, not the daemon.
-        return await run_blocking(f"git:{id(self)}", self._check, repos, t, timeout=CHECK_TIMEOUT)
+        """The newest git record newer than ``t`` in any known repository, or None.
 
-    def _check(self, repos: list[str], t: float) -> Activity | None:
+        The repositories are read in a worker thread, each within REPO_TIMEOUT: one that does
+        not answer (a hung mount) is given up for this check, and the rest are read by a new
+        thread. Its answer is unknown, but bounded: nothing can be written on a mount while it
+        hangs, so it is counted as used at the moment it stopped answering (``_hung``), which
+        keeps the app at most the idle time from then, whatever it held. While its thread is
+        stuck it is not read again; once the thread ends it is, and the moment is forgotten
+        only when it answers within the bound.
+        """
+        repos = sorted(set(self._repos()))
         now = self._clock()
+        answers: dict[str, list[tuple[float, str]] | None] = {}
+        todo = [r for r in repos if not self._still_stuck(r)]
+        while todo:
+            stuck = await self._read_batch(todo, answers, t, now)
+            if stuck is None:
+                break
+            todo = todo[todo.index(stuck) + 1 :]
+        for worktree in answers:  # answered within the bound (records, or a broken repository)
+            if worktree in self._hung:
+                del self._hung[worktree]
+                if self._stuck_said.forget(worktree):
+                    log.info("git repository %s answers again", worktree)
+        return self._combine(repos, answers, t, now)
+
+    def _still_stuck(self, worktree: str) -> bool:
+        """Whether an earlier read of ``worktree`` is still stuck (then it is not read again)."""
+        hung = self._hung.get(worktree)
+        return hung is not None and hung[1].is_alive()
+
+    async def _read_batch(
+        self,
+        repos: list[str],
+        answers: dict[str, list[tuple[float, str]] | None],
+        t: float,
+        now: float,
+    ) -> str | None:
+        """Read ``repos`` in order in a new thread, filling ``answers``; the repository it got
+        stuck on (no answer within REPO_TIMEOUT), or None when all answered."""
+        loop = asyncio.get_running_loop()
+        progress = asyncio.Event()
+        lock = threading.Lock()
+        done: list[str] = []  # the repositories read, in order
+        given_up = threading.Event()
+
+        def wake() -> None:
+            with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits any more
+                loop.call_soon_threadsafe(progress.set)
+
+        failed: list[BaseException] = []  # what the thread raised, for the caller
+
+        def work() -> None:
+            for worktree in repos:
+                try:
+                    records = self._read(worktree)
+                except BaseException as exc:  # handed to the caller: the signal failed
+                    failed.append(exc)
+                    wake()
+                    return
+                with lock:
+                    if given_up.is_set():
+                        return  # the rest is read by another thread
+                    answers[worktree] = records
+                    done.append(worktree)
+                wake()
+
+        thread = threading.Thread(target=work, name="autostop-git", daemon=True)
+        thread.start()
+        while True:
+            if failed:
+                raise failed[0]
+            with lock:
+                if len(done) == len(repos):
+                    return None
+                count = len(done)
+            try:
+                await asyncio.wait_for(progress.wait(), REPO_TIMEOUT)
+            except asyncio.TimeoutError:
+                with lock:
+                    if len(done) == count:  # no repository answered within the bound
+                        given_up.set()
+                        stuck = repos[count]
+                        self._mark_stuck(stuck, thread, now)
+                        return stuck
+            progress.clear()
+
+    def _read(self, worktree: str) -> list[tuple[float, str]] | None:
+        """The records of one repository; None when it is gone or broken (warned once)."""
+        repo = self._repo(worktree)
+        if repo is None:
+            return None
+        try:
+            return repo.records()
+        except OSError as exc:
+            self._open.pop(worktree, None)
+            self._mark_broken(worktree, f"cannot read its records: {exc}")
+            return None
+
+    def _mark_stuck(self, worktree: str, thread: threading.Thread, now: float) -> None:
+        since = self._hung[worktree][0] if worktree in self._hung else now
+        self._hung[worktree] = (since, thread)
+        self._stuck_said(
+            worktree,
+            logging.WARNING,
+            "git repository %s does not answer within %s (a hung mount?): counted as used at "
+            "%s, when it stopped answering (nothing can be written there while it hangs), so "
+            "the app is kept at most the idle time from then; the other repositories still count",
+            worktree,
+            format_duration(REPO_TIMEOUT),
+            utc_iso(since),
+        )
+
+    def _combine(
+        self,
+        repos: list[str],
+        answers: dict[str, list[tuple[float, str]] | None],
+        t: float,
+        now: float,
+    ) -> Activity | None:
         found: list[Activity | None] = []
         latest: list[Activity | None] = []
         checked = 0
         for worktree in repos:
-            repo = self._repo(worktree)
-            if repo is None:
-                continue
-            try:
-                records = repo.records()
-            except OSError as exc:
-                self._open.pop(worktree, None)
-                self._mark_broken(worktree, f"cannot read its records: {exc}")
+            records = answers.get(worktree)
+            if records is None:
+                hung = None if worktree in answers else self._hung.get(worktree)
+                if hung is not None and hung[0] > t:
+                    since = utc_iso(hung[0])
+                    found.append(Activity(hung[0], f"git:{worktree} (not answering since {since})"))
                 continue
             checked += 1
             found.append(_moved(worktree, records, t, now))
@@ -318,6 +439,9 @@ class GitSignal(SignalBase):
         self.note = f"{checked} repositor{'y' if checked == 1 else 'ies'}" + (
             f", {len(self._broken)} unreadable" if self._broken else ""
         )
+        not_answering = sum(1 for r in repos if r in self._hung and r not in answers)
+        if not_answering:
+            self.note += f", {not_answering} not answering"
         return newest(*found)
 
     def _repo(self, worktree: str) -> GitRepo | None:

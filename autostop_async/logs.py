@@ -7,11 +7,15 @@ cannot be written (a full disk) costs one line on stderr, not a traceback per re
 from __future__ import annotations
 
 import contextlib
+import errno
+import io
 import logging
 import os
+import stat
 import sys
 
 from .config import Config
+from .errors import NotRegularFileError
 from .safe_output import escape
 from .times import utc_iso
 
@@ -80,7 +84,63 @@ class _OneLineErrors(logging.StreamHandler):  # type: ignore[type-arg]
 
 
 class _LogFile(_OneLineErrors, logging.FileHandler):
-    """``--log-file``: appended, one line per record; a full disk costs one line on stderr."""
+    """``--log-file``: appended, one line per record; a full disk costs one line on stderr.
+
+    Opened without blocking, and only as a regular file (:func:`open_log_file`).
+    """
+
+    def _open(self) -> io.TextIOWrapper:
+        fd = open_log_file(self.baseFilename)
+        return open(fd, "a", encoding=self.encoding, errors=self.errors)
+
+
+#: Flags of the log file's open: ``O_NONBLOCK`` so that a FIFO nobody reads fails at once
+#: (``ENXIO``) instead of waiting for a reader; ``O_NOCTTY`` so that a terminal never becomes
+#: the daemon's controlling terminal.
+_LOG_FLAGS = (
+    os.O_WRONLY
+    | os.O_APPEND
+    | os.O_CREAT
+    | os.O_NONBLOCK
+    | os.O_NOCTTY
+    | getattr(os, "O_CLOEXEC", 0)
+)
+
+
+def open_log_file(path: str) -> int:
+    """A descriptor of the regular file ``path`` (created if absent) open for appending.
+
+    A FIFO, a device, a socket or a folder is refused with NotRegularFileError (an OSError
+    whose message says what it is), before and after the open: the open never blocks (a FIFO
+    nobody reads would hold the start for ever) and writes never go to a device.
+    """
+    with contextlib.suppress(FileNotFoundError):  # created below
+        _regular_or_refuse(os.stat(path), path)
+    fd = os.open(path, _LOG_FLAGS, 0o644)
+    try:
+        _regular_or_refuse(os.fstat(fd), path)  # what was opened, if it changed meanwhile
+        os.set_blocking(fd, True)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _regular_or_refuse(st: os.stat_result, path: str) -> None:
+    if not stat.S_ISREG(st.st_mode):
+        kind = _KINDS.get(stat.S_IFMT(st.st_mode), "not a regular file")
+        raise NotRegularFileError(
+            errno.EINVAL, f"not a regular file ({kind}); name a file to append to", path
+        )
+
+
+_KINDS = {
+    stat.S_IFIFO: "a FIFO",
+    stat.S_IFCHR: "a character device",
+    stat.S_IFBLK: "a block device",
+    stat.S_IFSOCK: "a socket",
+    stat.S_IFDIR: "a folder",
+}
 
 
 def setup_logging(config: Config) -> None:

@@ -65,7 +65,11 @@ def build_signal_set(config: Config) -> SignalSet:
         (
             "terminals",
             config.terminals,
-            lambda: TerminalsSignal(config.terminals_dir, own_writes=own_writes),
+            lambda: TerminalsSignal(
+                config.terminals_dir,
+                own_writes=own_writes,
+                count_output=config.terminal_output,
+            ),
         ),
         (
             "cpu",
@@ -89,12 +93,16 @@ def build_signal_set(config: Config) -> SignalSet:
 
 
 def workspace_signal(config: Config) -> WorkspaceSignal:
-    """The walk of the watch folders, the daemon's own files, the files read as signals and the
-    editor's bookkeeping left out (the editor's data folder is looked for before each walk)."""
+    """The walk of the watch folders, the daemon's own files, the files read as signals, the
+    image's idle noise and the editor's bookkeeping left out (the editor's data folder is looked for before each walk)."""
     scanner = WorkspaceScanner(
         config.watch_roots,
         exclude=config.exclude,
-        excluded_paths=[*own_output_files(config), *signal_files(config)],
+        excluded_paths=[
+            *own_output_files(config),
+            *signal_files(config),
+            *config.idle_noise_files,
+        ],
         concurrency=config.concurrency,
         skip_git_ignored=config.skip_git_ignored,
     )

@@ -198,7 +198,8 @@ def test_editor_and_terminal_use_keep_the_app_until_they_stop(setup: Setup) -> N
         time.sleep(0.2)
     time.sleep(1.5)  # terminal times have whole seconds: let the editor's be older
     typed = time.time()
-    os.write(setup.slave, b"$ python train.py\r\n")
+    os.write(setup.master, b"python train.py\n")  # typed; the shell reads it
+    os.read(setup.slave, 100)
     wait_for(lambda: "would delete" in setup.text(), idle + MARGIN, "the dry-run stop")
     assert "would delete" not in setup.text().split("watching since")[0]
     stop_line = next(line for line in setup.text().splitlines() if "would delete" in line)
@@ -254,6 +255,42 @@ def test_the_warning_reaches_terminals_and_the_notice_file_once(setup: Setup) ->
     stop_line = next(line for line in setup.text().splitlines() if "would delete" in line)
     assert "last activity daemon-start" in stop_line, stop_line
     assert "warned 1 terminal(s)" in setup.text()
+
+
+def test_a_watch_left_in_a_terminal_does_not_keep_the_app(setup: Setup) -> None:
+    """A program that prints every 0.3 s in a terminal nobody types in (``watch``, ``top``,
+    ``tail -f``, tmux's clock): the app is stopped on time; the output is shown, not counted."""
+    idle = 3.0
+    watch = subprocess.Popen(
+        [sys.executable, "-c", "import time\nwhile True:\n print(time.time(), flush=True)\n "
+         "time.sleep(0.3)"],
+        stdout=setup.slave,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    setup.started.append(watch)
+    try:
+        wait_for(lambda: setup.terminal_output(), MARGIN, "the watch's first output")
+        started = time.time()
+        setup.start("--idle-time", str(idle), "--no-busy", "--no-editor")
+        wait_for(lambda: "would delete" in setup.text(), idle + MARGIN, "the dry-run stop")
+        assert watch.poll() is None  # it printed all along
+        assert time.time() - started >= idle
+        stop_line = next(line for line in setup.text().splitlines() if "would delete" in line)
+        assert "last activity daemon-start" in stop_line, stop_line
+    finally:
+        watch.kill()
+        watch.wait()
+
+
+def test_a_terminal_dated_into_the_future_does_not_keep_the_app(setup: Setup) -> None:
+    """Its owner runs ``touch -d 2099-01-01 /dev/pts/N``: counted once, then the app is
+    stopped on time, and the log says why once."""
+    idle = 3.0
+    year_2099 = 4_070_908_800.0
+    os.utime(os.ttyname(setup.slave), (year_2099, year_2099))
+    setup.start("--idle-time", str(idle), "--no-busy", "--no-editor")
+    wait_for(lambda: "would delete" in setup.text(), idle + MARGIN, "the dry-run stop")
+    assert setup.text().count("has its input time in the future") == 1, setup.text()
 
 
 class CgroupAccount:

@@ -3,11 +3,15 @@ leave the editor's own writes out and still see saves and unsaved edits."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from tests.support.fake_sagemaker import FakeSageMaker
 
@@ -116,3 +120,79 @@ def test_saves_keep_the_app_while_the_editor_writes_its_own_files(
         )
     assert fake.calls("DeleteApp")[-1]["time"] - stopped >= IDLE - 1.2
     assert daemon.proc.wait(10) == 0
+
+
+def server_process(folder: Path, name: str, *args: str, env: dict[str, str] | None = None) -> Any:
+    """A real process whose command line is a VS Code-family server's: a script called
+    ``name`` under ``folder`` (as node runs ``…/code-server/out/node/entry`` or
+    ``…/bin/<commit>/out/server-main.js``) that only sleeps, started with ``args``."""
+    script = folder / name
+    script.parent.mkdir(parents=True, exist_ok=True)
+    script.write_text(f"#!{sys.executable}\nimport time\nwhile True:\n    time.sleep(60)\n")
+    script.chmod(0o755)
+    return subprocess.Popen(
+        [sys.executable, str(script), *args],
+        env={**os.environ, **(env or {})},
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+    )
+
+
+def lock_touched(*folders: Path) -> Callable[[int], None]:
+    """What each idle server writes by itself: ``User/workspaceStorage/<id>/vscode.lock``."""
+    locks = [f / "User" / "workspaceStorage" / "9c8d" / "vscode.lock" for f in folders]
+    for lock in locks:
+        lock.parent.mkdir(parents=True, exist_ok=True)
+
+    def touch(n: int) -> None:
+        for lock in locks:
+            lock.write_text(str(n))
+
+    return touch
+
+
+def test_every_running_vscode_servers_bookkeeping_is_left_out(
+    start_daemon: Callable[..., Daemon], fake: FakeSageMaker, workspace: Path, tmp_path: Path
+) -> None:
+    """Code Editor (its data folder named by the setting) and three more servers a person
+    started in the home folder, each touching its ``vscode.lock`` every second: code-server
+    with ``--user-data-dir``, code-server with its default folder (``~/.local/share/
+    code-server``), and a VS Code server with ``--server-data-dir``. The app is still deleted
+    on time, and the log names each folder left out."""
+    sdd = workspace / SDD
+    named = workspace / "cs-data"
+    default = workspace / ".local" / "share" / "code-server"
+    vscode = workspace / ".vscode-server"
+    install = tmp_path / "opt"
+    code_server, vscode_main = install / "code-server", install / "vscode" / "out"
+    home_env = {"HOME": str(workspace), "XDG_DATA_HOME": ""}
+    servers = [
+        server_process(code_server / "out" / "node", "entry", "--user-data-dir", str(named)),
+        server_process(code_server / "bin", "code-server", env=home_env),
+        server_process(vscode_main, "server-main.js", "--server-data-dir", str(vscode)),
+    ]
+    try:
+        with (
+            every(0.3, editor_noise(sdd)),
+            every(1.0, lock_touched(named, default, vscode / "data")),
+        ):
+            started = time.time()
+            daemon = start_daemon(
+                "--idle-time", str(IDLE), "--interval", str(INTERVAL), *editor_args(workspace)
+            )
+            wait_deleted(
+                fake,
+                IDLE + INTERVAL + MARGIN,
+                "the app to be deleted despite the other editors' own writes; log:\n"
+                + daemon.text(),
+            )
+    finally:
+        for server in servers:
+            server.kill()
+            server.wait()
+    assert fake.calls("DeleteApp")[-1]["time"] - started >= IDLE
+    assert daemon.proc.wait(10) == 0
+    text = daemon.text()
+    for folder in (named, default, vscode):
+        assert str(folder) in text.split("editor data:", 1)[1], text
+    assert "vscode.lock" not in text, text

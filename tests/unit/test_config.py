@@ -148,6 +148,8 @@ EXAMPLES: dict[str, tuple[list[str], str, object]] = {
     "editor_idle_url": (["--editor-idle-url", "http://h:1/i"], "http://h:1/i", "http://h:1/i"),
     "editor_idle_file": (["--editor-idle-file", "/e"], "/e", Path("/e")),
     "terminals": (["--no-terminals"], "off", False),
+    "terminal_output": (["--terminal-output"], "on", True),
+    "skip_idle_noise": (["--no-skip-idle-noise"], "off", False),
     "terminals_dir": (["--terminals-dir", "/t"], "/t", Path("/t")),
     "busy": (["--no-busy"], "false", False),
     "busy_cpu": (["--busy-cpu", "50"], "50", 50.0),

@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import logging
 import os
+import subprocess
+import sys
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -21,6 +24,7 @@ from autostop_async.signals.editor_layout import (
     find_editor_layout,
     layout_from_cmdline,
 )
+from tests.support.waiting import wait_for
 
 SDD = "sagemaker-code-editor-server-data"
 #: What the editor writes by itself, measured with a real VS Code server (docs/reference.md,
@@ -265,3 +269,91 @@ async def test_the_signal_finds_the_layout_before_each_walk_and_says_so(
     os.utime(entries)
     activity = await sig.newer_than(t)  # a person's edit history is counted
     assert activity is not None and f"{sdd}/data/User/History/" in activity.source
+
+
+@pytest.fixture
+def start_server(tmp_path: Path) -> Iterator[Callable[..., subprocess.Popen[bytes]]]:
+    """``start_server(script, *args, env=...)``: a real process whose command line is a
+    VS Code-family server's (``python …/<script> ARGS``, the script only sleeps)."""
+    started: list[subprocess.Popen[bytes]] = []
+
+    def start(
+        script: str, *args: str, env: dict[str, str] | None = None
+    ) -> subprocess.Popen[bytes]:
+        path = tmp_path / "opt" / str(len(started)) / script
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("import time\ntime.sleep(600)\n")
+        proc = subprocess.Popen(
+            [sys.executable, str(path), *args], env={**os.environ, **(env or {})}
+        )
+        started.append(proc)
+        wait_for(
+            lambda: Path(f"/proc/{proc.pid}/cmdline").read_bytes().count(b"\0") > len(args),
+            10,
+            "the server's command line",
+        )
+        return proc
+
+    yield start
+    for proc in started:
+        proc.kill()
+        proc.wait()
+
+
+def test_every_running_vscode_server_is_found(
+    tmp_path: Path, start_server: Callable[..., subprocess.Popen[bytes]]
+) -> None:
+    home = tmp_path / "home"
+    second = home / "other-editor-data"
+    named = home / "cs-user-data"
+    start_server("code-editor/out/server-main.js", "--server-data-dir", str(home / SDD))
+    start_server("code-editor/out/server-main.js", "--server-data-dir", str(second))
+    cs = start_server(
+        "code-server/out/node/entry", "--user-data-dir", str(named), "--extensions-dir", "ext"
+    )
+    start_server("code-server/bin/code-server", env={"HOME": str(home), "XDG_DATA_HOME": ""})
+    start_server("code-server/bin/code-server", "--user-data-dir", str(home))  # the home itself
+    layout = find_editor_layout(home, override=home / SDD, environ={})
+    assert layout is not None and layout.server_data_dir == home / SDD
+    others = {o.server_data_dir: o for o in layout.others}
+    default = home / ".local" / "share" / "code-server"
+    for folder in (second, named, default):
+        assert folder in others, layout.describe()
+        assert folder in layout.left_out
+    assert home not in layout.left_out  # leaving out the home would leave out everything
+    # Each keeps its History and Backups counted: code-server's User is in its folder.
+    assert others[named].found_by == f"the running code-server (pid {cs.pid})"
+    assert named / "User" / "History" in layout.activity_dirs
+    assert second / "data" / "User" / "Backups" in layout.activity_dirs
+    assert str(named) in layout.describe() and str(second) in layout.describe()
+    # The extensions folder named relative to the server's working folder is left out too.
+    assert Path(os.getcwd()) / "ext" in others[named].left_out
+
+
+async def test_other_servers_bookkeeping_never_counts_but_their_saves_do(
+    tmp_path: Path, start_server: Callable[..., subprocess.Popen[bytes]]
+) -> None:
+    home, sdd = make_home(tmp_path)
+    named = home / ".local" / "share" / "code-server"
+    lock = named / "User" / "workspaceStorage" / "7e" / "vscode.lock"
+    lock.parent.mkdir(parents=True)
+    start_server("code-server/out/node/entry", "--user-data-dir", str(named))
+    signal = WorkspaceSignal(
+        scanner_for(home, None),
+        # Code Editor's folder named: one running in a container here (the e2e tests) shows
+        # in /proc and must not be taken for this home's.
+        find_layout=lambda: find_editor_layout(home, override=sdd, environ={}),
+        watch_editor_folders=True,
+    )
+    t = time.time()
+    time.sleep(0.02)
+    lock.write_text("1")  # touched every second while the server runs
+    touch_bookkeeping(sdd)
+    assert await signal.newer_than(t) is None
+    history = named / "User" / "History" / "-3c" / "entries.json"
+    history.parent.mkdir(parents=True)
+    history.write_text("{}")  # a save in that editor
+    found = await signal.newer_than(t)
+    assert found is not None
+    assert found.source.startswith(f"workspace:{named / 'User' / 'History'}"), found
+    await signal.aclose()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from collections.abc import Iterator
@@ -11,7 +12,12 @@ import pytest
 
 from autostop_async.config import load_config
 from autostop_async.own_writes import OwnWrites
-from autostop_async.signals.terminals import TerminalsSignal, latest_use, terminal_devices
+from autostop_async.signals.terminals import (
+    FUTURE_SLACK,
+    TerminalsSignal,
+    latest_use,
+    terminal_devices,
+)
 
 LONG_AGO = time.time() - 3600
 
@@ -60,9 +66,22 @@ async def test_an_unused_terminal_is_no_activity(pts: tuple[Path, Pty]) -> None:
     assert sig.latest is not None and sig.latest.at == latest_use(LONG_AGO)
 
 
-async def test_output_to_a_terminal_is_activity(pts: tuple[Path, Pty]) -> None:
+async def test_output_alone_is_no_activity_by_default(pts: tuple[Path, Pty]) -> None:
+    # A `watch` or `top` left in a terminal: it prints for ever, nobody reads it.
     folder, pty = pts
+    for n in range(3):
+        os.write(pty.slave, f"Every 2.0s: date  {n}\r\n".encode())
+        os.read(pty.master, 100)
+    assert os.stat(pty.path).st_mtime > LONG_AGO + 60  # the kernel saw the output
     sig = signal(folder)
+    assert await sig.newer_than(latest_use(LONG_AGO)) is None
+
+
+async def test_output_to_a_terminal_is_activity_with_terminal_output(
+    pts: tuple[Path, Pty],
+) -> None:
+    folder, pty = pts
+    sig = signal(folder, count_output=True)
     before = time.time()
     os.write(pty.slave, b"epoch 3/10 loss 0.12\r\n")  # a program prints
     found = await sig.newer_than(latest_use(LONG_AGO))
@@ -93,7 +112,7 @@ async def test_a_real_terminal_is_never_counted_as_used_before_its_last_output(
         os.write(pty.slave, line)
         os.read(pty.master, 100)
     last = time.time()
-    found = await signal(folder, clock=lambda: last + 3600).newer_than(0)
+    found = await signal(folder, clock=lambda: last + 3600, count_output=True).newer_than(0)
     assert found is not None
     assert last <= found.at <= last + 8  # the time the kernel kept may be up to 8 s older
 
@@ -109,13 +128,14 @@ async def test_input_a_program_reads_is_activity(pts: tuple[Path, Pty]) -> None:
 async def test_the_daemons_own_terminal_does_not_count(pts: tuple[Path, Pty]) -> None:
     folder, pty = pts
     os.write(pty.slave, b"2026-11-26T13:45:00Z autostop-async INFO active\r\n")
-    assert await signal(folder, exclude_devices=frozenset({pty.rdev})).newer_than(0) is None
+    sig = signal(folder, exclude_devices=frozenset({pty.rdev}), count_output=True)
+    assert await sig.newer_than(0) is None
 
 
 async def test_our_own_notice_does_not_count_but_later_use_does(pts: tuple[Path, Pty]) -> None:
     folder, pty = pts
     own = OwnWrites()
-    sig = signal(folder, own_writes=own)
+    sig = signal(folder, own_writes=own, count_output=True)
     fd = os.open(folder / "3", os.O_WRONLY | os.O_NOCTTY | os.O_NONBLOCK)
     try:
         os.write(fd, b"*** autostop-async: this app will be stopped at ...\r\n")
@@ -139,7 +159,8 @@ async def test_the_newest_of_several_terminals_is_reported(tmp_path: Path) -> No
     try:
         for i, pty in enumerate(ptys):
             (tmp_path / str(i)).symlink_to(pty.path)
-        os.write(ptys[1].slave, b"busy\r\n")
+        os.write(ptys[1].master, b"ls\n")  # typed, and read by the shell
+        os.read(ptys[1].slave, 100)
         found = await signal(tmp_path).newer_than(latest_use(LONG_AGO))
         assert found is not None and found.source == f"terminal:{tmp_path / '1'}"
     finally:
@@ -147,8 +168,46 @@ async def test_the_newest_of_several_terminals_is_reported(tmp_path: Path) -> No
             pty.close()
 
 
+async def test_a_terminal_dated_into_the_future_counts_once_not_at_every_poll(
+    pts: tuple[Path, Pty], caplog: pytest.LogCaptureFixture
+) -> None:
+    folder, pty = pts
+    now = [time.time()]
+    first = now[0]
+    year_2099 = 4_070_908_800.0
+    os.utime(pty.path, (year_2099, year_2099))  # `touch -d 2099-01-01 /dev/pts/N`, as its owner
+    sig = signal(folder, clock=lambda: now[0])
+    with caplog.at_level(logging.WARNING, logger="autostop_async"):
+        found = await sig.newer_than(latest_use(LONG_AGO))
+        assert found is not None and found.at == first  # counted once, as use now
+        for hours in (1, 2, 30 * 24):
+            now[0] = first + hours * 3600
+            assert await sig.newer_than(first) is None  # not "now" again
+    warned = [r.getMessage() for r in caplog.records]
+    assert len(warned) == 1 and "in the future" in warned[0], warned
+    assert str(folder / "3") in warned[0], warned
+    # A real use afterwards: the kernel stamps its clock again, and that counts.
+    os.write(pty.master, b"ls\n")
+    os.read(pty.slave, 100)
+    now[0] = time.time()
+    found = await sig.newer_than(first)
+    assert found is not None and found.at >= first
+
+
+async def test_a_time_a_little_ahead_is_taken_as_now(pts: tuple[Path, Pty]) -> None:
+    folder, pty = pts
+    now = time.time()
+    ahead = now + FUTURE_SLACK / 2
+    os.utime(pty.path, (ahead, ahead))
+    found = await signal(folder, clock=lambda: now).newer_than(0)
+    assert found is not None and found.at == now
+
+
 def test_terminal_settings_from_flags_and_environment() -> None:
     config = load_config([], {})
     assert config.terminals and config.terminals_dir == Path("/dev/pts")
+    assert not config.terminal_output
     config = load_config(["--terminals-dir", "/tmp/pts"], {"AUTOSTOP_TERMINALS": "no"})
     assert not config.terminals and config.terminals_dir == Path("/tmp/pts")
+    assert load_config(["--terminal-output"], {}).terminal_output
+    assert load_config([], {"AUTOSTOP_TERMINAL_OUTPUT": "1"}).terminal_output
