@@ -7,16 +7,14 @@ cannot be written (a full disk) costs one line on stderr, not a traceback per re
 from __future__ import annotations
 
 import contextlib
-import errno
 import io
 import logging
 import os
-import stat
 import sys
 
 from .config import Config
-from .errors import NotRegularFileError
 from .safe_output import escape
+from .safe_read import check_regular
 from .times import utc_iso
 
 __all__ = ["log", "setup_logging"]
@@ -107,6 +105,9 @@ _LOG_FLAGS = (
 )
 
 
+_HINT = "; name a file to append to"
+
+
 def open_log_file(path: str) -> int:
     """A descriptor of the regular file ``path`` (created if absent) open for appending.
 
@@ -115,32 +116,15 @@ def open_log_file(path: str) -> int:
     nobody reads would hold the start for ever) and writes never go to a device.
     """
     with contextlib.suppress(FileNotFoundError):  # created below
-        _regular_or_refuse(os.stat(path), path)
+        check_regular(os.stat(path), path, _HINT)
     fd = os.open(path, _LOG_FLAGS, 0o644)
     try:
-        _regular_or_refuse(os.fstat(fd), path)  # what was opened, if it changed meanwhile
+        check_regular(os.fstat(fd), path, _HINT)  # what was opened, if it changed meanwhile
         os.set_blocking(fd, True)
     except BaseException:
         os.close(fd)
         raise
     return fd
-
-
-def _regular_or_refuse(st: os.stat_result, path: str) -> None:
-    if not stat.S_ISREG(st.st_mode):
-        kind = _KINDS.get(stat.S_IFMT(st.st_mode), "not a regular file")
-        raise NotRegularFileError(
-            errno.EINVAL, f"not a regular file ({kind}); name a file to append to", path
-        )
-
-
-_KINDS = {
-    stat.S_IFIFO: "a FIFO",
-    stat.S_IFCHR: "a character device",
-    stat.S_IFBLK: "a block device",
-    stat.S_IFSOCK: "a socket",
-    stat.S_IFDIR: "a folder",
-}
 
 
 def setup_logging(config: Config) -> None:

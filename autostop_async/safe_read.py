@@ -45,6 +45,7 @@ from .errors import FileTooLargeError, NotAnsweringError, NotRegularFileError, U
 __all__ = [
     "READ_TIMEOUT",
     "Read",
+    "check_regular",
     "open_regular",
     "open_regular_for_write",
     "read_bounded",
@@ -72,17 +73,19 @@ _KINDS = {
 }
 
 
-def _check_regular(st: os.stat_result, path: str | Path) -> os.stat_result:
+def check_regular(st: os.stat_result, path: str | Path, hint: str = "") -> os.stat_result:
+    """``st`` if it is a regular file's; else NotRegularFileError saying what it is (a FIFO, a
+    device, …), with ``hint`` (what to do) after it."""
     if not stat.S_ISREG(st.st_mode):
         kind = _KINDS.get(stat.S_IFMT(st.st_mode), "not a regular file")
-        raise NotRegularFileError(errno.EINVAL, f"not a regular file ({kind})", str(path))
+        raise NotRegularFileError(errno.EINVAL, f"not a regular file ({kind}){hint}", str(path))
     return st
 
 
 def _refuse_irregular(fd: int, path: str | Path) -> os.stat_result:
     """``fstat`` of ``fd``; closes it and raises NotRegularFileError unless a regular file."""
     try:
-        return _check_regular(os.fstat(fd), path)
+        return check_regular(os.fstat(fd), path)
     except BaseException:
         os.close(fd)
         raise
@@ -133,7 +136,7 @@ def _open_checked(
         refuse_foreign_links(path)
     # A FIFO or a device is refused before it is opened (opening some devices does things);
     # the fstat after the open catches one put there in between.
-    _check_regular(os.stat(path, dir_fd=dir_fd, follow_symlinks=follow), path)
+    check_regular(os.stat(path, dir_fd=dir_fd, follow_symlinks=follow), path)
     fd = os.open(path, _READ_FLAGS if follow else _READ_FLAGS | _NOFOLLOW, dir_fd=dir_fd)
     st = _refuse_irregular(fd, path)
     if guard:  # a link planted between the check and the open: the same check, after it
@@ -155,7 +158,7 @@ def open_regular_for_write(path: str | Path) -> int:
     ``ENXIO``; one somebody reads, a device or a socket is refused (NotRegularFileError) before
     anything is written or truncated.
     """
-    _check_regular(os.stat(path, follow_symlinks=False), path)
+    check_regular(os.stat(path, follow_symlinks=False), path)
     fd = os.open(path, _WRITE_FLAGS)
     _refuse_irregular(fd, path)
     try:

@@ -94,7 +94,8 @@ def build_signal_set(config: Config) -> SignalSet:
 
 def workspace_signal(config: Config) -> WorkspaceSignal:
     """The walk of the watch folders, the daemon's own files, the files read as signals, the
-    image's idle noise and the editor's bookkeeping left out (the editor's data folder is looked for before each walk)."""
+    image's idle noise and the editor's bookkeeping left out (the editor's data folder is
+    looked for before each walk)."""
     scanner = WorkspaceScanner(
         config.watch_roots,
         exclude=config.exclude,
