@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import logging
 import os
 import shutil
@@ -33,7 +32,6 @@ from .durations import format_duration, parse_duration
 from .errors import CommandFailed, CommandNotFound, UsageError
 from .holds import (
     HOLD_NAME,
-    MAX_FILE_BYTES,
     JobHold,
     cancel_keepalive,
     ensure_holds_dir,
@@ -45,9 +43,8 @@ from .holds import (
     write_keepalive,
 )
 from .processes import ProcessId, command_line, describe_command, identify
-from .records import Controls, state_idle_time
 from .safe_output import escape
-from .safe_read import read_bounded
+from .state import DaemonSettings, read_daemon_settings
 from .times import utc_iso
 
 __all__ = ["main"]
@@ -97,32 +94,12 @@ def _parser() -> argparse.ArgumentParser:
 
 
 @dataclass(frozen=True)
-class _DaemonRecord:
-    """What ``keepalive`` needs of the daemon's state file."""
-
-    idle_time: float | None
-    controls: Controls
-
-
-def _daemon_record(config: Config) -> _DaemonRecord | None:
-    """The daemon's state file, or None when there is none or it is not usable (a value of
-    the wrong kind: then the command's own settings apply)."""
-    try:
-        raw = json.loads(read_bounded(config.state_file, MAX_FILE_BYTES).data)
-        if not isinstance(raw, dict):
-            return None
-        return _DaemonRecord(state_idle_time(raw), Controls.from_json(raw.get("controls", {})))
-    except (OSError, ValueError, RecursionError):
-        return None
-
-
-@dataclass(frozen=True)
 class _Limit:
     """The cap on a keepalive or a hold: the daemon's when its state says, else the setting."""
 
     seconds: float
     where: str
-    record: _DaemonRecord | None
+    record: DaemonSettings | None
 
     def refuse_if_off(self) -> None:
         if self.seconds <= 0:
@@ -136,7 +113,7 @@ class _Limit:
 
 
 def _limit(config: Config) -> _Limit:
-    record = _daemon_record(config)
+    record = read_daemon_settings(config.state_file)
     daemons = record.controls.max_keepalive if record is not None else None
     if daemons is not None:
         return _Limit(daemons, "the daemon's --max-keepalive", record)

@@ -23,13 +23,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import StateDirBusy
-from .records import State, state_from_json
-from .safe_read import read_file
+from .records import Controls, State, state_from_json, state_idle_time
+from .safe_read import read_bounded, read_file
 from .safe_write import write_atomically
 from .times import utc_iso
 
 __all__ = [
     "LOCK_FILE",
+    "DaemonSettings",
     "StateLock",
     "StateWriter",
     "app_start_time",
@@ -37,6 +38,7 @@ __all__ = [
     "daemon_holding",
     "load_state",
     "lock_state_dir",
+    "read_daemon_settings",
     "read_state",
     "save_state",
 ]
@@ -99,6 +101,27 @@ async def read_state(path: Path, app_started: float | None) -> tuple[State | Non
         log.info("state file %s is from an earlier start of the app; ignoring it", path)
         return None, False
     return state, False
+
+
+@dataclass(frozen=True)
+class DaemonSettings:
+    """What a user's command needs of the state file: the daemon's idle time and controls."""
+
+    idle_time: float | None
+    controls: Controls
+
+
+def read_daemon_settings(path: Path) -> DaemonSettings | None:
+    """The daemon's idle time and controls in the state file ``path`` (a user's command reads
+    only these, whatever else the file holds), or None when it is absent or they are not
+    usable (then the command's own settings apply)."""
+    try:
+        raw = json.loads(read_bounded(path, MAX_STATE_BYTES).data)
+        if not isinstance(raw, dict):
+            return None
+        return DaemonSettings(state_idle_time(raw), Controls.from_json(raw.get("controls", {})))
+    except (OSError, ValueError, RecursionError):
+        return None
 
 
 async def load_state(path: Path, app_started: float | None) -> State | None:
