@@ -324,8 +324,10 @@ def test_e_job_in_terminal_keeps_the_app_after_browser_closed(
     )
     gone = _wait_deleted(sim, ended)
     gone.record(record_timing, "job end", idle=IDLE, interval=INTERVAL)
-    # The CPU is sampled every INTERVAL: the last busy sample may come one interval after.
-    _assert_on_time(sim, gone, "the job's end", late=INTERVAL)
+    # The CPU is sampled every INTERVAL: the last busy sample may come one interval after; on a
+    # loaded host the editor's own node may cross the lowered threshold once soon after the job
+    # (seen: 8% of 2 CPUs 12 s after it). Counted all the time, it would keep the app for ever.
+    _assert_on_time(sim, gone, "the job's end", late=5 * INTERVAL)
     assert _lock_touched_since(sim, ended), "no editor noise after the job: the test proves less"
     _assert_deleted_cleanly(sim)
 
