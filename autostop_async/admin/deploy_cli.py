@@ -218,15 +218,9 @@ def _deploy(cli: _Cli) -> int:
         "not covered: spaces and user profiles created later take the domain's defaults "
         "(the domain's default LCC is set; a space created with its own settings is not)"
     )
-    if not upload and not missing and not plan.pending:
-        cli.say("no changes")
-        return 0
-    if args.dry_run:
-        cli.say("dry run: nothing written")
-        return 0
-    if not cli.confirm("Apply these changes?"):
-        cli.say("nothing changed")
-        return 1
+    stop = _before_writing(cli, pending=bool(upload or missing or plan.pending))
+    if stop is not None:
+        return stop
     if upload:
         upload_wheelhouse(s3, loc, wheelhouse)
         cli.say(f"uploaded the wheelhouse to {package}")
@@ -339,15 +333,9 @@ def _undeploy(cli: _Cli) -> int:
             cli.say(f"   keep LCC {name}: running apps use it: {', '.join(blocked[arn])}")
         else:
             cli.say(f" delete LCC {name}")
-    if not plan.pending and not lccs:
-        cli.say("no changes")
-        return 0
-    if args.dry_run:
-        cli.say("dry run: nothing written")
-        return 0
-    if not cli.confirm("Apply these changes?"):
-        cli.say("nothing changed")
-        return 1
+    stop = _before_writing(cli, pending=bool(plan.pending or lccs))
+    if stop is not None:
+        return stop
     write_changes(sm, args.domain_id, plan.changes, cli.say, cli.undo_command(loc), reverse=True)
     kept: dict[str, dict[str, Any]] = {}
     for arn, name in lccs.items():
@@ -380,6 +368,21 @@ def _undeploy(cli: _Cli) -> int:
         delete_record(s3, loc, args.domain_id)
     cli.say("done: apps started from now on run without autostop-async")
     return 0
+
+
+def _before_writing(cli: _Cli, *, pending: bool) -> int | None:
+    """After the plan: the exit code when nothing is to be written (no changes, a dry run, the
+    admin said no), or None to go on and write."""
+    if not pending:
+        cli.say("no changes")
+        return 0
+    if cli.args.dry_run:
+        cli.say("dry run: nothing written")
+        return 0
+    if not cli.confirm("Apply these changes?"):
+        cli.say("nothing changed")
+        return 1
+    return None
 
 
 def main(argv: Sequence[str]) -> int:
