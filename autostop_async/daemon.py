@@ -24,6 +24,7 @@ from .clock_jumps import ClockWatch
 from .config import Config
 from .decision import Action, CheckResult, Deleter, Retry, delete_idle_app
 from .durations import format_duration
+from .event_log import EventLog
 from .holds import HoldsReader, HoldsView, KeepaliveReader
 from .idle_clock import STATE_WRITE_TIMEOUT, IdleClock
 from .notice import Notifier, WarningSchedule
@@ -115,6 +116,7 @@ class Daemon:
         #: What a user's command needs of the settings; saved in the state file.
         self.controls = self.idle.controls
         self.stopper = ShutdownOnSignals()  # SIGTERM, SIGINT: run() ends
+        self.events = EventLog(app, config, clock=clock)  # the lines `report` reads
 
     # -- the idle clock (idle_clock.IdleClock) -----------------------------------------------
 
@@ -310,6 +312,7 @@ class Daemon:
             "saved to" if saved else "NOT saved to",
             self.config.state_file,
         )
+        self.events.end("signal")
         return 0
 
     async def _watch(self) -> None:
@@ -325,9 +328,11 @@ class Daemon:
             now = self.clock()
             if now >= (self.retry.at if self.retry.at is not None else self.deadline):
                 result = await self.check()
+                self.events.checked(result, self.idle, self.clock())
                 if result.app_gone:
                     await self.save()
                     log.info("done; exiting")
+                    self.events.end("deleted")
                     return
                 self.retry.after(result, self.clock())
                 if self.retry.at is None:  # conclusive: active
@@ -340,6 +345,7 @@ class Daemon:
                 await self._poll()
             if self.warnings is not None:
                 await self.warnings.follow(self.deadline, self.idle.moved_by())
+            self.events.state(self.idle, self.clock(), self.warnings)
             await self.sleep(self._next_wake(self.clock()) - self.clock())
 
     async def _poll(self) -> None:
@@ -368,6 +374,7 @@ class Daemon:
             result = await self.check()
         finally:
             await self.asker.aclose()
+        self.events.checked(result, self.idle, self.clock())
         await self.save()
         if result.error is not None and not result.inconclusive:  # a failing signal said so
             log.error("DeleteApp failed: %s", result.error)
