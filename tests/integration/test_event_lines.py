@@ -106,9 +106,12 @@ def test_the_report_scenario_ships_real_daemons_lines_to_studios_streams(
     assert idle[-2]["result"] == "deleted" and idle[-2]["time"] == scenario.spaces[IDLE].deleted_at
     assert fake_server.app_status(domain, space_name=IDLE) == "Deleted"
 
-    assert shipped(BROKEN) == []  # no daemon ran; the LCC said why, in its own stream
+    # No daemon ran: the only event line is the LCC's, in the app's log and its own stream.
+    assert [e["event"] for e in shipped(BROKEN)] == ["install-failed"]
     lcc = read_stream(logs, scenario.stream(BROKEN, lcc=True))
     assert any("ERROR: install from" in m and "will NOT stop" in m for m in lcc)
+    said = [e for e in (parse(m) for m in lcc) if e is not None]
+    assert [(e["event"], e["reason"]) for e in said] == [("install-failed", "install")]
     assert scenario.spaces[BROKEN].autostop == "not running"
     assert fake_server.app_status(domain, space_name=BROKEN) == "InService"
 

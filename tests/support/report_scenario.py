@@ -22,7 +22,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
+import shlex
 import signal
 import subprocess
 import sys
@@ -46,8 +48,26 @@ OWNER = "alice"
 IDLE_TIME = 3
 #: Bound of each wait (generous: the machine may be loaded).
 WAIT = 90.0
-#: What the LCC says when the install fails (lcc/on-start.sh, ``say``).
+#: The package source the failed install named.
 PACKAGE = "autostop-async==0.0.0-missing"
+LCC_SCRIPT = Path(__file__).resolve().parents[2] / "lcc" / "on-start.sh"
+#: The LCC's functions that write its lines: ``now``, ``say`` and ``install_failed``.
+_LCC_FUNCTIONS = re.compile(
+    r"^now\(\) \{[^\n]*\}$|^(?:say|install_failed)\(\) \{\n.*?^\}$", re.M | re.S
+)
+
+
+def lcc_says(log: Path, output: Path, script: str) -> None:
+    """Run ``script`` (bash) with the LCC's own ``say`` and ``install_failed``
+    (``lcc/on-start.sh``): each line goes to ``log`` (the app's log) and ``output`` (what
+    Studio ships to the LCC's stream), as they do in Studio."""
+    text = LCC_SCRIPT.read_text()
+    functions = "\n".join(m.group(0) for m in _LCC_FUNCTIONS.finditer(text))
+    with output.open("a") as out:
+        subprocess.run(
+            ["bash", "-c", f"LOG={shlex.quote(str(log))}\n{functions}\n{script}"],
+            stderr=out, stdout=subprocess.DEVNULL, check=True, timeout=30,
+        )  # fmt: skip
 
 
 @dataclass
@@ -145,12 +165,11 @@ class _Space:
             )
         )
 
-    def lcc_says(self, *messages: str) -> None:
-        """Lines as the LCC's ``say`` writes them: to its output and to the app's log."""
-        lines = "".join(f"{utc_iso(time.time())} autostop-async lcc: {m}\n" for m in messages)
-        for path in (self.lcc_log, self.log):
-            with path.open("a") as f:
-                f.write(lines)
+    def lcc_says(self, *messages: str, then: str = "") -> None:
+        """Lines as the LCC's ``say`` writes them (to its output and the app's log); ``then``:
+        more of the LCC's bash (``install_failed install``)."""
+        said = "".join(f"say {shlex.quote(m)}\n" for m in messages)
+        lcc_says(self.log, self.lcc_log, said + then)
 
     def start_daemon(self, endpoint: str) -> subprocess.Popen[bytes]:
         self.lcc_says(
@@ -219,6 +238,7 @@ def run_scenario(
             f"installing from {PACKAGE} with /opt/conda/bin/python into /var/tmp/autostop-async",
             f"ERROR: install from {PACKAGE} failed; the app will NOT stop by itself: "
             "ERROR: No matching distribution found for autostop-async==0.0.0-missing",
+            then="install_failed install",
         )
         # A job held by its user, as soon as the daemon has its state (its settings).
         wait_for(lambda: (kept.state / "state.json").exists(), WAIT, "the kept daemon's state")

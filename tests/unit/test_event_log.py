@@ -36,6 +36,7 @@ from tests.support.doubles import (
     make_config,
     make_daemon,
 )
+from tests.support.report_scenario import lcc_says
 
 T0 = 1_800_000_000.0
 HOUR = 3600.0
@@ -353,3 +354,14 @@ def test_nothing_is_written_above_info(tmp_path: Path, caplog: pytest.LogCapture
     d = make_daemon(make_config(tmp_path), [FakeSignal()], APP, Deleter())
     d.events.start()
     assert events(caplog) == []
+
+
+def test_the_lccs_install_failed_line_parses(tmp_path: Path) -> None:
+    log, output = tmp_path / "app_container.log", tmp_path / "lcc-output"
+    lcc_says(log, output, "say 'ERROR: install failed'\ninstall_failed install")
+    for written in (log, output):
+        found = [parse(line) for line in written.read_text().splitlines()]
+        assert found[0] is None  # the line for people
+        event = found[1]
+        assert event is not None and event["event"] == "install-failed"
+        assert event["reason"] == "install"
