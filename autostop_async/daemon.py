@@ -156,6 +156,7 @@ class Daemon:
         """Read the keepalive and the holds; ask the cheap signals for activity newer than
         ``last``; say which held jobs ended or reached their cap."""
         jobs = await self.idle.refresh_hold()
+        self.events.saw(jobs)
         if jobs.ended:
             self.retry.clear()  # an end is activity: the next check is at the new deadline
         for sig in self.signals:

@@ -40,7 +40,7 @@ from .times import utc_iso
 
 if TYPE_CHECKING:
     from .decision import CheckResult
-    from .holds import JobHold
+    from .holds import HoldsView, JobHold
     from .idle_clock import IdleClock
     from .notice import WarningSchedule
 
@@ -213,11 +213,10 @@ class EventLog:
         self.state(idle, now)
 
     def state(self, idle: IdleClock, now: float, warnings: WarningSchedule | None = None) -> None:
-        """After a poll: the ``hold`` lines of jobs held or ended since, the ``warning`` line of
-        a warning just sent, and the ``state`` line when what the daemon would say changed."""
+        """After a poll: the ``warning`` line of a warning just sent, and the ``state`` line
+        when what the daemon would say changed."""
         if idle.state is None:
             return
-        self._follow_holds(idle)
         warned = warnings.warned_for if warnings is not None else None
         if warned is not None and warned != self._warned:
             self._warned = warned
@@ -299,16 +298,17 @@ class EventLog:
             ),
         }
 
-    def _follow_holds(self, idle: IdleClock) -> None:
-        """``hold`` lines: each job held since the last poll, each hold that went away."""
-        live = {job.id: job for job in idle.jobs.live}
+    def saw(self, jobs: HoldsView) -> None:
+        """After each read of the holds: a ``hold`` line for each job held since the last read,
+        and for each hold gone (its job ended, it reached its cap, or it was removed)."""
+        live = {job.id: job for job in jobs.live}
         if live.keys() == self._holds.keys():
             return
-        cap = idle.holds.max_keepalive if idle.holds is not None else 0.0
-        how = {end.hold.id: (end.how, end.at) for end in idle.jobs.ended}
+        how = {end.hold.id: (end.how, end.at) for end in jobs.ended}
+        how |= {hold.id: ("capped", None) for hold in jobs.capped}
         for hid, job in self._holds.items():
             if hid not in live:
-                ended, at = how.get(hid, (None, None))
+                ended, at = how.get(hid, ("removed", None))
                 self.write(
                     HOLD,
                     {
@@ -329,7 +329,7 @@ class EventLog:
                         "command": bounded(job.command),
                         "by": bounded(job.by, 64),
                         "since": utc_iso(job.since),
-                        "until": utc_iso(job.since + cap),
+                        "until": utc_iso(job.since + self.config.max_keepalive),
                     },
                 )
         self._holds = live

@@ -25,7 +25,8 @@ Fields by event (all optional, times ISO-8601 UTC, durations in seconds):
   nothing keeps the app, it stops at ``stops_at``), ``last_source`` (where the newest activity was
   seen), ``holds_more`` (holds not listed);
 - ``hold``: ``action`` (``"start"`` | ``"end"``), ``id``, ``command``, ``until``; also ``by`` and
-  ``since`` (start), ``how`` and ``ended_at`` (end: ``"exit 0"``, ``"killed by signal 9"``);
+  ``since`` (start), ``how`` and ``ended_at`` (end: ``"exit 0"``, ``"killed by signal 9"``,
+  ``"capped"``, ``"removed"``);
 - ``warning``: ``stops_at``;
 - ``stop``: ``result`` (``"deleted"`` | ``"already-gone"`` | ``"would-delete"``), ``idle_seconds``,
   ``last_activity``; also ``last_source``;

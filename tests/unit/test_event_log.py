@@ -210,6 +210,23 @@ async def test_a_held_job_is_said_when_it_starts_keeps_the_app_and_ends(
     assert deleter.times == [ended_at + HOUR]
 
 
+def test_a_hold_past_its_cap_or_removed_is_said_so(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    d = make_daemon(make_config(tmp_path, once=False), [FakeSignal()], APP, Deleter())
+    a, b = job(1, T0), job(2, T0)
+    for view in (HoldsView(live=(a, b)), HoldsView(live=(b,), capped=(a,)), HoldsView()):
+        d.events.saw(view)
+        d.events.saw(view)  # read again, unchanged: nothing more to say
+    said = [(h["action"], h["id"], h.get("how")) for h in named(events(caplog), "hold")]
+    assert said == [
+        ("start", "1", None),
+        ("start", "2", None),
+        ("end", "1", "capped"),
+        ("end", "2", "removed"),
+    ]
+
+
 async def test_a_keepalive_is_said_when_set_and_when_cancelled(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -323,6 +340,7 @@ def test_hostile_names_stay_one_bounded_parseable_line(tmp_path: Path) -> None:
         assert d.idle.see(Activity(T0 + 5, f"workspace:/home/u/{hostile}"))
         many = tuple(job(1000 + i, T0, hostile) for i in range(40))
         d.idle.jobs = HoldsView(live=many)
+        d.events.saw(d.idle.jobs)
         d.events.state(d.idle, T0 + 10)
     finally:
         logging.getLogger("autostop_async").handlers.clear()
