@@ -304,8 +304,8 @@ class EventLog:
         live = {job.id: job for job in jobs.live}
         if live.keys() == self._holds.keys():
             return
-        how = {end.hold.id: (end.how, end.at) for end in jobs.ended}
-        how |= {hold.id: ("capped", None) for hold in jobs.capped}
+        how: dict[str, tuple[str, float | None]] = {h.id: ("capped", None) for h in jobs.capped}
+        how |= {end.hold.id: (end.how, end.at) for end in jobs.ended}
         for hid, job in self._holds.items():
             if hid not in live:
                 ended, at = how.get(hid, ("removed", None))
