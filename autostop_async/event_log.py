@@ -17,8 +17,9 @@ written only when that changes, never at every poll:
 
 It reads only what the daemon already holds (no I/O of its own): one comparison of a few values
 per poll, and a JSON line of a few hundred bytes when something changed. Texts that come from
-users (file names in an activity's source, a job's command line, an error's message) are cut to
-:data:`MAX_TEXT` characters and escaped by JSON (ASCII only); a line stays under
+users (file names in an activity's source, a job's command line, an error's message) are escaped
+as the log escapes them, cut to :data:`MAX_TEXT` characters, and written by JSON in ASCII; a
+line stays under
 :data:`~.events.MAX_LINE`. No file's contents are ever written, only names.
 """
 
@@ -35,6 +36,7 @@ from . import __version__
 from .config import Config, declared_settings, flag_name
 from .durations import format_duration
 from .events import END, HOLD, MAX_LINE, START, STATE, STOP, WARNING, encode
+from .safe_output import escape
 from .sagemaker import AppRef
 from .times import utc_iso
 
@@ -59,7 +61,10 @@ MAX_SETTING = 200
 
 
 def bounded(text: str, limit: int = MAX_TEXT) -> str:
-    """``text`` cut to ``limit`` characters (the last one an ellipsis when cut)."""
+    """``text`` escaped as the log escapes it (:func:`~.safe_output.escape`: no control
+    character, line separator or bidi override survives decoding), cut to ``limit`` characters
+    (the last one an ellipsis when cut)."""
+    text = escape(text)
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
@@ -242,7 +247,7 @@ class EventLog:
         if problem is not None:
             kind, key, stops_at = problem[0], problem[1], None
         elif now < idle.idle_at:
-            kind, key = "activity", idle.last.source.split(":", 1)[0]
+            kind, key = "activity", _signal_of(idle.last.source)
         elif now >= deadline:
             kind = None  # idle: stops at the deadline (or the check is under way)
         elif idle.jobs.live:
@@ -333,6 +338,11 @@ class EventLog:
                     },
                 )
         self._holds = live
+
+
+def _signal_of(source: str) -> str:
+    """What saw an activity: ``workspace`` of ``workspace:/home/…``, ``job`` of ``job 4711 …``."""
+    return source.partition(":")[0].partition(" ")[0]
 
 
 def _shrunk(fields: dict[str, Any]) -> dict[str, Any]:
