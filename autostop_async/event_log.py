@@ -125,6 +125,9 @@ class EventLog:
         self.clock = clock
         self.pid = os.getpid() if pid is None else pid
         self.ended = False
+        #: A ``--once`` check logging to stderr (a person, a script reading ``--json``) writes
+        #: no event lines: they are for the log file a program reads.
+        self.enabled = not (config.once and config.log_file is None)
         self._said: _Said | None = None
         self._holds: dict[str, JobHold] = {}
         self._warned: float | None = None
@@ -135,7 +138,7 @@ class EventLog:
 
     def write(self, event: str, fields: dict[str, Any]) -> None:
         """One line of ``event`` with ``fields`` (and ``pid``), timed by the daemon's clock."""
-        if not log.isEnabledFor(logging.INFO):
+        if not self.enabled or not log.isEnabledFor(logging.INFO):
             return
         at = utc_iso(self.clock())
         message = encode(event, at, {**fields, "pid": self.pid})

@@ -287,7 +287,7 @@ async def test_a_stop_by_signal_ends_with_reason_signal(
 async def test_once_writes_start_then_stop_or_state_then_end(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    cfg = make_config(tmp_path, dry_run=True)
+    cfg = make_config(tmp_path, dry_run=True, log_file=tmp_path / "app_container.log")
     d = make_daemon(cfg, [FakeSignal("workspace")], APP, None, clock=lambda: T0)
     d.events.start()
     result = await d.events.around(d.once(), ended="once")
@@ -365,6 +365,16 @@ def test_the_start_line_names_only_settings_changed() -> None:
         "--state-dir": "/tmp/x/state",
         "--busy": "off",
     }
+
+
+async def test_once_on_stderr_writes_no_event_line(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    d = make_daemon(make_config(tmp_path, dry_run=True), [FakeSignal()], APP, None)
+    d.events.start()
+    await d.events.around(d.once(), ended="once")
+    assert events(caplog) == []
+    assert "would delete" in caplog.text  # the line for people is there
 
 
 def test_nothing_is_written_above_info(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
