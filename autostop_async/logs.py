@@ -13,7 +13,7 @@ import os
 import sys
 
 from .config import Config
-from .safe_output import escape
+from .safe_output import MAX_LOG_CHARS, shown
 from .safe_read import check_regular
 from .times import utc_iso
 
@@ -24,13 +24,14 @@ log = logging.getLogger("autostop_async")
 
 class _UTCFormatter(logging.Formatter):
     """UTC times; the message escaped (a file name's newline or non-UTF-8 byte cannot make a
-    second line, or fail the write), so one record is one line."""
+    second line, or fail the write), so one record is one line, and bounded
+    (:func:`~.safe_output.shown`)."""
 
     def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
         return utc_iso(record.created)
 
     def formatMessage(self, record: logging.LogRecord) -> str:
-        record.message = escape(record.message)
+        record.message = shown(record.message, MAX_LOG_CHARS)
         return super().formatMessage(record)
 
 
@@ -139,5 +140,5 @@ def setup_logging(config: Config) -> None:
         _UTCFormatter("%(asctime)s autostop-async[%(process)d] %(levelname)s %(message)s")
     )
     log.handlers[:] = [handler]
-    log.setLevel(os.environ.get("AUTOSTOP_LOG_LEVEL", "INFO").upper())
+    log.setLevel(config.log_level)
     log.propagate = False
