@@ -11,7 +11,7 @@ what it holds. :func:`json_text` never writes ``NaN`` or ``Infinity``, which are
 The one rule for text that comes from users' files and processes (a file's path, a command
 line, the editor's data folder, who asked for a keepalive), wherever it goes (the log,
 ``status``, the terminals, the notice file): :func:`shown`, escaped and at most ``limit``
-characters of it, the rest counted, never shown.
+characters of it (its beginning and its end), the rest counted, never shown.
 """
 
 from __future__ import annotations
@@ -55,11 +55,15 @@ def escape(text: str) -> str:
 
 
 def shown(text: str, limit: int = MAX_SHOWN) -> str:
-    """``text`` as it may be shown anywhere: its first ``limit`` characters escaped
-    (:func:`escape`), and how many more were left out (``…[9,000 more characters]``)."""
+    """``text`` as it may be shown anywhere, escaped (:func:`escape`): whole up to ``limit``
+    characters; longer, its first three quarters and last quarter of that, and how many
+    characters were left out between (``/home/u/aaa…[9,000 characters left out]…aaa.py``):
+    the end of a path or a line says most."""
     if len(text) <= limit:
         return escape(text)
-    return f"{escape(text[:limit])}…[{len(text) - limit:,} more characters]"
+    tail = limit // 4
+    head, end = text[: limit - tail], text[len(text) - tail :] if tail else ""
+    return f"{escape(head)}…[{len(text) - limit:,} characters left out]…{escape(end)}"
 
 
 def finite(value: Any) -> Any:

@@ -28,7 +28,7 @@ from .errors import UsageError
 from .holds import HoldsReader, HoldsView, Keepalive, holds_dir, keepalive_file, read_keepalive
 from .notice import MAX_WARN_SHARE
 from .records import State
-from .safe_output import MAX_LOG_CHARS, json_text, shown
+from .safe_output import MAX_LOG_CHARS, escape, json_text, shown
 from .state import app_start_time, load_state
 from .stop_rule import stop_rule
 from .times import UTC_FORMAT, utc_iso
@@ -63,6 +63,11 @@ def _when(at: float, now: float) -> str:
 ORDER = ("workspace", "git", "editor", "terminals", "cpu", "gpu")
 
 
+def _shown(text: str | None) -> str | None:
+    """Text from users' files and processes as the report carries it (None stays None)."""
+    return shown(text) if text is not None else None
+
+
 def _rank(name: str) -> tuple[int, str]:
     return (ORDER.index(name) if name in ORDER else len(ORDER), name)
 
@@ -75,7 +80,8 @@ def build_report(
     now: float,
     holds: HoldsView | None = None,
 ) -> dict[str, Any]:
-    """What ``status --json`` prints; the table shows the same. ``holds``: the holds on jobs
+    """What ``status --json`` prints; the table shows the same. Text from users' files and
+    processes is escaped and bounded (:func:`~.safe_output.shown`), as on every output. ``holds``: the holds on jobs
     as the daemon reads them; while a job runs, ``stops_at`` is the latest it can be (the cap),
     and ``held`` true. ``kept_by`` names the hold that keeps the app past its idle deadline
     (``job``, ``unusable hold file``, ``keepalive``); ``app_gone_at`` is set once the daemon
@@ -102,8 +108,8 @@ def build_report(
             "looked_at": "every interval" if record.cheap else "at deadlines",
             "latest_activity": utc_iso(record.at) if record.at is not None else None,
             "idle_seconds": round(max(0.0, now - record.at), 1) if record.at is not None else None,
-            "source": record.source,
-            "note": record.note,
+            "source": _shown(record.source),
+            "note": _shown(record.note),
         }
         for name, record in state.signals.items()
     ]
@@ -114,7 +120,7 @@ def build_report(
         "idle_seconds": round(max(0.0, now - state.last_at), 1),
         "idle_time": idle_time,
         "last_activity": utc_iso(state.last_at),
-        "source": state.last_source,
+        "source": shown(state.last_source),
         "stops_at": utc_iso(stops_at),
         "stops_in_seconds": round(stops_at - now, 1),
         "kept_by": stop.held_by if stop.floor is not None and stop.floor > now else None,
@@ -126,7 +132,7 @@ def build_report(
         "holds": [job.to_json(now, cap) for job in jobs],
         "then_stop_after": state.last_stop_after,
         "warn_before": controls.warn_before,
-        "editor_data": controls.editor_data,
+        "editor_data": _shown(controls.editor_data),
         "signals": signals,
     }
 
@@ -148,8 +154,8 @@ def format_report(report: dict[str, Any], state_file: Path, *, now: float) -> st
                 sig["source"] or sig["note"] or "nothing seen yet",
             )
         )
-    # Names come from users: each cell escaped and bounded, so one row is one line.
-    safe = [tuple(shown(str(c)) for c in r) for r in rows]
+    # Names come from users (bounded in the report): each cell escaped, so one row is one line.
+    safe = [tuple(escape(str(c)) for c in r) for r in rows]
     widths = [max(len(r[i]) for r in safe) for i in range(4)]
     lines = [
         "  ".join(c.ljust(w) for c, w in zip(r[:4], widths, strict=True)) + "  " + r[4]
@@ -159,7 +165,7 @@ def format_report(report: dict[str, Any], state_file: Path, *, now: float) -> st
     lines.append(
         f"idle for {format_duration(report['idle_seconds'])} of "
         f"{format_duration(report['idle_time'])}; last activity "
-        f"{_when(_epoch(report['last_activity']), now)}: {shown(report['source'])}"
+        f"{_when(_epoch(report['last_activity']), now)}: {escape(report['source'])}"
     )
     hold = report["keepalive"]
     if hold is not None:
@@ -200,7 +206,7 @@ def format_report(report: dict[str, Any], state_file: Path, *, now: float) -> st
         lines.append(f"{verb}: due since {_when(stops_at, now)}, unless the check finds activity")
     lines.extend(_warning_lines(report))
     if report.get("editor_data"):
-        lines.append(f"editor data: {shown(report['editor_data'])}")
+        lines.append(f"editor data: {escape(report['editor_data'])}")
     daemon = report["daemon"]
     if daemon["running"]:
         lines.append(

@@ -17,6 +17,7 @@ import re
 import subprocess
 import sys
 import time
+import tty
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -65,6 +66,7 @@ def safe_lines(data: bytes, newline: bytes = b"\n") -> list[str]:
 def terminal(tmp_path: Path) -> Iterator[tuple[Path, int]]:
     """A real terminal: its device in a folder of its own, and the emulator's side."""
     master, slave = os.openpty()
+    tty.setraw(slave)  # what the daemon writes, byte for byte (no "\n" made "\r\n")
     folder = tmp_path / "pts"
     folder.mkdir()
     (folder / "0").symlink_to(os.ttyname(slave))
