@@ -110,7 +110,10 @@ def entry() -> None:
     goes nowhere and the exit code is 141, with no traceback (Python ignores SIGPIPE, so a
     write raises BrokenPipeError instead; the daemon keeps ignoring it for its sockets)."""
     try:
-        code = main()
+        try:
+            code = main()
+        except SystemExit as exc:  # argparse: --help, --version, its usage errors
+            code = _exit_code(exc.code)
         sys.stdout.flush()
     except BrokenPipeError:
         code = _reader_gone()
@@ -119,6 +122,16 @@ def entry() -> None:
         with contextlib.suppress(Exception):
             stream.flush()
     os._exit(code)
+
+
+def _exit_code(code: object) -> int:
+    """The exit code ``sys.exit(code)`` means: None is 0, a number itself, text is printed and 1."""
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code
+    print(code, file=sys.stderr)
+    return 1
 
 
 def _reader_gone() -> int:

@@ -6,6 +6,7 @@ the README stays short, and each command's ``--help`` works."""
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import subprocess
 import sys
@@ -290,15 +291,39 @@ def test_the_readme_stays_short() -> None:
     assert lines <= README_MAX_LINES, f"README.md has {lines} lines; move detail into docs/"
 
 
+def readme_first_command() -> list[str]:
+    """The README's first command after the install: the words of its second line."""
+    block = README.read_text().split("```bash\n", 1)[1].split("```", 1)[0]
+    install, command = block.split("\n", 1)
+    assert install == "python3 -m venv .venv && .venv/bin/pip install ."
+    return command.replace("\\\n", " ").split()
+
+
 def test_the_readme_gives_the_two_commands_and_ci_runs_its_test_command() -> None:
     text = README.read_text()
-    run = (
-        "python3 -m venv .venv && .venv/bin/pip install . && .venv/bin/python -m autostop_async "
-        "--once --dry-run --idle-time 1h --watch ."
-    )
+    words = readme_first_command()
+    assert words[:3] == [".venv/bin/python", "-m", "autostop_async"]
+    assert {"--once", "--dry-run", "--json", "--watch"} <= set(words)
     test = "python3 -m pip install nox && python3 -m nox"
-    assert run in text and test in text
+    assert test in text
     assert test in (REPO / ".ci" / "run").read_text()
+
+
+def test_the_readmes_first_command_prints_one_line_about_the_folder(tmp_path: Path) -> None:
+    """What the README promises: one JSON line, judging the folder alone (its newest change)."""
+    folder = tmp_path / "checkout"
+    folder.mkdir()
+    (folder / "train.py").write_text("x")
+    words = [w if w != '"$(mktemp' else str(tmp_path / "state") for w in readme_first_command()]
+    words = [w for w in words if w != '-d)"']
+    done = subprocess.run(
+        [sys.executable, *words[1:]], cwd=folder, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""
+    (line,) = done.stdout.splitlines()
+    answer = json.loads(line)
+    assert answer["idle"] is False and answer["source"] == f"workspace:{folder}/train.py", answer
 
 
 def program() -> list[str]:

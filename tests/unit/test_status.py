@@ -187,9 +187,7 @@ async def idle_daemon(config: Config, *, deleter: Deleter | None = None) -> Daem
     """A daemon whose app has been idle for two hours (idle time 1 h), holds read, state saved."""
     holds = HoldsReader(holds_dir(config), config.max_keepalive)
     keepalive = KeepaliveReader(config.state_dir / "keepalive.json", config.max_keepalive)
-    d = Daemon(
-        config, [], APP, deleter, keepalive=keepalive, holds=holds, app_start=no_app_start
-    )
+    d = Daemon(config, [], APP, deleter, keepalive=keepalive, holds=holds, app_start=no_app_start)
     await d.start()
     assert d.idle.state is not None
     d.idle.state.last_at = time.time() - 7200
