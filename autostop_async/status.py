@@ -81,11 +81,12 @@ def build_report(
     holds: HoldsView | None = None,
 ) -> dict[str, Any]:
     """What ``status --json`` prints; the table shows the same. Text from users' files and
-    processes is escaped and bounded (:func:`~.safe_output.shown`), as on every output. ``holds``: the holds on jobs
-    as the daemon reads them; while a job runs, ``stops_at`` is the latest it can be (the cap),
-    and ``held`` true. ``kept_by`` names the hold that keeps the app past its idle deadline
-    (``job``, ``unusable hold file``, ``keepalive``); ``app_gone_at`` is set once the daemon
-    deleted the app (or found it gone)."""
+    processes is escaped and bounded (:func:`~.safe_output.shown`), as on every output.
+
+    ``holds``: the holds on jobs as the daemon reads them; while a job runs, ``stops_at`` is
+    the latest it can be (the cap), and ``held`` true. ``kept_by`` names the hold that keeps
+    the app past its idle deadline (``job``, ``unusable hold file``, ``keepalive``);
+    ``app_gone_at`` is set once the daemon deleted the app (or found it gone)."""
     idle_time = float(state.idle_time or 0.0)
     controls = state.controls
     cap = float(controls.max_keepalive or 0.0)
