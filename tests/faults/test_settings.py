@@ -128,7 +128,8 @@ def test_the_log_level_is_a_setting_like_the_others(tmp_path: Path) -> None:
     quiet = run(*flags, "--idle-time", "1h", env={"AUTOSTOP_LOG_LEVEL": "warning"})
     assert quiet.returncode == 0, quiet.stderr
     assert " INFO " not in quiet.stderr
-    chatty = run(*flags, "--idle-time", "1h", "--log-level", "DEBUG")
+    (tmp_path / "new.py").write_text("x")  # found by the walk: a DEBUG line says so
+    chatty = run(*flags, "--idle-time", "1s", "--log-level", "DEBUG")
     assert chatty.returncode == 0 and " DEBUG " in chatty.stderr, chatty.stderr
 
 

@@ -205,3 +205,18 @@ def test_the_daemon_ignores_a_huge_grace_in_the_state_file_with_one_warning(
     daemon.stop()
     assert daemon.proc.stdout is not None
     assert b"Traceback" not in daemon.proc.stdout.read()
+
+
+@pytest.mark.parametrize("until", [1e300, 3e9, 1e20], ids=["1e300", "3e9", "1e20"])
+def test_a_huge_keepalive_is_capped_like_the_flag(tmp_path: Path, until: float) -> None:
+    """A keepalive file's ``until`` far away is capped at the file's change time plus
+    ``--max-keepalive`` (the most ``keepalive`` itself may ask for): no overflow, no year 2122."""
+    (tmp_path / "home").mkdir()
+    check(tmp_path)  # a state file to show
+    keepalive_file(tmp_path, until)
+    done = run_cli("status", "--json", "--state-dir", str(tmp_path / "state"), endpoint=None)
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr
+    report = json.loads(done.stdout)
+    shown_until = calendar.timegm(time.strptime(report["keepalive"]["until"], UTC_FORMAT))
+    assert shown_until <= time.time() + 12 * 3600 + 1
