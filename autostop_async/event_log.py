@@ -36,7 +36,7 @@ from . import __version__
 from .config import Config, declared_settings, flag_name
 from .durations import format_duration
 from .events import END, HOLD, MAX_LINE, START, STATE, STOP, WARNING, encode
-from .safe_output import escape
+from .safe_output import escape, shown
 from .sagemaker import AppRef
 from .times import utc_iso
 
@@ -62,10 +62,10 @@ MAX_SETTING = 200
 
 def bounded(text: str, limit: int = MAX_TEXT) -> str:
     """``text`` escaped as the log escapes it (:func:`~.safe_output.escape`: no control
-    character, line separator or bidi override survives decoding), cut to ``limit`` characters
-    (the last one an ellipsis when cut)."""
-    text = escape(text)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    character, line separator or bidi override survives decoding), then shortened as the log
+    shortens names (:func:`~.safe_output.shown`): ``limit`` characters of it at most (its head
+    and its tail), and how many were left out."""
+    return shown(escape(text), limit)
 
 
 def changed_settings(config: Config) -> dict[str, str]:
