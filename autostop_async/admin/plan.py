@@ -171,11 +171,15 @@ def to_send(current: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
     return send
 
 
-def _restore(ours: str, earlier: str | None, chained: Mapping[str, str | None]) -> str | None:
-    """What an LCC ARN of ours goes back to: the value before the first deploy when it was not
-    ours, else the LCC ours ran first, else nothing."""
-    if earlier and not is_ours(earlier):
-        return earlier
+def _restore(
+    ours: str, before: dict[str, Any] | None, field: str, chained: Mapping[str, str | None]
+) -> str | None:
+    """What an LCC ARN of ours in ``field`` (``default`` or ``built-in``) goes back to: the
+    value in the before-image when there is one (none, if it had none), else the LCC ours ran
+    first, else nothing."""
+    if before is not None:
+        earlier = default_lcc(before) if field == "default" else builtin_lcc(before)
+        return earlier if earlier and not is_ours(earlier) else None
     base = chained.get(ours.rsplit("/", 1)[-1])
     return base if base and not is_ours(base) else None
 
@@ -186,20 +190,19 @@ def _strip_ours(
     """``current`` without LCCs of ours: a default or built-in of ours goes back to what it
     was (:func:`_restore`), list entries of ours are taken out."""
     after = copy.deepcopy(current)
-    before = before or {}
     if "LifecycleConfigArns" in after:
         after["LifecycleConfigArns"] = [a for a in after["LifecycleConfigArns"] if not is_ours(a)]
     default = default_lcc(after)
     if default and is_ours(default):
         spec = after["DefaultResourceSpec"]
-        back = _restore(default, default_lcc(before), chained)
+        back = _restore(default, before, "default", chained)
         if back:
             spec["LifecycleConfigArn"] = back
         else:
             del spec["LifecycleConfigArn"]
     built_in = builtin_lcc(after)
     if built_in and is_ours(built_in):
-        back = _restore(built_in, builtin_lcc(before), chained)
+        back = _restore(built_in, before, "built-in", chained)
         if back:
             after["BuiltInLifecycleConfigArn"] = back
         else:
