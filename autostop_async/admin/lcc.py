@@ -148,7 +148,7 @@ def script_key(prefix: str, script: str) -> str:
 _LOADER = r"""#!/bin/bash
 # autostop-async: runs its start script from S3, detached; never fails the app
 U=@URI@
-L=/var/log/apps/app_container.log
+L=${AUTOSTOP_LCC_LOG:-/var/log/apps/app_container.log}
 now() { date -u +%Y-%m-%dT%H:%M:%SZ; }
 [ -w "$L" ] || { sudo -n touch "$L" && sudo -n chown "$(id -u)" "$L"; } 2>/dev/null
 say() { echo "$(now) autostop-async loader: $1" | tee -a "$L" >&2 2>/dev/null; }
@@ -173,11 +173,13 @@ boto3.client("s3").download_file(b, k, sys.argv[2])' "$U" "$1"
 }
 run() {
   f=$(mktemp /tmp/autostop-async-start.XXXXXX) || { fail "no temporary file"; return; }
-  if ! get "$f"; then
+  if get "$f"; then
+    bash "$f"
+    rc=$?
+    [ $rc -eq 0 ] || fail "its start script exited $rc"
+  else
     say "could not fetch $U"
     fail "could not fetch its start script from S3"
-  elif ! bash "$f"; then
-    fail "its start script exited $?"
   fi
   rm -f "$f"
 }
