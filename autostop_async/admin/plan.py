@@ -150,9 +150,9 @@ _CLEARED: dict[str, Any] = {
 
 def to_send(current: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
     """The CodeEditorAppSettings to send so that ``after`` is what Studio holds: only the
-    members that change (members left out are kept: REFERENCE.md, terraform-provider-aws#43127),
-    each whole; a member dropped is cleared (``"None"``, ``[]``), and a default LCC dropped from
-    ``DefaultResourceSpec`` is sent as ``"None"``."""
+    members that change (members left out are kept: AWS's "detach" page,
+    terraform-provider-aws#43127), each whole; a member dropped is cleared (``"None"``,
+    ``[]``), and a default LCC dropped from ``DefaultResourceSpec`` is sent as ``"None"``."""
     send: dict[str, Any] = {}
     for key in sorted(set(current) | set(after)):
         old, new = normalize(current.get(key)), normalize(after.get(key))

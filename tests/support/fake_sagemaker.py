@@ -193,10 +193,10 @@ def _delete_app(self: SageMakerResponse) -> ActionResult:
 # documents nothing, the fake is strict:
 #
 # * an Update call replaces each member of UserSettings / SpaceSettings it names, whole, except
-#   CodeEditorAppSettings, whose members left out are kept (REFERENCE.md: terraform-provider-aws
-#   #43127, aws-toolkit-vscode); each member of it that is sent is replaced whole (nested objects
-#   such as DefaultResourceSpec are never merged); a value "None" clears an ARN; empty lists
-#   and objects are dropped;
+#   CodeEditorAppSettings, whose members left out are kept (AWS's "detach" page;
+#   terraform-provider-aws#43127, aws-toolkit-vscode); each member of it that is sent is
+#   replaced whole (nested objects such as DefaultResourceSpec are never merged); a value
+#   "None" clears an ARN; empty lists and objects are dropped;
 # * every LCC ARN named must exist; a default LCC must be in the resource's LifecycleConfigArns
 #   (a space's: in the domain's or its owner's); a BuiltInLifecycleConfigArn must name a
 #   CodeEditor LCC (it need not be listed: AWS's pages attach it alone);
