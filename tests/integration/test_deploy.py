@@ -381,6 +381,22 @@ def _old_method_state(fake: FakeSageMaker) -> dict[str, Any]:
     return original
 
 
+def test_if_studio_ignores_none_undeploy_keeps_the_lcc_and_names_what_holds_it(
+    fake: FakeSageMaker, wheelhouse: Path
+) -> None:
+    """ "None" as the clear value is unverified on AWS: were it ignored, the LCC stays
+    referenced, and undeploy keeps it (never deleting one under a resource) and says why."""
+    seed_domain(fake)
+    assert deploy(wheelhouse, "--yes").code == 0
+    (name,) = ours(fake)
+    fake.none_clears = False
+    result = undeploy("--yes")
+    assert result.code == 0, result.err
+    assert f"kept LCC {name}: used by domain {DOMAIN}" in result.out
+    assert ours(fake) == [name] and dangling(fake) == {}
+    assert "run undeploy again once nothing uses them" in result.out
+
+
 def test_a_domain_of_the_default_lcc_method_is_migrated_by_the_next_deploy(
     fake: FakeSageMaker, wheelhouse: Path
 ) -> None:

@@ -354,6 +354,9 @@ class _Studio:
         self.app_lccs: dict[_AppKey, str] = {}
         self.app_builtins: dict[_AppKey, str] = {}
         self.update_seconds = 0.0
+        #: Whether "None" clears an LCC ARN (the model's clear value, unverified on AWS); when
+        #: False, the fake keeps the ARN, as a Studio that ignored it would.
+        self.none_clears = True
         self.busy_until: dict[tuple[str, str, str], float] = {}  # (kind, domain, name) -> time
 
     def status(self, kind: str, domain_id: str, name: str) -> str:
@@ -436,6 +439,13 @@ def _replace_members(
     for key, value in sent.items():
         if key in merge and isinstance(value, dict):
             value = _replace_members(dict(out.get(key) or {}), value, ())
+        if not STUDIO.none_clears and not merge:  # "None" taken as no change: keep the ARN
+            if value == "None" and key in out:
+                continue
+            if key == "DefaultResourceSpec" and isinstance(value, dict):
+                kept = (out.get(key) or {}).get("LifecycleConfigArn")
+                if value.get("LifecycleConfigArn") == "None" and kept:
+                    value = {**value, "LifecycleConfigArn": kept}
         cleaned = _clean(value)
         if cleaned in ({}, []):
             out.pop(key, None)
@@ -905,6 +915,16 @@ class FakeSageMaker:
     def update_seconds(self, seconds: float) -> None:
         with STUDIO.lock:
             STUDIO.update_seconds = float(seconds)
+
+    @property
+    def none_clears(self) -> bool:
+        """Whether an update's ``"None"`` clears an LCC ARN (else the ARN is kept)."""
+        return STUDIO.none_clears
+
+    @none_clears.setter
+    def none_clears(self, clears: bool) -> None:
+        with STUDIO.lock:
+            STUDIO.none_clears = clears
 
     def references(self) -> dict[str, list[str]]:
         """Every LCC ARN that some domain, profile or space names, with where it is named."""
