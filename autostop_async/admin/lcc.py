@@ -119,7 +119,7 @@ def render(template: Path, settings: DaemonSettings, package: str) -> str:
         text, count = pattern.subn(line, text, count=1)
         if count != 1:
             raise UsageError(f"LCC template {template} has no {key}= line to fill in")
-    return check_size(_compact(text), what="the rendered LCC")
+    return _compact(text)  # in S3, run by the loader: not bound by the LCC size limit
 
 
 def check_size(script: str, *, what: str, hint: str = "") -> str:
