@@ -92,8 +92,8 @@ def lcc_arn(domain_arn: str, name: str) -> str:
 
 
 def _compact(script: str) -> str:
-    """The script without comment-only lines and blank lines (``#!`` lines stay): Studio's
-    size limit leaves more room for an LCC chained before it."""
+    """The script without comment-only lines and blank lines (``#!`` lines stay): a smaller
+    download at each app start."""
     kept = []
     for line in script.splitlines():
         stripped = line.strip()
