@@ -106,12 +106,15 @@ def test_the_report_scenario_ships_real_daemons_lines_to_studios_streams(
     assert idle[-2]["result"] == "deleted" and idle[-2]["time"] == scenario.spaces[IDLE].deleted_at
     assert fake_server.app_status(domain, space_name=IDLE) == "Deleted"
 
-    # No daemon ran: the only event line is the LCC's, in the app's log and its own stream.
+    # No daemon ran: the only event line is on-start.sh's, in the app's log.
     assert [e["event"] for e in shipped(BROKEN)] == ["install-failed"]
-    lcc = read_stream(logs, scenario.stream(BROKEN, lcc=True))
-    assert any("ERROR: install from" in m and "will NOT stop" in m for m in lcc)
-    said = [e for e in (parse(m) for m in lcc) if e is not None]
+    app_log = read_stream(logs, scenario.stream(BROKEN))
+    assert any("ERROR: install from" in m and "will NOT stop" in m for m in app_log)
+    said = [e for e in (parse(m) for m in app_log) if e is not None]
     assert [(e["event"], e["reason"]) for e in said] == [("install-failed", "install")]
+    # The LCC's own stream: the built-in LCC's loader, which started on-start.sh detached.
+    lcc = read_stream(logs, scenario.stream(BROKEN, lcc=True))
+    assert len(lcc) == 1 and "autostop-async loader: started its start script" in lcc[0]
     assert scenario.spaces[BROKEN].autostop == "not running"
     assert fake_server.app_status(domain, space_name=BROKEN) == "InService"
 

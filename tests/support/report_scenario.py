@@ -9,8 +9,14 @@ would:
   process); still running when its log is shipped (no ``end`` line), app ``InService``;
 - ``idle-space`` (private to ``alice``): a daemon that deletes its idle app and exits; the app is
   then marked ``Deleted`` in the fake, as Studio finishes a deletion;
-- ``broken-space`` (shared): the install failed, so no daemon ran: its lifecycle configuration's
-  stream holds the lines the LCC writes then, the app runs (``InService``) without auto-stop.
+- ``broken-space`` (shared): the install failed, so no daemon ran: the app's log holds the lines
+  ``on-start.sh`` writes then (its ``ERROR:`` line and the ``install-failed`` event), the app runs
+  (``InService``) without auto-stop.
+
+As in Studio since the built-in LCC (``admin/lcc.py``'s loader): the LCC's stream holds the
+loader's line (it started ``on-start.sh`` in the background, output discarded), and what
+``on-start.sh`` says goes to the app's log only. The lines are written by the scripts' own
+``say`` functions, run in bash.
 
 Each log is then shipped into moto's CloudWatch Logs on the same server, in the streams Studio
 uses (:mod:`tests.support.studio_logs`), and the daemon still running is stopped (its ``end``
@@ -20,6 +26,7 @@ a test to compare the report's output with.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -33,6 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from autostop_async.admin.lcc import loader
 from autostop_async.events import parse
 from autostop_async.times import utc_iso
 from tests.support.fake_sagemaker import FakeSageMaker
@@ -53,21 +61,42 @@ PACKAGE = "autostop-async==0.0.0-missing"
 LCC_SCRIPT = Path(__file__).resolve().parents[2] / "lcc" / "on-start.sh"
 #: The LCC's functions that write its lines: ``now``, ``say`` and ``install_failed``.
 _LCC_FUNCTIONS = re.compile(
-    r"^now\(\) \{[^\n]*\}$|^(?:say|install_failed)\(\) \{\n.*?^\}$", re.M | re.S
+    r"^(?:now|say)\(\) \{[^\n]*\}$|^(?:say|install_failed)\(\) \{\n.*?^\}$", re.M | re.S
 )
 
 
-def lcc_says(log: Path, output: Path, script: str) -> None:
-    """Run ``script`` (bash) with the LCC's own ``say`` and ``install_failed``
-    (``lcc/on-start.sh``): each line goes to ``log`` (the app's log) and ``output`` (what
-    Studio ships to the LCC's stream), as they do in Studio."""
+def lcc_says(log: Path, output: Path | None, script: str) -> None:
+    """Run ``script`` (bash) with ``on-start.sh``'s own ``say`` and ``install_failed``: each line
+    goes to ``log`` (the app's log) and to ``output`` (its standard error; None: discarded, as
+    the loader runs it)."""
     text = LCC_SCRIPT.read_text()
-    functions = "\n".join(m.group(0) for m in _LCC_FUNCTIONS.finditer(text))
-    with output.open("a") as out:
+    functions = _functions(text)
+    _bash(f"LOG={shlex.quote(str(log))}\n{functions}\n{script}", output)
+
+
+def loader_says(log: Path, output: Path, message: str) -> None:
+    """The built-in LCC's loader says ``message`` with its own ``say``: to ``log`` (the app's
+    log) and its standard error, ``output`` (what Studio ships to the LCC's stream)."""
+    text = loader("s3://bucket/autostop-async/wheelhouse/lcc/on-start-0.sh")
+    functions = _functions(text)
+    _bash(f"L={shlex.quote(str(log))}\n{functions}\nsay {shlex.quote(message)}", output)
+
+
+def _functions(script: str) -> str:
+    """The first definition of each of ``now``, ``say``, ``install_failed`` in ``script`` (the
+    supervisor that ``on-start.sh`` writes out has a ``say`` of its own, later)."""
+    first: dict[str, str] = {}
+    for m in _LCC_FUNCTIONS.finditer(script):
+        first.setdefault(m.group(0).split("(", 1)[0], m.group(0))
+    return "\n".join(first.values())
+
+
+def _bash(script: str, output: Path | None) -> None:
+    with contextlib.ExitStack() as stack:
+        err = stack.enter_context(output.open("a")) if output is not None else subprocess.DEVNULL
         subprocess.run(
-            ["bash", "-c", f"LOG={shlex.quote(str(log))}\n{functions}\n{script}"],
-            stderr=out, stdout=subprocess.DEVNULL, check=True, timeout=30,
-        )  # fmt: skip
+            ["bash", "-c", script], stderr=err, stdout=subprocess.DEVNULL, check=True, timeout=30
+        )
 
 
 @dataclass
@@ -166,10 +195,12 @@ class _Space:
         )
 
     def lcc_says(self, *messages: str, then: str = "") -> None:
-        """Lines as the LCC's ``say`` writes them (to its output and the app's log); ``then``:
-        more of the LCC's bash (``install_failed install``)."""
+        """The LCC as Studio runs it: the loader's line (to the LCC's stream and the app's
+        log), then ``on-start.sh``'s lines (the app's log only); ``then``: more of
+        ``on-start.sh``'s bash (``install_failed install``)."""
+        loader_says(self.log, self.lcc_log, "started its start script in the background")
         said = "".join(f"say {shlex.quote(m)}\n" for m in messages)
-        lcc_says(self.log, self.lcc_log, said + then)
+        lcc_says(self.log, None, said + then)
 
     def start_daemon(self, endpoint: str) -> subprocess.Popen[bytes]:
         self.lcc_says(
