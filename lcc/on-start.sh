@@ -34,7 +34,7 @@ say() {
 fail() {
     say "ERROR: $1; the app will NOT stop by itself"
     printf '%s autostop-async[%s] INFO autostop-async-event {"schema":1,"event":"install-failed","time":"%s","reason":"%s"}\n' \
-        "$(date -u +%FT%TZ)" $$ "$(date -u +%FT%TZ)" "$(printf %s "$1" | LC_ALL=C tr -d '"\\' | LC_ALL=C tr -c '[:print:]' ' ')" \
+        "$(date -u +%FT%TZ)" $$ "$(date -u +%FT%TZ)" "$(printf %s "$1" | LC_ALL=C tr -d '\\"' | LC_ALL=C tr -c '[:print:]' ' ')" \
         >>"$LOG" 2>/dev/null || true
     exit 0
 }
@@ -108,7 +108,7 @@ say() { echo "$(date -u +%FT%TZ) autostop-async supervisor[$$]: $*" >>"$LOG"; }
 give_up() {
     say "ERROR: $1; the app will NOT stop by itself"
     printf '%s autostop-async[%s] INFO autostop-async-event {"schema":1,"event":"install-failed","time":"%s","reason":"%s"}\n' \
-        "$(date -u +%FT%TZ)" $$ "$(date -u +%FT%TZ)" "$(printf %s "$1" | LC_ALL=C tr -d '"\\' | LC_ALL=C tr -c '[:print:]' ' ')" >>"$LOG"
+        "$(date -u +%FT%TZ)" $$ "$(date -u +%FT%TZ)" "$(printf %s "$1" | LC_ALL=C tr -d '\\"' | LC_ALL=C tr -c '[:print:]' ' ')" >>"$LOG"
     rm -f "$S/supervisor.pid" "$S/daemon.pid"
     exit 1
 }
@@ -250,7 +250,7 @@ while :; do
             give_up "the daemon's environment broke again after $REBUILDS rebuilds ($broken)"
         fi
         rebuilds=$((rebuilds + 1))
-        say "the daemon cannot start from its environment (exit $rc after ${ran}s: $broken); rebuilding it from $PACKAGE (rebuild $rebuilds of $REBUILDS)"
+        say "daemon exited $rc after ${ran}s and its environment is broken ($broken); rebuilding it from $PACKAGE (rebuild $rebuilds of $REBUILDS)"
         rm -rf "$VENV"
         prepare
         continue
