@@ -73,13 +73,14 @@ fi
 
 # The user's command: /usr/local/bin is on every shell's PATH.
 mkdir -p "$S/bin"
-cat >"$S/bin/autostop-async" <<EOF
+cat >"$S/bin/a.new" <<EOF
 #!/bin/bash
 if [ -f $S/venv/.autostop-installed ]; then exec $S/venv/bin/python -I -m autostop_async "\$@"; fi
 echo "autostop-async: not installed yet (it installs in the background); see $LOG" >&2
 exit 2
 EOF
-chmod 0755 "$S/bin/autostop-async"
+chmod 0755 "$S/bin/a.new"
+mv -f "$S/bin/a.new" "$S/bin/autostop-async"
 if ! "${SUDO[@]}" ln -sfn "$S/bin/autostop-async" /usr/local/bin/ 2>/dev/null; then
     for dir in /opt/conda/bin /home/sagemaker-user/.local/bin ''; do
         if [ -n "$dir" ] && { mkdir -p "$dir" && ln -sfn "$S/bin/autostop-async" "$dir/"; } 2>/dev/null; then break; fi
@@ -87,7 +88,7 @@ if ! "${SUDO[@]}" ln -sfn "$S/bin/autostop-async" /usr/local/bin/ 2>/dev/null; t
     say "WARNING: no sudo for /usr/local/bin; the command is ${dir:-$S/bin}/autostop-async"
 fi
 
-# ---------------------------------------------------------------------- supervisor
+# --- the supervisor
 cat >"$S/supervise.sh.new" <<'SUPERVISOR_EOF'
 #!/bin/bash
 # autostop-async supervisor (from the LCC): supervise.sh S LOG PYTHON PACKAGE CACHE [flags]
