@@ -377,7 +377,7 @@ def test_bad_configuration_is_not_restarted(start_sim: StartSim) -> None:
     sim = start_sim(None, **{**BASE_ENV, "AUTOSTOP_INTERVAL": "soon"})
     rc, _ = sim.wait_lcc()
     assert rc == 0
-    log = sim.wait_log("not restarting", 30)
+    log = sim.wait_log("not restarting", INSTALL_BOUND)  # after the install
     assert "AUTOSTOP_INTERVAL" in log
     assert "daemon exited 2" in log
     assert "restarting in" not in log
