@@ -31,9 +31,8 @@ Fields by event (all optional, times ISO-8601 UTC, durations in seconds):
 - ``stop``: ``result`` (``"deleted"`` | ``"already-gone"`` | ``"would-delete"``), ``idle_seconds``,
   ``last_activity``; also ``last_source``;
 - ``end``: ``reason`` (``"deleted"``, ``"signal"``, ``"error"``, ``"once"``);
-- ``install-failed`` (the LCC's: ``lcc/on-start.sh`` and the built-in LCC's loader): ``reason``
-  (on-start.sh: ``"install"``, ``"no-python"``, ``"no-package"``, ``"error"``; the loader: its
-  message).
+- ``install-failed`` (the LCC's: ``lcc/on-start.sh``, its supervisor, and the built-in LCC's
+  loader): ``reason``, the message of its ``ERROR:`` line (printable ASCII, no quotes).
 
 What a line says, the app's user can also write: a reader trusts a line only as the daemon's word
 and checks what it can elsewhere (the report checks a stop against the SageMaker API).

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import shutil
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -68,7 +69,13 @@ def keepalive_hint(config: Config) -> str | None:
         return None
     duration = "2h" if config.max_keepalive >= 7200 else format_duration(config.max_keepalive)
     state = "" if config.state_dir == DEFAULT_STATE_DIR else f" --state-dir {config.state_dir}"
-    return f"{sys.executable} -m autostop_async keepalive {duration}{state}"
+    # The LCC puts ``autostop-async`` on every terminal's PATH; elsewhere, this Python's path.
+    command = (
+        "autostop-async"
+        if shutil.which("autostop-async")
+        else f"{sys.executable} -m autostop_async"
+    )
+    return f"{command} keepalive {duration}{state}"
 
 
 @dataclass
