@@ -30,14 +30,13 @@ say() {
     echo "$line" >&2
     echo "$line" >>"$LOG" 2>/dev/null || true
 }
-# The line `autostop-async report` reads when auto-stop cannot run (docs/events.md): the reason
-# is printable ASCII without quotes or backslashes, so the line is JSON as written.
+# The line `report` reads (docs/events.md); no quotes in the reason: JSON as written.
 install_failed() {
     local reason
     reason=$(printf %s "$1" | LC_ALL=C tr -d '\\"' | LC_ALL=C tr -c '[:print:]' ' ')
     say "autostop-async-event {\"schema\":1,\"event\":\"install-failed\",\"time\":\"$(date -u +%FT%TZ)\",\"reason\":\"$reason\"}"
 }
-# The app starts whatever fails: a line, the install-failed event, exit 0.
+# The app starts whatever fails.
 fail() {
     say "ERROR: $1; the app will NOT stop by itself"
     install_failed "$1"
