@@ -93,13 +93,40 @@ class _Apps:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._status: dict[_AppKey, str] = {}
+        #: ListApps' CreationTime (epoch) and ResourceSpec.InstanceType of each app, if seeded.
+        self._details: dict[_AppKey, tuple[float | None, str | None]] = {}
+        #: Earlier apps of the same key, Deleted, as ListApps keeps listing them.
+        self._history: list[tuple[_AppKey, float | None, str | None]] = []
 
-    def seed(self, key: _AppKey, status: str = "InService") -> None:
-        """Put an app in (replacing one under the same key)."""
+    def seed(
+        self,
+        key: _AppKey,
+        status: str = "InService",
+        *,
+        created: float | None = None,
+        instance_type: str | None = None,
+    ) -> None:
+        """Put an app in (replacing one under the same key: a new app created while the old
+        one is Deleting or Deleted stays listed as Deleted, as Studio lists it)."""
         if status not in STATUSES:
             raise ValueError(f"status must be one of {', '.join(STATUSES)}, not {status!r}")
         with self._lock:
+            before = self._status.get(key)
+            old = self._details.get(key, (None, None))
+            if before in ("Deleting", "Deleted") and status == "InService" and created is not None:
+                self._history.append((key, *old))
             self._status[key] = status
+            if created is not None or instance_type is not None or key not in self._details:
+                self._details[key] = (
+                    old[0] if created is None else created,
+                    old[1] if instance_type is None else instance_type,
+                )
+
+    def listed(self) -> list[tuple[_AppKey, str, float | None, str | None]]:
+        """What ListApps shows: every app, earlier (Deleted) ones of a key included."""
+        with self._lock:
+            now = [(k, s, *self._details.get(k, (None, None))) for k, s in self._status.items()]
+            return [(k, "Deleted", c, t) for k, c, t in self._history] + now
 
     def status(self, key: _AppKey) -> str | None:
         """The app's status, or None if it was never seeded."""
@@ -118,6 +145,8 @@ class _Apps:
         """Forget every app."""
         with self._lock:
             self._status.clear()
+            self._details.clear()
+            self._history.clear()
 
     def as_json(self) -> list[dict[str, str]]:
         """Every app and its status."""
@@ -466,11 +495,22 @@ def _list_spaces(self: SageMakerResponse) -> ActionResult:
     body = _request(self, "ListSpaces")
     with STUDIO.lock:
         items = [
-            {"DomainId": d, "SpaceName": n, "Status": "InService"}
-            for (d, n) in STUDIO.spaces
+            {"DomainId": d, "SpaceName": n, "Status": "InService", **_space_summary(space)}
+            for (d, n), space in STUDIO.spaces.items()
             if d == body.get("DomainIdEquals", d)
         ]
-    return ActionResult({"Spaces": items})
+    return ActionResult(_page(items, body, "Spaces"))
+
+
+def _space_summary(space: dict[str, Any]) -> dict[str, Any]:
+    """ListSpaces' summaries of a space's owner and sharing type."""
+    owner = (space.get("OwnershipSettings") or {}).get("OwnerUserProfileName")
+    if not owner:
+        return {"SpaceSharingSettingsSummary": {"SharingType": "Shared"}}
+    return {
+        "OwnershipSettingsSummary": {"OwnerUserProfileName": owner},
+        "SpaceSharingSettingsSummary": {"SharingType": "Private"},
+    }
 
 
 def _describe_space(self: SageMakerResponse) -> ActionResult:
@@ -510,6 +550,7 @@ def _create_studio_lifecycle_config(self: SageMakerResponse) -> ActionResult:
             "StudioLifecycleConfigName": name,
             "StudioLifecycleConfigContent": body["StudioLifecycleConfigContent"],
             "StudioLifecycleConfigAppType": body["StudioLifecycleConfigAppType"],
+            "CreationTime": time.time(),
         }
         STUDIO.tags[arn] = {t["Key"]: t.get("Value", "") for t in body.get("Tags", [])}
     return ActionResult({"StudioLifecycleConfigArn": arn})
@@ -559,13 +600,34 @@ def _delete_studio_lifecycle_config(self: SageMakerResponse) -> ActionResult:
 
 def _list_apps(self: SageMakerResponse) -> ActionResult:
     body = _request(self, "ListApps")
-    items = []
-    for app in APPS.as_json():
-        if app["DomainId"] != body.get("DomainIdEquals", app["DomainId"]):
+    items: list[dict[str, Any]] = []
+    for key, status, created, instance_type in APPS.listed():
+        if key.domain_id != body.get("DomainIdEquals", key.domain_id):
             continue
-        # No ResourceSpec in the list (strict: the API may leave it out); DescribeApp has it.
-        items.append({k: app[k] for k in ("DomainId", "SpaceName", "AppType", "AppName", "Status")})
-    return ActionResult({"Apps": items})
+        item: dict[str, Any] = {
+            "DomainId": key.domain_id,
+            "SpaceName": key.space_name,
+            "AppType": key.app_type,
+            "AppName": key.app_name,
+            "Status": status,
+        }
+        if created is not None:
+            item["CreationTime"] = created
+        # No ResourceSpec unless seeded (strict: the API may leave it out).
+        if instance_type is not None:
+            item["ResourceSpec"] = {"InstanceType": instance_type}
+        items.append(item)
+    return ActionResult(_page(items, body, "Apps"))
+
+
+def _page(items: list[dict[str, Any]], body: dict[str, Any], key: str) -> dict[str, Any]:
+    """One page of ``items``: ``MaxResults`` of them (default 10) from ``NextToken``."""
+    start = int(body.get("NextToken") or 0)
+    size = int(body.get("MaxResults") or 10)
+    page: dict[str, Any] = {key: items[start : start + size]}
+    if start + size < len(items):
+        page["NextToken"] = str(start + size)
+    return page
 
 
 def _add_tags(self: SageMakerResponse) -> ActionResult:
@@ -809,8 +871,11 @@ class FakeSageMaker:
                 space["SpaceSharingSettings"] = {"SharingType": "Private"}
             STUDIO.spaces[(domain_id, name)] = space
 
-    def add_lcc(self, name: str, script: str, *, region: str = "us-east-1") -> str:
-        """Seed a CodeEditor LCC with this script; return its ARN."""
+    def add_lcc(
+        self, name: str, script: str, *, region: str = "us-east-1", created: float | None = None
+    ) -> str:
+        """Seed a CodeEditor LCC with this script (created at ``created``, default now);
+        return its ARN."""
         arn = f"arn:aws:sagemaker:{region}:{ACCOUNT}:studio-lifecycle-config/{name}"
         with STUDIO.lock:
             STUDIO.lccs[name] = {
@@ -818,6 +883,7 @@ class FakeSageMaker:
                 "StudioLifecycleConfigName": name,
                 "StudioLifecycleConfigContent": base64.b64encode(script.encode()).decode(),
                 "StudioLifecycleConfigAppType": "CodeEditor",
+                "CreationTime": time.time() if created is None else created,
             }
         return arn
 
@@ -886,9 +952,14 @@ class FakeSageMaker:
         app_name: str = "default",
         region: str = "us-east-1",
         status: str = "InService",
+        created: float | None = None,
+        instance_type: str | None = None,
     ) -> None:
-        """Seed an app (replacing one under the same key)."""
-        APPS.seed(_AppKey(region, domain_id, space_name, app_type, app_name), status)
+        """Seed an app (replacing one under the same key; with ``created``, a Deleting or
+        Deleted one before it stays listed by ListApps as Deleted, as a new app in a space
+        leaves the old one listed)."""
+        key = _AppKey(region, domain_id, space_name, app_type, app_name)
+        APPS.seed(key, status, created=created, instance_type=instance_type)
 
     def app_status(
         self,
