@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .failures import aws_error
+from .failures import AdminError, aws_error
 from .lcc import is_ours
 
 __all__ = ["App", "Fleet", "builtin_idle_minutes", "read_fleet"]
@@ -133,6 +133,16 @@ def _read_deploy_time(sm: Any, fleet: Fleet) -> None:
             fleet.deployed_at, fleet.deployed_lcc = created, name
 
 
+def _described(sm: Any, fleet: Fleet, operation: str, what: str, **kwargs: Any) -> dict[str, Any]:
+    """A Describe call's answer; ``{}`` when the resource is gone (a deleted profile)."""
+    try:
+        return _call(sm, fleet, operation, what, **kwargs)
+    except AdminError as exc:
+        if "ResourceNotFound" in str(exc):
+            return {}
+        raise
+
+
 def _idle_settings(settings: Any) -> dict[str, Any]:
     ce = (settings or {}).get("CodeEditorAppSettings") or {}
     return dict((ce.get("AppLifecycleManagement") or {}).get("IdleSettings") or {})
@@ -145,11 +155,11 @@ def builtin_idle_minutes(sm: Any, fleet: Fleet, space: str) -> float | None:
     layers = [_idle_settings(fleet.domain_settings)]
     owner = fleet.owners.get(space)
     if owner:
-        got = _call(sm, fleet, "describe_user_profile", f"user profile {owner}",
-                    DomainId=fleet.domain_id, UserProfileName=owner)  # fmt: skip
+        got = _described(sm, fleet, "describe_user_profile", f"user profile {owner}",
+                         DomainId=fleet.domain_id, UserProfileName=owner)  # fmt: skip
         layers.append(_idle_settings(got.get("UserSettings")))
-    got = _call(sm, fleet, "describe_space", f"space {space}",
-                DomainId=fleet.domain_id, SpaceName=space)  # fmt: skip
+    got = _described(sm, fleet, "describe_space", f"space {space}",
+                     DomainId=fleet.domain_id, SpaceName=space)  # fmt: skip
     layers.append(_idle_settings(got.get("SpaceSettings")))
     if not any(layer.get("LifecycleManagement") == "ENABLED" for layer in layers):
         return None

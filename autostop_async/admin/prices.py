@@ -134,7 +134,7 @@ def _fresh(hit: Any, now: float) -> bool:
     if not isinstance(hit, dict):
         return False
     usd, at = hit.get("usd_per_hour"), hit.get("read_at")
-    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (usd, at)):
+    if not isinstance(usd, (int, float)) or not isinstance(at, (int, float)):
         return False
     return math.isfinite(float(usd)) and 0 <= now - float(at) < CACHE_DAYS * 86400
 

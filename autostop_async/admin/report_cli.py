@@ -46,6 +46,8 @@ READ_ACTIONS = (
     "logs:FilterLogEvents",
     "pricing:GetProducts",
 )
+#: The built-in idle shutdown's shortest timeout (IdleTimeoutInMinutes is 60 to 525,600).
+MIN_BUILTIN_MINUTES = 60.0
 _DOMAIN = re.compile(r"d-(-*[a-z0-9]){1,61}")
 
 
@@ -115,7 +117,14 @@ def build_report(
 
     def cap(space: str) -> float | None:
         if space not in cap_cache:
-            cap_cache[space] = builtin_idle_minutes(sm, fleet, space)
+            try:
+                cap_cache[space] = builtin_idle_minutes(sm, fleet, space)
+            except AdminError as exc:  # conservative: as if the built-in one were on, soonest
+                cap_cache[space] = MIN_BUILTIN_MINUTES
+                notes.append(
+                    f"{escape(space)}: {exc}: the built-in idle shutdown is taken as on at "
+                    f"{MIN_BUILTIN_MINUTES:.0f} minutes for its stops"
+                )
         return cap_cache[space]
 
     stops, unconfirmed = find_stops(fleet, logs_read.events, since, now, cap)
