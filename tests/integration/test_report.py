@@ -23,7 +23,7 @@ from botocore.stub import Stubber
 from autostop_async.admin import report_cli
 from tests.support.fake_pricing import FakePricing
 from tests.support.fake_sagemaker import FakeSageMaker
-from tests.support.report_world import event_line, now, put_lines, stream_name
+from tests.support.report_world import event_line, iso, now, put_lines, seed_done_when, stream_name
 
 REGION = "us-east-1"
 DOMAIN = "d-report1"
@@ -75,63 +75,6 @@ def _env(fake: FakeSageMaker, pricing: FakePricing, tmp_path: Path) -> dict[str,
     }
 
 
-def lines(logs: Any, space: str, *items: tuple[float, str, dict[str, Any]]) -> None:
-    put_lines(
-        logs,
-        stream_name(DOMAIN, space),
-        [(at, event_line(at, ev, {"space": space, **f})) for at, ev, f in items],
-    )
-
-
-def seed_done_when(fake: FakeSageMaker, logs: Any) -> None:
-    """One app without auto-stop, one kept by a job, two stopped yesterday."""
-    for space, owner in (("no-auto", "alice"), ("job-space", None), ("stop-a", "bob"),
-                         ("stop-b", None)):  # fmt: skip
-        if owner:
-            fake.add_user_profile(DOMAIN, owner)
-        fake.add_space(DOMAIN, space, owner=owner)
-    add = fake.add_app
-    add(DOMAIN, space_name="no-auto", created=NOW - 3 * H, instance_type="ml.t3.medium")
-    prose = "ERROR: install from s3://x failed; the app will NOT stop by itself"
-    put_lines(logs, stream_name(DOMAIN, "no-auto", lcc=True), [(NOW - 3 * H + 30, prose)])
-    add(DOMAIN, space_name="job-space", created=NOW - 2 * H, instance_type="ml.m5.large")
-    hold = {"id": "job-1", "command": "python train.py", "until": None}
-    lines(
-        logs, "job-space",
-        (NOW - 2 * H + 60, "start", {"version": "0.1.0", "idle_time": 3600}),
-        (NOW - 1.5 * H, "hold", {"action": "start", **hold}),
-        (NOW - 1.5 * H, "state", {"idle_seconds": 0, "kept_by": "job: python train.py",
-                                   "stops_at": None, "holds": [hold]}),
-    )  # fmt: skip
-    add(DOMAIN, space_name="stop-a", created=NOW - 40 * H, instance_type="ml.t3.medium",
-        status="Deleted")  # fmt: skip
-    lines(
-        logs, "stop-a",
-        (NOW - 40 * H + 60, "start", {"version": "0.1.0", "idle_time": 3600}),
-        (NOW - 26 * H, "stop", {"result": "deleted", "idle_seconds": 3600,
-                                 "last_activity": _iso(NOW - 27 * H)}),
-        (NOW - 26 * H + 1, "end", {"reason": "deleted"}),
-    )  # fmt: skip
-    add(DOMAIN, space_name="stop-b", created=NOW - 30 * H, instance_type="ml.m5.large",
-        status="Deleted")  # fmt: skip
-    add(DOMAIN, space_name="stop-b", created=NOW - 4 * H, instance_type="ml.m5.large")
-    lines(
-        logs, "stop-b",
-        (NOW - 30 * H + 60, "start", {"version": "0.1.0", "idle_time": 3600}),
-        (NOW - 20 * H, "stop", {"result": "deleted", "idle_seconds": 3600}),
-        (NOW - 20 * H + 1, "end", {"reason": "deleted"}),
-        (NOW - 4 * H + 60, "start", {"version": "0.1.0", "idle_time": 3600}),
-        (NOW - 4 * H + 120, "state", {"idle_seconds": 60, "kept_by": "workspace:/home/x.py",
-                                       "stops_at": _iso(NOW - 3 * H + 120)}),
-    )  # fmt: skip
-
-
-def _iso(at: float) -> str:
-    from autostop_async.times import utc_iso
-
-    return utc_iso(at)
-
-
 def report(*args: str, prices: Path | None = None) -> tuple[int, str]:
     """Run the command in this process (the fakes' logs live here too); code and stdout."""
     out = io.StringIO()
@@ -151,7 +94,7 @@ def prices_file(tmp_path: Path) -> Path:
 
 def test_json_shows_what_happened(world: Any, prices_file: Path) -> None:
     fake, _, logs = world
-    seed_done_when(fake, logs)
+    seed_done_when(fake, logs, DOMAIN, NOW)
     code, out = report("--json", prices=prices_file)
     assert code == 0
     doc = json.loads(out)  # only JSON on stdout
@@ -163,7 +106,7 @@ def test_json_shows_what_happened(world: Any, prices_file: Path) -> None:
     assert "no daemon line" in by_space["no-auto"]["problem"]
     assert by_space["no-auto"]["owner"] == "alice"
     assert by_space["no-auto"]["instance_type"] == "ml.t3.medium"
-    assert by_space["no-auto"]["created_at"] == _iso(NOW - 3 * H)
+    assert by_space["no-auto"]["created_at"] == iso(NOW - 3 * H)
     job = by_space["job-space"]
     assert job["autostop"] == "running" and job["kept_by"] == "job: python train.py"
     assert [h["command"] for h in job["holds"]] == ["python train.py"]
@@ -171,7 +114,7 @@ def test_json_shows_what_happened(world: Any, prices_file: Path) -> None:
     assert len(apps) == 5
     stops = {s["space"]: s for s in doc["stops"]}
     assert set(stops) == {"stop-a", "stop-b"}
-    assert stops["stop-a"]["deleted_at"] == _iso(NOW - 26 * H)
+    assert stops["stop-a"]["deleted_at"] == iso(NOW - 26 * H)
     assert stops["stop-a"]["off_hours"] == pytest.approx(26.0)
     assert stops["stop-a"]["saved_usd"] == pytest.approx(26 * 0.05)
     assert stops["stop-b"]["off_hours"] == pytest.approx(16.0)  # until the next app started
@@ -188,7 +131,7 @@ def test_json_shows_what_happened(world: Any, prices_file: Path) -> None:
 
 def test_table_names_the_flag_the_job_and_the_stops(world: Any, prices_file: Path) -> None:
     fake, _, logs = world
-    seed_done_when(fake, logs)
+    seed_done_when(fake, logs, DOMAIN, NOW)
     code, out = report(prices=prices_file)
     assert code == 0
     flags = out.split("NEEDS AN ADMIN", 1)[1].split("APPS", 1)[0]
@@ -203,7 +146,7 @@ def test_table_names_the_flag_the_job_and_the_stops(world: Any, prices_file: Pat
 
 def test_csv_lists_every_app(world: Any, prices_file: Path) -> None:
     fake, _, logs = world
-    seed_done_when(fake, logs)
+    seed_done_when(fake, logs, DOMAIN, NOW)
     code, out = report("--csv", prices=prices_file)
     rows = list(csv.DictReader(io.StringIO(out)))
     assert code == 0 and len(rows) == 5
@@ -214,7 +157,7 @@ def test_csv_lists_every_app(world: Any, prices_file: Path) -> None:
 
 def test_html_is_one_page_that_loads_nothing(world: Any, prices_file: Path, tmp_path: Path) -> None:
     fake, _, logs = world
-    seed_done_when(fake, logs)
+    seed_done_when(fake, logs, DOMAIN, NOW)
     page = tmp_path / "out" / "report.html"
     page.parent.mkdir()
     code, _out = report("--html", str(page), prices=prices_file)
@@ -232,7 +175,7 @@ def test_hostile_lines_are_skipped_and_counted(world: Any, prices_file: Path) ->
     fake.add_space(DOMAIN, "evil")
     fake.add_app(DOMAIN, space_name="evil", created=NOW - 2 * H, instance_type="ml.t3.medium")
     start = event_line(NOW - 2 * H + 60, "start", {"version": "0.1.0"})
-    hour = _iso(NOW - H)
+    hour = iso(NOW - H)
     hostile = [
         (NOW - H, "x autostop-async-event " + "{" * 100_000),  # huge
         (NOW - H, "x autostop-async-event not json at all"),
@@ -263,7 +206,7 @@ def test_hostile_lines_are_skipped_and_counted(world: Any, prices_file: Path) ->
 
 def test_without_log_access_apps_are_listed_as_unknown(world: Any, prices_file: Path) -> None:
     fake, _, logs = world
-    seed_done_when(fake, logs)
+    seed_done_when(fake, logs, DOMAIN, NOW)
     sm = boto3.client("sagemaker", region_name=REGION)
     denied_logs = boto3.client("logs", region_name=REGION)
     stub = Stubber(denied_logs)
@@ -297,7 +240,7 @@ def test_a_denied_sagemaker_call_names_the_action(
 
 def test_prices_from_the_price_list_are_cached_with_their_date(world: Any) -> None:
     fake, pricing, logs = world
-    seed_done_when(fake, logs)
+    seed_done_when(fake, logs, DOMAIN, NOW)
     pricing.add_price(REGION, "ml.t3.medium", 0.05)
     pricing.add_price(REGION, "ml.t3.medium", 0.99, component="Hosting")  # not Code Editor's
     pricing.add_price("eu-west-1", "ml.m5.large", 0.2)  # another region
@@ -320,7 +263,7 @@ def test_prices_from_the_price_list_are_cached_with_their_date(world: Any) -> No
 
 def test_a_denied_price_list_leaves_dollars_null_with_the_reason(world: Any) -> None:
     fake, pricing, logs = world
-    seed_done_when(fake, logs)
+    seed_done_when(fake, logs, DOMAIN, NOW)
     pricing.fail_with = "AccessDeniedException"
     code, out = report("--json")
     doc = json.loads(out)
@@ -330,7 +273,7 @@ def test_a_denied_price_list_leaves_dollars_null_with_the_reason(world: Any) -> 
 
 def test_the_command_line_prints_only_json(world: Any, prices_file: Path, tmp_path: Path) -> None:
     fake, pricing, logs = world
-    seed_done_when(fake, logs)
+    seed_done_when(fake, logs, DOMAIN, NOW)
     done = subprocess.run(
         [sys.executable, "-m", "autostop_async", "report", "--domain-id", DOMAIN, "--json",
          "--prices", str(prices_file)],
