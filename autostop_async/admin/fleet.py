@@ -45,15 +45,20 @@ class Fleet:
     deployed_at: float | None = None  # CreationTime of the domain's newest autostop-async LCC
     deployed_lcc: str | None = None
     calls: int = 0
+    _by_space: dict[str, list[App]] | None = field(default=None, repr=False)
+
+    def apps_of(self, space: str) -> list[App]:
+        """The apps of ``space`` with a CreationTime, oldest first."""
+        if self._by_space is None:
+            self._by_space = {}
+            for app in sorted(self.apps, key=lambda a: a.created_at or 0.0):
+                if app.created_at is not None:
+                    self._by_space.setdefault(app.space, []).append(app)
+        return self._by_space.get(space, [])
 
     def later_apps(self, space: str, after: float) -> list[App]:
         """The apps of ``space`` created after ``after``, oldest first."""
-        found = [
-            a
-            for a in self.apps
-            if a.space == space and a.created_at is not None and a.created_at > after
-        ]
-        return sorted(found, key=lambda a: a.created_at or 0.0)
+        return [a for a in self.apps_of(space) if (a.created_at or 0.0) > after]
 
 
 def _epoch(value: Any) -> float | None:

@@ -66,10 +66,7 @@ def _last_activity(stop: Event) -> float | None:
 
 def _life_of(fleet: Fleet, space: str, app_name: str, at: float) -> tuple[App, float | None] | None:
     """The app of ``space``/``app_name`` whose life holds ``at``, and when that life ended."""
-    apps = sorted(
-        (a for a in fleet.apps if a.space == space and a.created_at is not None),
-        key=lambda a: a.created_at or 0.0,
-    )
+    apps = fleet.apps_of(space)
     for i, app in enumerate(apps):
         end = apps[i + 1].created_at if i + 1 < len(apps) else None
         if app.app_name == app_name and (app.created_at or 0.0) <= at and (end is None or at < end):
