@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,6 +40,9 @@ LCC_SUFFIX = "LifecycleConfigOnStart"
 #: A line whose own time is further than this from CloudWatch's time for it is not believed.
 MAX_SKEW = 3600.0
 ACTION = "logs:FilterLogEvents"
+#: The window is read in slices of at least this many seconds, at most MAX_SLICES of them,
+#: SLICE_WORKERS at a time.
+SLICE, MAX_SLICES, SLICE_WORKERS = 86400.0, 64, 8
 
 
 @dataclass(frozen=True)
@@ -120,13 +124,42 @@ def accept(
 
 def read_events(logs: Any, domain_id: str, start: float, end: float) -> LogRead:
     """Every event line of the domain's Code Editor streams between ``start`` and ``end``
-    (epoch seconds), paginated; an AccessDenied or other failure is kept, not raised."""
+    (epoch seconds); an AccessDenied or other failure is kept, not raised.
+
+    The window is read in slices of a day or more (at most :data:`MAX_SLICES`), side by side,
+    each paginated: a month of a large domain is many pages, and pages of one query come one
+    after the other."""
+    end += 0.001  # the last slice holds ``end`` itself
+    width = max(SLICE, (end - start) / MAX_SLICES)
+    bounds = []
+    at = start
+    while at < end:
+        bounds.append((at, min(end, at + width)))
+        at += width
+    with ThreadPoolExecutor(max_workers=SLICE_WORKERS) as pool:
+        parts = list(pool.map(lambda b: _read_slice(logs, domain_id, *b), bounds or [(start, end)]))
+    found = LogRead()
+    for part in parts:
+        for key, lines in part.events.items():
+            found.events.setdefault(key, []).extend(lines)
+        found.skipped.update(part.skipped)
+        found.calls += part.calls
+        found.denied = found.denied or part.denied
+        found.problem = found.problem or part.problem
+        found.note = found.note or part.note
+    for lines in found.events.values():
+        lines.sort(key=lambda e: e.at)
+    return found
+
+
+def _read_slice(logs: Any, domain_id: str, start: float, end: float) -> LogRead:
+    """One slice of the window, ``[start, end)`` in whole milliseconds, paginated."""
     found = LogRead()
     kwargs: dict[str, Any] = {
         "logGroupName": LOG_GROUP,
         "logStreamNamePrefix": f"{domain_id}/",
         "startTime": max(0, int(start * 1000)),
-        "endTime": max(0, int(end * 1000) + 1),
+        "endTime": max(0, int(end * 1000) - 1),  # endTime is inclusive; the next slice starts
         "filterPattern": f'"{events.MARKER}"',
     }
     seen_tokens: set[str] = set()
@@ -144,8 +177,6 @@ def read_events(logs: Any, domain_id: str, start: float, end: float) -> LogRead:
             break
         seen_tokens.add(token)
         kwargs["nextToken"] = token
-    for lines in found.events.values():
-        lines.sort(key=lambda e: e.at)
     return found
 
 

@@ -600,10 +600,12 @@ def _delete_studio_lifecycle_config(self: SageMakerResponse) -> ActionResult:
 
 def _list_apps(self: SageMakerResponse) -> ActionResult:
     body = _request(self, "ListApps")
+    rows = [
+        r for r in APPS.listed() if r[0].domain_id == body.get("DomainIdEquals", r[0].domain_id)
+    ]
+    page = _page(rows, body, "Apps")  # only the page's rows are made into items
     items: list[dict[str, Any]] = []
-    for key, status, created, instance_type in APPS.listed():
-        if key.domain_id != body.get("DomainIdEquals", key.domain_id):
-            continue
+    for key, status, created, instance_type in page["Apps"]:
         item: dict[str, Any] = {
             "DomainId": key.domain_id,
             "SpaceName": key.space_name,
@@ -617,10 +619,10 @@ def _list_apps(self: SageMakerResponse) -> ActionResult:
         if instance_type is not None:
             item["ResourceSpec"] = {"InstanceType": instance_type}
         items.append(item)
-    return ActionResult(_page(items, body, "Apps"))
+    return ActionResult({**page, "Apps": items})
 
 
-def _page(items: list[dict[str, Any]], body: dict[str, Any], key: str) -> dict[str, Any]:
+def _page(items: list[Any], body: dict[str, Any], key: str) -> dict[str, Any]:
     """One page of ``items``: ``MaxResults`` of them (default 10) from ``NextToken``."""
     start = int(body.get("NextToken") or 0)
     size = int(body.get("MaxResults") or 10)
