@@ -48,17 +48,21 @@ class Fleet:
     _by_space: dict[str, list[App]] | None = field(default=None, repr=False)
 
     def apps_of(self, space: str) -> list[App]:
-        """The apps of ``space`` with a CreationTime, oldest first."""
+        """The apps of ``space``, oldest first (one without a CreationTime first of all)."""
         if self._by_space is None:
             self._by_space = {}
-            for app in sorted(self.apps, key=lambda a: a.created_at or 0.0):
-                if app.created_at is not None:
-                    self._by_space.setdefault(app.space, []).append(app)
+            for app in sorted(self.apps, key=lambda a: _created(a)):
+                self._by_space.setdefault(app.space, []).append(app)
         return self._by_space.get(space, [])
 
     def later_apps(self, space: str, after: float) -> list[App]:
         """The apps of ``space`` created after ``after``, oldest first."""
-        return [a for a in self.apps_of(space) if (a.created_at or 0.0) > after]
+        return [a for a in self.apps_of(space) if _created(a) > after]
+
+
+def _created(app: App) -> float:
+    """CreationTime, or the beginning of time when ListApps gave none."""
+    return app.created_at if app.created_at is not None else float("-inf")
 
 
 def _epoch(value: Any) -> float | None:

@@ -69,7 +69,8 @@ def _life_of(fleet: Fleet, space: str, app_name: str, at: float) -> tuple[App, f
     apps = fleet.apps_of(space)
     for i, app in enumerate(apps):
         end = apps[i + 1].created_at if i + 1 < len(apps) else None
-        if app.app_name == app_name and (app.created_at or 0.0) <= at and (end is None or at < end):
+        created = app.created_at if app.created_at is not None else float("-inf")
+        if app.app_name == app_name and created <= at and (end is None or at < end):
             return app, end
     return None
 
