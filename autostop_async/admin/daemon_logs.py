@@ -4,9 +4,10 @@ Studio ships each app's ``/var/log/apps/app_container.log`` and its LCC's output
 group ``/aws/sagemaker/studio``: the app's stream is ``DOMAIN/SPACE/CodeEditor/APP`` (the
 pattern of AWS's Studio administration whitepaper, "Logging and monitoring"), the LCC's
 ``DOMAIN/SPACE/CodeEditor/APP/LifecycleConfigOnStart`` (AWS developer guide, "Debug lifecycle
-configurations in Studio"). One paginated ``FilterLogEvents`` over the prefix ``DOMAIN/``, the
-time window and the event marker reads both kinds for every space at once; lines are taken only
-through :func:`autostop_async.events.parse`, never prose.
+configurations in Studio"). ``FilterLogEvents`` over the prefix ``DOMAIN/``, the time window and
+the event marker reads both kinds for every space at once (the window in day slices read side by
+side, each paginated); lines are taken only through :func:`autostop_async.events.parse`, never
+prose.
 
 Each line is the app user's to write too. A line is skipped, and counted by reason, when it is
 not a valid event, names another domain, space or app than its stream, or carries a time that
