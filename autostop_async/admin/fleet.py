@@ -45,6 +45,8 @@ class Fleet:
     deployed_at: float | None = None  # CreationTime of the domain's newest autostop-async LCC
     deployed_lcc: str | None = None
     calls: int = 0
+    #: Each owner's idle settings, read once (``builtin_idle_minutes``).
+    profile_idle: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)
     _by_space: dict[str, list[App]] | None = field(default=None, repr=False)
 
     def apps_of(self, space: str) -> list[App]:
@@ -159,19 +161,23 @@ def _idle_settings(settings: Any) -> dict[str, Any]:
 
 def builtin_idle_minutes(sm: Any, fleet: Fleet, space: str) -> float | None:
     """The built-in idle shutdown's timeout that may apply to ``space``, in minutes; None when
-    nothing turns it on. Conservative for savings: on when the domain, the space's owner or the
-    space turns it on, with the shortest timeout any of them names (or the 60-minute minimum)."""
+    nothing turns it on. Only the domain's defaults and a user profile can turn it on (a space's
+    ``SpaceIdleSettings`` holds a timeout only). Conservative for savings: on when the domain or
+    the space's owner turns it on, with the shortest timeout the domain, the owner or the space
+    names (or the 60-minute minimum)."""
     layers = [_idle_settings(fleet.domain_settings)]
     owner = fleet.owners.get(space)
     if owner:
-        got = _described(sm, fleet, "describe_user_profile", f"user profile {owner}",
-                         DomainId=fleet.domain_id, UserProfileName=owner)  # fmt: skip
-        layers.append(_idle_settings(got.get("UserSettings")))
+        if owner not in fleet.profile_idle:
+            got = _described(sm, fleet, "describe_user_profile", f"user profile {owner}",
+                             DomainId=fleet.domain_id, UserProfileName=owner)  # fmt: skip
+            fleet.profile_idle[owner] = _idle_settings(got.get("UserSettings"))
+        layers.append(fleet.profile_idle[owner])
+    if not any(layer.get("LifecycleManagement") == "ENABLED" for layer in layers):
+        return None
     got = _described(sm, fleet, "describe_space", f"space {space}",
                      DomainId=fleet.domain_id, SpaceName=space)  # fmt: skip
     layers.append(_idle_settings(got.get("SpaceSettings")))
-    if not any(layer.get("LifecycleManagement") == "ENABLED" for layer in layers):
-        return None
     timeouts = [
         float(layer[k])
         for layer in layers

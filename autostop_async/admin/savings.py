@@ -33,7 +33,7 @@ DEFINITIONS = {
     "off_hours": "from the stop to the next app start in that space (its CreationTime, or a "
     "daemon start line), whichever is first; with none, to the end of the window",
     "builtin_idle_shutdown_cap": "where Studio's built-in idle shutdown may apply (on in the "
-    "domain, the owner's profile or the space; the shortest timeout named), only the hours "
+    "domain or the owner's profile; the shortest timeout named), only the hours "
     "between the daemon's stop and the moment the built-in one would have stopped the app "
     "(last activity + its timeout) count; without a last activity, none",
     "saved_usd": "off_hours x the on-demand price per hour of the app's instance type",

@@ -144,6 +144,25 @@ def test_table_names_the_flag_the_job_and_the_stops(world: Any, prices_file: Pat
     assert "domain: 5 apps, 1 without auto-stop, 2 stops, 42.0 h off, $3.14 saved" in out
 
 
+def test_the_built_in_idle_shutdown_caps_what_a_stop_saved(world: Any, prices_file: Path) -> None:
+    fake, _, logs = world
+    on = {"LifecycleManagement": "ENABLED", "IdleTimeoutInMinutes": 120}
+    fake.add_domain(
+        DOMAIN, {"CodeEditorAppSettings": {"AppLifecycleManagement": {"IdleSettings": on}}},
+        region=REGION,
+    )  # fmt: skip
+    seed_done_when(fake, logs, DOMAIN, NOW)
+    code, out = report("--json", prices=prices_file)
+    stops = {s["space"]: s for s in json.loads(out)["stops"]}
+    # Last activity an hour before each stop; the built-in one would have stopped the app two
+    # hours after it: each stop gained one hour over it.
+    assert code == 0
+    assert stops["stop-a"]["off_hours"] == pytest.approx(1.0)
+    assert stops["stop-a"]["off_hours_uncapped"] == pytest.approx(26.0)
+    assert stops["stop-b"]["off_hours"] == pytest.approx(1.0)
+    assert stops["stop-b"]["builtin_idle_timeout_minutes"] == 120
+
+
 def test_csv_lists_every_app(world: Any, prices_file: Path) -> None:
     fake, _, logs = world
     seed_done_when(fake, logs, DOMAIN, NOW)
