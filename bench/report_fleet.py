@@ -105,6 +105,7 @@ def main(argv: list[str] | None = None) -> int:
         calls: dict[str, int] = {}
         for call in fake.calls():
             calls[call["operation"]] = calls.get(call["operation"], 0) + 1
+        logs_calls = sum(1 for c in fake.http_calls() if c["service"] == "logs")
     print(
         json.dumps(
             {
@@ -117,6 +118,7 @@ def main(argv: list[str] | None = None) -> int:
                 "report_seconds": round(took, 2),
                 "exit_code": code,
                 "sagemaker_calls": calls,
+                "logs_calls": logs_calls,
             },
             indent=1,
         )

@@ -97,10 +97,10 @@ def render_table(report: dict[str, Any]) -> str:
     )  # fmt: skip
     out += ["", "TOTALS"]
     for name, row in t["by_instance_type"].items():
-        rate = f" at {_usd(row['usd_per_hour'])}/h" if row["usd_per_hour"] is not None else ""
+        rate = f" at ${row['usd_per_hour']:g}/h" if row["usd_per_hour"] is not None else ""
         out.append(
-            f"  {_s(name)}: {row['stops']} stops, {_hours(row['off_hours'])} off, "
-            f"{_usd(row['saved_usd'])}{rate}"
+            f"  {_s(name)}: stops {row['stops']}, {_hours(row['off_hours'])} off, "
+            f"{_usd(row['saved_usd'])} saved{rate}"
         )
     out.append(
         f"  domain: {t['apps']} apps, {t['apps_without_autostop']} without auto-stop, "

@@ -108,8 +108,8 @@ def seed_done_when(fake: Any, logs: Any, domain: str, now: float) -> None:
         (NOW - 20 * H, "stop", {"result": "deleted", "idle_seconds": 3600}),
         (NOW - 20 * H + 1, "end", {"reason": "deleted"}),
         (NOW - 4 * H + 60, "start", {"version": "0.1.0", "idle_time": 3600}),
-        (NOW - 4 * H + 120, "state", {"idle_seconds": 60, "kept_by": "workspace:/home/x.py",
-                                       "stops_at": iso(NOW - 3 * H + 120)}),
+        (NOW - 600, "state", {"idle_seconds": 600, "kept_by": "workspace:/home/x.py",
+                              "stops_at": iso(NOW + 3000)}),
     )  # fmt: skip
 
 
