@@ -38,6 +38,7 @@ class AppState:
     problem: str | None = None
     idle_seconds: float | None = None
     kept_by: str | None = None
+    kept_by_kind: str | None = None
     stops_at: str | None = None
     reported_at: str | None = None
     holds: list[dict[str, Any]] = field(default_factory=list)
@@ -113,6 +114,7 @@ def _read_state(state: AppState, after: list[Event]) -> None:
             state.reported_at = utc_iso(e.at)
             state.idle_seconds = _number(e.body.get("idle_seconds"))
             state.kept_by = _text(e.body.get("kept_by"))
+            state.kept_by_kind = _text(e.body.get("kept_by_kind"), 40)
             state.stops_at = _iso(e.body.get("stops_at"))
             state.keepalive_until = _iso(e.body.get("keepalive_until"))
             holds = {}

@@ -200,6 +200,7 @@ def _app_row(app: Any, state: AppState) -> dict[str, Any]:
         "autostop": state.autostop,
         "idle_seconds": state.idle_seconds,
         "kept_by": state.kept_by,
+        "kept_by_kind": state.kept_by_kind,
         "stops_at": state.stops_at,
         "problem": state.problem,
         "holds": state.holds,
