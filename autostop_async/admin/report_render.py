@@ -110,6 +110,9 @@ def render_table(report: dict[str, Any]) -> str:
     out.append(f"  prices: {_s(prices['source'])}, as of {_s(prices['as_of'])}")
     for name, why in prices["missing"].items():
         out.append(f"  no price for {_s(name)}: {_s(why)}")
+    untyped = sum(1 for s in report["stops"] if s["instance_type"] is None)
+    if untyped:
+        out.append(f"  no price for {untyped} stop(s): ListApps gave no instance type")
     out += ["", "Definitions:"]
     out += [f"  {k}: {v}" for k, v in report["definitions"].items()]
     return "\n".join(out) + "\n"
