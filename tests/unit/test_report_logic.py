@@ -99,3 +99,35 @@ def test_the_docs_list_every_action_the_report_calls() -> None:
     permissions = text.split("## Permissions", 1)[1].split("\n## ", 1)[0]
     for action in READ_ACTIONS:
         assert f"`{action}`" in permissions, action
+
+
+@pytest.mark.parametrize(
+    ("args", "names"),
+    [
+        (["--since", "soon"], "--since"),
+        (["--since", "0"], "--since"),
+        (["--prices", "/nonexistent/prices.json"], "--prices"),
+    ],
+)
+def test_a_bad_flag_is_one_line_and_exit_2_before_any_call(
+    args: list[str], names: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from autostop_async.admin import report_cli
+
+    code = report_cli.main(["--domain-id", "d-unit1", *args])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1 and names in err, err
+
+
+def test_a_prices_file_that_is_not_an_object_of_numbers_is_named(tmp_path: Path) -> None:
+    from autostop_async.admin.failures import UsageError
+    from autostop_async.admin.prices import from_file
+
+    for text in ("[1]", '{"ml.t3.medium": "cheap"}', '{"ml.t3.medium": -1}', "not json"):
+        path = tmp_path / "p.json"
+        path.write_text(text)
+        with pytest.raises(UsageError, match="--prices"):
+            from_file(path, ["ml.t3.medium"])
+    path.write_text('{"ml.t3.medium": 0.05}')
+    prices = from_file(path, ["ml.t3.medium", "ml.g5.xlarge"])
+    assert prices.get("ml.t3.medium") == 0.05 and "ml.g5.xlarge" in prices.missing
