@@ -163,6 +163,24 @@ def test_the_built_in_idle_shutdown_caps_what_a_stop_saved(world: Any, prices_fi
     assert stops["stop-b"]["builtin_idle_timeout_minutes"] == 120
 
 
+def test_apps_started_before_the_last_deploy_are_flagged(world: Any, prices_file: Path) -> None:
+    fake, _, logs = world
+    arn = fake.add_lcc("autostop-async-0123456789ab", "#!/bin/bash\n", created=NOW - 2.5 * H)
+    settings = {
+        "CodeEditorAppSettings": {
+            "LifecycleConfigArns": [arn],
+            "DefaultResourceSpec": {"LifecycleConfigArn": arn},
+        }
+    }
+    fake.add_domain(DOMAIN, settings, region=REGION)
+    seed_done_when(fake, logs, DOMAIN, NOW)
+    code, out = report("--json", prices=prices_file)
+    doc = json.loads(out)
+    assert code == 0 and doc["last_deploy"] == iso(NOW - 2.5 * H)
+    before = sorted(f.split(":", 1)[0] for f in doc["flags"] if "before the last deploy" in f)
+    assert before == ["no-auto", "stop-b"]  # started 3 h and 4 h ago; job-space 2 h ago
+
+
 def test_csv_lists_every_app(world: Any, prices_file: Path) -> None:
     fake, _, logs = world
     seed_done_when(fake, logs, DOMAIN, NOW)
