@@ -24,6 +24,7 @@ from .clock_jumps import ClockWatch
 from .config import Config
 from .decision import Action, CheckResult, Deleter, Retry, delete_idle_app
 from .durations import format_duration
+from .event_log import EventLog
 from .hold_news import HoldNews
 from .holds import HoldsReader, KeepaliveReader
 from .idle_clock import STATE_WRITE_TIMEOUT, IdleClock
@@ -114,6 +115,7 @@ class Daemon:
         self.controls = self.idle.controls
         self.news = HoldNews(self.idle, notifier, dry_run=config.dry_run, clock=clock)
         self.stopper = ShutdownOnSignals()  # SIGTERM, SIGINT: run() ends
+        self.events = EventLog(app, config, clock=clock)  # the lines `report` reads
 
     # -- the idle clock (idle_clock.IdleClock) -----------------------------------------------
 
@@ -152,6 +154,7 @@ class Daemon:
         """Read the keepalive and the holds; ask the cheap signals for activity newer than
         ``last``; say which held jobs ended or reached their cap (:class:`~.hold_news.HoldNews`)."""
         jobs = await self.idle.refresh_hold()
+        self.events.saw(jobs)
         if jobs.ended:
             self.retry.clear()  # an end is activity: the next check is at the new deadline
         for sig in self.signals:
@@ -269,6 +272,7 @@ class Daemon:
             "saved to" if saved else "NOT saved to",
             self.config.state_file,
         )
+        self.events.end("signal")
         return 0
 
     async def _watch(self) -> None:
@@ -284,9 +288,11 @@ class Daemon:
             now = self.clock()
             if now >= (self.retry.at if self.retry.at is not None else self.deadline):
                 result = await self.check()
+                self.events.checked(result, self.idle, self.clock())
                 if result.app_gone:
                     await self.save()
                     log.info("done; exiting")
+                    self.events.end("deleted")
                     return
                 self.retry.after(result, self.clock())
                 if self.retry.at is None:  # conclusive: active
@@ -299,6 +305,7 @@ class Daemon:
                 await self._poll()
             if self.warnings is not None:
                 await self.warnings.follow(self.deadline, self.idle.moved_by())
+            self.events.state(self.idle, self.clock(), self.warnings)
             await self.sleep(self._next_wake(self.clock()) - self.clock())
 
     async def _poll(self) -> None:
@@ -327,6 +334,7 @@ class Daemon:
             result = await self.check()
         finally:
             await self.asker.aclose()
+        self.events.checked(result, self.idle, self.clock())
         await self.save()
         if result.error is not None and not result.inconclusive:  # a failing signal said so
             log.error("DeleteApp failed: %s", result.error)

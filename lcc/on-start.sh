@@ -42,8 +42,14 @@ say() {
     echo "$line" >>"$LOG" 2>/dev/null || true
 }
 
+# The line `autostop-async report` reads when auto-stop cannot run (docs/events.md): REASON is
+# one of error, no-python, no-package, install (never user input: the line is JSON as written).
+install_failed() {
+    say "autostop-async-event {\"schema\":1,\"event\":\"install-failed\",\"time\":\"$(now)\",\"reason\":\"$1\"}"
+}
+
 # Whatever fails, the app must still start: say so in the log and exit 0 (fail open).
-trap 'say "ERROR: line $LINENO failed (exit $?); the app will NOT stop by itself"; exit 0' ERR
+trap 'say "ERROR: line $LINENO failed (exit $?); the app will NOT stop by itself"; install_failed error; exit 0' ERR
 
 # The log file must be writable by this user: the daemon appends to it.
 if [ ! -w "$LOG" ]; then
@@ -82,10 +88,12 @@ PYTHON=/opt/conda/bin/python
 if [ ! -x "$PYTHON" ]; then PYTHON=$(command -v python3 || true); fi
 if [ -z "$PYTHON" ]; then
     say "ERROR: no Python found (/opt/conda/bin/python, python3); the app will NOT stop by itself"
+    install_failed no-python
     exit 0
 fi
 if [ -z "$PACKAGE" ]; then
     say "ERROR: PACKAGE is not set (autostop-async deploy sets it); the app will NOT stop by itself"
+    install_failed no-package
     exit 0
 fi
 # One environment per package source and Python: a new wheelhouse or image gets a new one.
@@ -158,6 +166,7 @@ else
     say "installing from $PACKAGE with $PYTHON into $VENV"
     if ! install_output=$(install_package 2>&1); then
         say "ERROR: install from $PACKAGE failed; the app will NOT stop by itself: $(tail -n 5 <<<"$install_output" | tr '\n' ' ')"
+        install_failed install
         exit 0
     fi
     echo "$key $PACKAGE" >"$VENV/.autostop-installed"
