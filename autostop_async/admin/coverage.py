@@ -28,6 +28,13 @@ GRACE = 15 * 60.0
 KEPT_TOO_LONG = 24 * 3600.0
 RUNNING, NOT_RUNNING, UNKNOWN = "running", "not running", "unknown"
 _LIVE = ("InService", "Pending")
+#: The words ``lcc/on-start.sh`` gives as an ``install-failed`` reason (docs/events.md).
+_INSTALL_REASONS = {
+    "install": "the package could not be installed",
+    "no-python": "no Python found",
+    "no-package": "no PACKAGE set",
+    "error": "a line of the script failed",
+}
 
 
 @dataclass
@@ -89,7 +96,8 @@ def app_state(app: App, lines: list[Event], now: float, logs_readable: bool) -> 
     last = marks[-1]
     if last.kind == events.INSTALL_FAILED:
         reason = _text(last.body.get("reason")) or "no reason given"
-        return AppState(NOT_RUNNING, f"the LCC logged its install failure: {reason}")
+        reason = _INSTALL_REASONS.get(reason, reason)
+        return AppState(NOT_RUNNING, f"the LCC logged its install failure ({reason})")
     after = [e for e in lines if e.at >= last.at and e is not last]
     state = AppState(
         RUNNING,

@@ -58,7 +58,9 @@ def test_json_tells_what_the_daemons_did(scenario: Scenario) -> None:
     kept = apps[KEPT]
     assert kept["kept_by"] and kept["kept_by_kind"] == scenario.spaces[KEPT].kept_by_kind == "job"
     assert len(kept["holds"]) == 1, kept["holds"]
-    assert "install" in apps[BROKEN]["problem"]
+    assert apps[BROKEN]["problem"] == (
+        "the LCC logged its install failure (the package could not be installed)"
+    )
     assert apps[IDLE]["owner"] == "alice"
     stops = doc["stops"]
     assert [(s["space"], s["deleted_at"]) for s in stops] == [
