@@ -3,7 +3,7 @@
 One program, two sides (see docs/development.md):
 
 - in the app: the daemon (the default: no command name, or ``run``), ``status``, ``keepalive``;
-- on the administrator's machine: ``deploy`` and ``undeploy``.
+- on the administrator's machine: ``deploy``, ``undeploy`` and ``report``.
 
 Each command is a module with ``main(argv) -> int`` and its own parser (``--help`` lists its own
 options). A command raises :class:`~autostop_async.errors.UsageError` for bad input and
@@ -56,6 +56,10 @@ COMMANDS: dict[str, Command] = {
         "admin.deploy_cli", "admin: put the auto-stop on a domain's Code Editor apps"
     ),
     "undeploy": Command("admin.undeploy_cli", "admin: undo a deploy, exactly"),
+    "report": Command(
+        "admin.report_cli",
+        "admin: which apps run without auto-stop, what keeps them, what the stops saved",
+    ),
 }
 
 

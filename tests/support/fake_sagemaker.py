@@ -93,13 +93,45 @@ class _Apps:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._status: dict[_AppKey, str] = {}
+        #: ListApps' CreationTime (epoch) and ResourceSpec.InstanceType of each app, if seeded.
+        self._details: dict[_AppKey, tuple[float | None, str | None]] = {}
+        #: Earlier apps of the same key, Deleted, as ListApps keeps listing them.
+        self._history: list[tuple[_AppKey, float | None, str | None]] = []
+        #: What :meth:`listed` answers, until an app changes (ListApps pages through it).
+        self._listing: list[tuple[_AppKey, str, float | None, str | None]] | None = None
 
-    def seed(self, key: _AppKey, status: str = "InService") -> None:
-        """Put an app in (replacing one under the same key)."""
+    def seed(
+        self,
+        key: _AppKey,
+        status: str = "InService",
+        *,
+        created: float | None = None,
+        instance_type: str | None = None,
+    ) -> None:
+        """Put an app in (replacing one under the same key: a new app created while the old
+        one is Deleting or Deleted stays listed as Deleted, as Studio lists it)."""
         if status not in STATUSES:
             raise ValueError(f"status must be one of {', '.join(STATUSES)}, not {status!r}")
         with self._lock:
+            self._listing = None
+            before = self._status.get(key)
+            old = self._details.get(key, (None, None))
+            if before in ("Deleting", "Deleted") and status == "InService" and created is not None:
+                self._history.append((key, *old))
             self._status[key] = status
+            if created is not None or instance_type is not None or key not in self._details:
+                self._details[key] = (
+                    old[0] if created is None else created,
+                    old[1] if instance_type is None else instance_type,
+                )
+
+    def listed(self) -> list[tuple[_AppKey, str, float | None, str | None]]:
+        """What ListApps shows: every app, earlier (Deleted) ones of a key included."""
+        with self._lock:
+            if self._listing is None:
+                now = [(k, s, *self._details.get(k, (None, None))) for k, s in self._status.items()]
+                self._listing = [(k, "Deleted", c, t) for k, c, t in self._history] + now
+            return self._listing
 
     def status(self, key: _AppKey) -> str | None:
         """The app's status, or None if it was never seeded."""
@@ -112,12 +144,16 @@ class _Apps:
             before = self._status.get(key)
             if before == "InService":
                 self._status[key] = "Deleting"
+                self._listing = None
             return before
 
     def clear(self) -> None:
         """Forget every app."""
         with self._lock:
             self._status.clear()
+            self._details.clear()
+            self._history.clear()
+            self._listing = None
 
     def as_json(self) -> list[dict[str, str]]:
         """Every app and its status."""
@@ -532,11 +568,27 @@ def _list_spaces(self: SageMakerResponse) -> ActionResult:
     body = _request(self, "ListSpaces")
     with STUDIO.lock:
         items = [
-            {"DomainId": d, "SpaceName": n, "Status": STUDIO.status("space", d, n)}
-            for (d, n) in STUDIO.spaces
+            {
+                "DomainId": d,
+                "SpaceName": n,
+                "Status": STUDIO.status("space", d, n),
+                **_space_summary(space),
+            }
+            for (d, n), space in STUDIO.spaces.items()
             if d == body.get("DomainIdEquals", d)
         ]
-    return ActionResult({"Spaces": items})
+    return ActionResult(_page(items, body, "Spaces"))
+
+
+def _space_summary(space: dict[str, Any]) -> dict[str, Any]:
+    """ListSpaces' summaries of a space's owner and sharing type."""
+    owner = (space.get("OwnershipSettings") or {}).get("OwnerUserProfileName")
+    if not owner:
+        return {"SpaceSharingSettingsSummary": {"SharingType": "Shared"}}
+    return {
+        "OwnershipSettingsSummary": {"OwnerUserProfileName": owner},
+        "SpaceSharingSettingsSummary": {"SharingType": "Private"},
+    }
 
 
 def _describe_space(self: SageMakerResponse) -> ActionResult:
@@ -578,6 +630,7 @@ def _create_studio_lifecycle_config(self: SageMakerResponse) -> ActionResult:
             "StudioLifecycleConfigName": name,
             "StudioLifecycleConfigContent": body["StudioLifecycleConfigContent"],
             "StudioLifecycleConfigAppType": body["StudioLifecycleConfigAppType"],
+            "CreationTime": time.time(),
         }
         STUDIO.tags[arn] = {t["Key"]: t.get("Value", "") for t in body.get("Tags", [])}
     return ActionResult({"StudioLifecycleConfigArn": arn})
@@ -625,15 +678,40 @@ def _delete_studio_lifecycle_config(self: SageMakerResponse) -> ActionResult:
     return EmptyResult()
 
 
-def _list_apps(self: SageMakerResponse) -> ActionResult:
+def _list_apps(self: SageMakerResponse) -> str:
     body = _request(self, "ListApps")
-    items = []
-    for app in APPS.as_json():
-        if app["DomainId"] != body.get("DomainIdEquals", app["DomainId"]):
-            continue
-        # No ResourceSpec in the list (strict: the API may leave it out); DescribeApp has it.
-        items.append({k: app[k] for k in ("DomainId", "SpaceName", "AppType", "AppName", "Status")})
-    return ActionResult({"Apps": items})
+    rows = [
+        r for r in APPS.listed() if r[0].domain_id == body.get("DomainIdEquals", r[0].domain_id)
+    ]
+    page = _page(rows, body, "Apps")  # only the page's rows are made into items
+    items: list[dict[str, Any]] = []
+    for key, status, created, instance_type in page["Apps"]:
+        item: dict[str, Any] = {
+            "DomainId": key.domain_id,
+            "SpaceName": key.space_name,
+            "AppType": key.app_type,
+            "AppName": key.app_name,
+            "Status": status,
+        }
+        if created is not None:
+            item["CreationTime"] = created
+        # No ResourceSpec unless seeded (strict: the API may leave it out).
+        if instance_type is not None:
+            item["ResourceSpec"] = {"InstanceType": instance_type}
+        items.append(item)
+    # JSON as the service sends it (CreationTime in epoch seconds), not through moto's model
+    # serializer: a domain of 15,000 apps pages through it 150 times.
+    return json.dumps({**page, "Apps": items})
+
+
+def _page(items: list[Any], body: dict[str, Any], key: str) -> dict[str, Any]:
+    """One page of ``items``: ``MaxResults`` of them (default 10) from ``NextToken``."""
+    start = int(body.get("NextToken") or 0)
+    size = int(body.get("MaxResults") or 10)
+    page: dict[str, Any] = {key: items[start : start + size]}
+    if start + size < len(items):
+        page["NextToken"] = str(start + size)
+    return page
 
 
 def _add_tags(self: SageMakerResponse) -> ActionResult:
@@ -655,7 +733,7 @@ _SCOPE = re.compile(r"Credential=[^/]+/[^/]+/[^/]+/([^/]+)/aws4_request")
 ACCOUNT = "123456789012"  # moto's default account
 
 
-_STUDIO_HANDLERS: dict[str, Callable[[SageMakerResponse], ActionResult]] = {
+_STUDIO_HANDLERS: dict[str, Callable[[SageMakerResponse], ActionResult | str]] = {
     "DescribeDomain": _describe_domain,
     "UpdateDomain": _update_domain,
     "ListUserProfiles": _list_user_profiles,
@@ -676,7 +754,7 @@ _STUDIO_HANDLERS: dict[str, Callable[[SageMakerResponse], ActionResult]] = {
 _REPLACES_MOTO = {"DescribeDomain", "AddTags", "ListTags"}
 
 
-_HANDLERS: dict[str, Callable[[SageMakerResponse], ActionResult]] = {
+_HANDLERS: dict[str, Callable[[SageMakerResponse], ActionResult | str]] = {
     "DescribeApp": _describe_app,
     "DeleteApp": _delete_app,
     **_STUDIO_HANDLERS,
@@ -878,9 +956,16 @@ class FakeSageMaker:
             STUDIO.spaces[(domain_id, name)] = space
 
     def add_lcc(
-        self, name: str, script: str, *, region: str = "us-east-1", app_type: str = "CodeEditor"
+        self,
+        name: str,
+        script: str,
+        *,
+        region: str = "us-east-1",
+        app_type: str = "CodeEditor",
+        created: float | None = None,
     ) -> str:
-        """Seed an LCC (CodeEditor unless ``app_type`` says) with this script; return its ARN."""
+        """Seed an LCC (CodeEditor unless ``app_type`` says) with this script, created at
+        ``created`` (default now); return its ARN."""
         arn = f"arn:aws:sagemaker:{region}:{ACCOUNT}:studio-lifecycle-config/{name}"
         with STUDIO.lock:
             STUDIO.lccs[name] = {
@@ -888,6 +973,7 @@ class FakeSageMaker:
                 "StudioLifecycleConfigName": name,
                 "StudioLifecycleConfigContent": base64.b64encode(script.encode()).decode(),
                 "StudioLifecycleConfigAppType": app_type,
+                "CreationTime": time.time() if created is None else created,
             }
         return arn
 
@@ -995,9 +1081,14 @@ class FakeSageMaker:
         app_name: str = "default",
         region: str = "us-east-1",
         status: str = "InService",
+        created: float | None = None,
+        instance_type: str | None = None,
     ) -> None:
-        """Seed an app (replacing one under the same key)."""
-        APPS.seed(_AppKey(region, domain_id, space_name, app_type, app_name), status)
+        """Seed an app (replacing one under the same key; with ``created``, a Deleting or
+        Deleted one before it stays listed by ListApps as Deleted, as a new app in a space
+        leaves the old one listed)."""
+        key = _AppKey(region, domain_id, space_name, app_type, app_name)
+        APPS.seed(key, status, created=created, instance_type=instance_type)
 
     def app_status(
         self,
