@@ -51,6 +51,7 @@ import os
 import pwd
 import re
 import stat
+import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
@@ -533,6 +534,8 @@ class _Seen:
     warned: bool = False
     #: Not a usable hold, and past its cap: the file is removed.
     expired: bool = False
+    #: Not a usable hold: what it keeps (made once).
+    kept: Unusable | None = None
 
     @property
     def done(self) -> bool:
@@ -551,15 +554,21 @@ def _names(fd: int) -> list[str]:
         return sorted(e.name for e in entries if HOLD_NAME.fullmatch(e.name))
 
 
+_NOT_REGULAR = "not a regular file"
+
+
 def _problem(exc: Exception) -> str:
-    """What is wrong with a hold file, in words that never quote it."""
+    """What is wrong with a hold file, in words that never quote it (one string per kind of
+    problem, shared: 100,000 broken files hold one copy)."""
     if isinstance(exc, UnicodeDecodeError):
         return "not UTF-8"  # its message holds a byte of the file
     if isinstance(exc, OSError) and exc.strerror:
-        return exc.strerror
+        return sys.intern(exc.strerror)
     if isinstance(exc, RecursionError):
         return "nested too deep"
-    return str(exc)
+    if isinstance(exc, json.JSONDecodeError):
+        return sys.intern(f"not JSON: {exc.msg}")
+    return sys.intern(str(exc))
 
 
 def _read_one(
@@ -594,6 +603,8 @@ class HoldsReader:
     clock: Callable[[], float] = time.time
     proc: Path = PROC
     budget: float | None = READ_BUDGET
+    #: What the budget is counted in (a test counts looks instead of seconds).
+    timer: Callable[[], float] = time.monotonic
     _seen: dict[str, _Seen] = field(default_factory=dict)
     _announced: dict[str, JobHold] = field(default_factory=dict)
     _last: HoldsView = field(default_factory=HoldsView)
@@ -602,6 +613,11 @@ class HoldsReader:
     _pending_ended: list[JobEnd] = field(default_factory=list)
     _pending_capped: list[JobHold] = field(default_factory=list)
     _unread_said: bool = False
+    #: The folder as it was at the last complete listing (inode, mtime, ctime): while it stays
+    #: so, no file was added, removed or renamed there, and a poll lists and stats nothing.
+    _folder: tuple[int, int, int] | None = None
+    #: Where the next poll starts looking at the files already read (see ``_in_turn``).
+    _turn: int = 0
     _hung: bool = False
     _failing: bool = False
     #: This process's pid namespace: a hold numbered in another is looked up there.
@@ -635,7 +651,17 @@ class HoldsReader:
         except OSError as exc:
             return self._cannot_read(exc)
         try:
-            live, unusable, ended, capped = self._scan(fd, _names(fd))
+            st = os.fstat(fd)
+            folder = (st.st_ino, st.st_mtime_ns, st.st_ctime_ns)
+            if folder == self._folder:  # the files known are all the files, read already
+                live, unusable, ended, capped = self._scan(fd, list(self._seen), listed=False)
+            else:
+                self._folder = None
+                live, unusable, ended, capped = self._scan(fd, _names(fd))
+                # A change within the clock's step after this listing would leave the folder's
+                # times as they are: trust them only once they are a second old (as git does).
+                if not self._unread_said and time.time() - st.st_ctime > 1.0:
+                    self._folder = folder
         except OSError as exc:
             return self._cannot_read(exc)
         finally:
@@ -653,32 +679,47 @@ class HoldsReader:
         return replace(self._last, ended=(), capped=())
 
     def _scan(
-        self, fd: int, names: list[str]
+        self, fd: int, names: list[str], *, listed: bool = True
     ) -> tuple[list[JobHold], list[Unusable], list[JobEnd], list[JobHold]]:
+        """Sort the files ``names`` into live holds, unusable files, ends and caps; ``listed``
+        false: the folder did not change since they were read, so none is looked at again."""
         now = self.clock()
-        stop_reading = None if self.budget is None else time.monotonic() + self.budget
         live: list[JobHold] = []
         unusable: list[Unusable] = []
         ended: list[JobEnd] = []
         capped: list[JobHold] = []
-        listed = set(names)
-        for name in [n for n in self._seen if n not in listed]:
-            del self._seen[name]
+        if listed:
+            present = set(names)
+            for name in [n for n in self._seen if n not in present]:
+                del self._seen[name]
+            names, fresh = self._in_turn(names)
+        stop_reading = None if self.budget is None else self.timer() + self.budget
         unread = 0
         named = 0
         unnamed = 0
+        looked = 0
         for name in names:
-            seen = self._look(fd, name, stop_reading)
+            seen: _Seen | float | None
+            if not listed:
+                seen = self._seen[name]
+            elif looked and stop_reading is not None and self.timer() > stop_reading:
+                # The poll's time is spent (after one file at least, so that every poll
+                # gets on): as read before, or (never read) kept from now.
+                seen = self._seen.get(name, now)
+            else:
+                looked += 1
+                seen = self._look(fd, name)
             if seen is None:
                 continue
             if isinstance(seen, float):  # not read yet: it keeps the app until it is
                 unread += 1
-                unusable.append(Unusable(name, seen + self.max_keepalive))
                 continue
             if seen.hold is None:
                 until = seen.ctime + self.max_keepalive
                 if now < until:
-                    unusable.append(Unusable(name, until))
+                    if seen.kept is None:
+                        seen.kept = Unusable(name, until)
+                    unusable.append(seen.kept)
                 else:
                     seen.expired = True
                 if not seen.warned:
@@ -715,7 +756,24 @@ class HoldsReader:
                 unnamed,
             )
         self._say_unread(unread)
+        if unread:
+            unusable.append(Unusable(f"({unread} files not read yet)", now + self.max_keepalive))
+        if listed:
+            self._turn += max(0, looked - fresh)
+            live.sort(key=lambda h: h.name)
+            unusable.sort(key=lambda u: u.name)
         return live, unusable, ended, capped
+
+    def _in_turn(self, names: list[str]) -> tuple[list[str], int]:
+        """``names`` in the order a poll looks at them: files not read yet first, then the
+        others from where the last poll's time ran out, so that every file has its turn; and
+        how many are not read yet."""
+        fresh = [n for n in names if n not in self._seen]
+        known = [n for n in names if n in self._seen]
+        if known:
+            self._turn %= len(known)
+            known = known[self._turn :] + known[: self._turn]
+        return fresh + known, len(fresh)
 
     def _say_unread(self, unread: int) -> None:
         """One line when a poll leaves files unread, one when all are read again."""
@@ -731,9 +789,8 @@ class HoldsReader:
             log.info("holds folder %s: every hold file is read", self.path)
         self._unread_said = bool(unread)
 
-    def _look(self, fd: int, name: str, stop_reading: float | None) -> _Seen | float | None:
-        """The file ``name`` as read now (read again only when it changed); its change time
-        when it is new or changed but the poll's reading time is spent; None if gone."""
+    def _look(self, fd: int, name: str) -> _Seen | None:
+        """The file ``name`` as read now (read again only when it changed); None if gone."""
         try:
             st = os.stat(name, dir_fd=fd, follow_symlinks=False)
         except FileNotFoundError:
@@ -743,9 +800,7 @@ class HoldsReader:
         seen = self._seen.get(name)
         if seen is None or seen.signature != signature:
             if not stat.S_ISREG(st.st_mode):
-                seen = _Seen(signature, st.st_ctime, problem="not a regular file")
-            elif stop_reading is not None and time.monotonic() > stop_reading:
-                return st.st_ctime
+                seen = _Seen(signature, st.st_ctime, problem=_NOT_REGULAR)
             else:
                 try:
                     seen = _read_one(fd, name, signature, st, self.proc)
