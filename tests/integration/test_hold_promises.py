@@ -1,4 +1,4 @@
-"""Holds tried with the inputs users and their programs really produce (issue 23): a long
+"""Holds tried with the inputs users and their programs really produce: a long
 command line, many hold files, keepalive turned off, a job in another pid namespace, a hold file
 that is not UTF-8, and a keepalive typed without a unit. Real processes, the real daemon's
 decision (``make_daemon`` with a fake ``DeleteApp``), real commands."""
