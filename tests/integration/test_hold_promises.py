@@ -12,13 +12,21 @@ import shutil
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from autostop_async.cli import main
-from autostop_async.holds import HoldsReader, ensure_holds_dir, write_hold
+from autostop_async.holds import (
+    HoldsReader,
+    HoldsView,
+    ensure_holds_dir,
+    hold_file_name,
+    write_hold,
+)
 from autostop_async.processes import ProcessId, identify
+from tests.integration.conftest import Daemon, app_status, wait_deleted
 from tests.integration.test_jobs import (
     CLI,
     background,
@@ -34,9 +42,12 @@ from tests.integration.test_jobs import (
 )
 from tests.support.doubles import APP, Clock, Deleter, FakeSignal, make_config, make_daemon
 from tests.support.doubles import write_state as _write_state
+from tests.support.fake_sagemaker import FakeSageMaker
+from tests.support.waiting import wait_for
 
 __all__ = ["procs"]  # the fixture, shared with test_jobs
 
+MARGIN = 20.0  # a generous bound for what should happen soon, on a loaded machine
 #: A command line of about 100 KB, as a long Java classpath or a generated list of files.
 LONG_ARGS = [f"/opt/lib/dependency-{i:04d}-{'x' * 90}.jar" for i in range(1000)]
 
@@ -83,7 +94,7 @@ async def test_a_long_command_line_is_held_by_a_small_record_and_its_grace_count
     procs.append(wrapper)
     record = the_hold(tmp_path)
     assert hold_files(tmp_path)[0].stat().st_size < 1024  # not the 100 KB argv
-    (summary,) = record["command"]  # type: ignore[misc]
+    (summary,) = list(record["command"])  # type: ignore[call-overload]
     assert len(summary) <= 200 and summary.startswith("sh -c sleep 60 job /opt/lib/dependency-0000")
     job = int(record["pid"])  # type: ignore[call-overload]
     write_state(tmp_path)
@@ -222,7 +233,7 @@ def test_100000_hold_files_are_read_completely_a_budget_at_a_time(
     clock = Clock(time.time())
     looks = iter(range(10**9))
     read = HoldsReader(folder, 3600, clock=clock, budget=30_000, timer=lambda: next(looks))
-    views = []
+    views: list[HoldsView] = []
     with caplog.at_level(logging.INFO, logger="autostop_async"):
         while not views or not views[-1].live:
             views.append(read.read())
@@ -384,3 +395,57 @@ def test_a_duration_after_the_separator_gets_a_hint(tmp_path: Path) -> None:
     assert done.returncode == 127
     assert "2h: command not found; nothing was held" in done.stderr
     assert "write it without --: keepalive 2h" in done.stderr
+
+
+# -- the real daemon against the fake SageMaker ----------------------------------------------
+
+
+def test_the_daemon_honours_a_hold_after_100_capped_holds_and_stops_after_the_job(
+    tmp_path: Path,
+    procs: list[subprocess.Popen[bytes]],
+    fake: FakeSageMaker,
+    start_daemon: Callable[..., Daemon],
+) -> None:
+    """100 jobs still running, held since 2 hours (past a cap of 1 hour), whose files come
+    before the new hold's in the listing; and 100 ended holds."""
+    ensure_holds_dir(holds(tmp_path))
+    ended_hold_files(holds(tmp_path), 100, time.time())
+    jobs = [identify(background(procs, "sleep", "120").pid) for _ in range(101)]
+    running = sorted((p for p in jobs if p is not None), key=hold_file_name)
+    *capped, job = running  # the new hold is the last file listed
+    assert len(capped) == 100
+    for process in capped:
+        write_hold(holds(tmp_path), process, ["sleep", "120"], grace=None, now=time.time() - 7200)
+    state = str(tmp_path / "state")
+    assert main(["keepalive", "--pid", str(job.pid), "--state-dir", state]) == 0
+    daemon = start_daemon("--idle-time", "2", "--interval", "0.5", "--max-keepalive", "1h")
+    wait_for(lambda: f"kept: job {job.pid} `sleep 120`" in daemon.text(), MARGIN, "the hold")
+    assert app_status(fake) == "InService"
+    wait_for(lambda: len(hold_files(tmp_path)) == 1, MARGIN, "the ended and capped files removed")
+    listed = run_cli(tmp_path, "keepalive", "--list")
+    assert f"\n{job.pid} " in listed.stdout
+    kill_pid(job.pid)
+    wait_deleted(fake, MARGIN, "the stop once idle after the job's end")
+    assert hold_files(tmp_path) == []
+
+
+def test_the_daemon_stops_the_grace_after_a_job_with_a_long_command_line(
+    tmp_path: Path,
+    procs: list[subprocess.Popen[bytes]],
+    fake: FakeSageMaker,
+    start_daemon: Callable[..., Daemon],
+) -> None:
+    """An idle time of an hour: only the job's end with its grace of 2 s can stop the app
+    within the bound (a hold file it cannot read would keep it for the cap, an hour)."""
+    daemon = start_daemon("--idle-time", "1h", "--interval", "0.5", "--max-keepalive", "1h")
+    wait_for(lambda: "watching since" in daemon.text(), MARGIN, "the daemon to start")
+    wrapper = held(
+        tmp_path, "--then-stop-after", "2s", "--", "sh", "-c", "sleep 120", "job", *LONG_ARGS
+    )
+    procs.append(wrapper)
+    job = int(the_hold(tmp_path)["pid"])  # type: ignore[call-overload]
+    wait_for(lambda: f"hold: job {job} `sh -c sleep 120 job" in daemon.text(), MARGIN, "the hold")
+    kill_pid(job)
+    assert wrapper.wait(20) == 128 + signal.SIGKILL
+    wait_deleted(fake, MARGIN, "the stop 2 s after the job's end")
+    assert f"job {job} `sh -c sleep 120 job" in daemon.text()
