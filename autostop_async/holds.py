@@ -52,6 +52,7 @@ import pwd
 import re
 import stat
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
@@ -622,6 +623,8 @@ class HoldsReader:
     _failing: bool = False
     #: This process's pid namespace: a hold numbered in another is looked up there.
     _namespace: int | None = field(default_factory=pid_namespace)
+    #: A read that timed out goes on in its thread: the removal of files waits for it.
+    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     async def aread(self) -> HoldsView:
         """:meth:`read` in a thread, within a timeout: a hung disk keeps what was read before."""
@@ -644,6 +647,10 @@ class HoldsReader:
         them for the next read until :meth:`aread` has them in hand."""
         if self.max_keepalive <= 0:
             return HoldsView()
+        with self._lock:
+            return self._read(hand_over)
+
+    def _read(self, hand_over: bool) -> HoldsView:
         try:
             fd = _open_dir(self.path)
         except FileNotFoundError:
@@ -922,6 +929,10 @@ class HoldsReader:
         """Remove the files the daemon is done with (an end is in the saved clock by now); a
         file that changed since it was read, or cannot be removed, stays (and is not counted
         again). Only the daemon that owns the state folder calls this."""
+        with self._lock:
+            self._settle()
+
+    def _settle(self) -> None:
         try:
             fd = _open_dir(self.path)
         except OSError:
