@@ -260,9 +260,9 @@ HOLDS_DIR_MODE = 0o1777
 #: The largest hold file read (one holds a few hundred bytes).
 MAX_HOLD_BYTES = 64 * 1024
 #: Seconds a poll spends reading new or changed hold files; files left over are read at the
-#: next polls (and keep the app meanwhile). Half the time a read may take before it counts as
-#: not answering.
-READ_BUDGET = READ_TIMEOUT / 2
+#: next polls (and keep the app meanwhile). A quarter of the time a read may take before it
+#: counts as not answering: listing and sorting 100,000 names takes a loaded machine as long.
+READ_BUDGET = READ_TIMEOUT / 4
 #: Unusable hold files named one by one in the log at a read; the rest are counted in one line.
 MAX_NAMED_WARNINGS = 10
 #: The name of a hold file: ``PID-START.json`` (anything else in the folder is not a hold).
