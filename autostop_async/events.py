@@ -13,18 +13,26 @@ UTC). Everything else is optional: a reader takes the fields it knows and ignore
 
 Fields by event (all optional, times ISO-8601 UTC, durations in seconds):
 
-- every event: ``app`` (the app ARN), ``domain``, ``space``, ``app_name``, ``version``, ``pid``;
+- every event: ``app`` (the app ARN), ``domain``, ``space``, ``app_name``, ``version``, ``pid``
+  (the daemon writes ``pid`` on every line; the app's identity on ``start`` and ``stop``; a
+  private space's app adds ``user_profile``);
 - ``start``: ``idle_time``, ``dry_run``, ``settings`` (the daemon's flags that differ from the
-  defaults, as ``{"--flag": "value"}``);
+  defaults, as ``{"--flag": "value"}``), ``once`` (true: a ``--once`` check, which ends at once);
 - ``state``: ``idle_seconds``, ``last_activity``, ``kept_by`` (the source that keeps the app, or
   what keeps it: a keepalive, a hold), ``stops_at`` (null: no stop scheduled), ``holds`` (a list of
-  ``{"id", "command", "until"}``), ``keepalive_until``;
-- ``hold``: ``action`` (``"start"`` | ``"end"``), ``id``, ``command``, ``until``;
+  ``{"id", "command", "until"}``), ``keepalive_until``; also ``kept_by_kind`` (``"activity"``,
+  ``"job"``, ``"hold-file"``, ``"keepalive"``, ``"inconclusive"``, ``"delete-failed"``; absent:
+  nothing keeps the app, it stops at ``stops_at``), ``last_source`` (where the newest activity was
+  seen), ``holds_more`` (holds not listed);
+- ``hold``: ``action`` (``"start"`` | ``"end"``), ``id``, ``command``, ``until``; also ``by`` and
+  ``since`` (start), ``how`` and ``ended_at`` (end: ``"exit 0"``, ``"killed by signal 9"``,
+  ``"capped"``, ``"removed"``);
 - ``warning``: ``stops_at``;
 - ``stop``: ``result`` (``"deleted"`` | ``"already-gone"`` | ``"would-delete"``), ``idle_seconds``,
-  ``last_activity``;
+  ``last_activity``; also ``last_source``;
 - ``end``: ``reason`` (``"deleted"``, ``"signal"``, ``"error"``, ``"once"``);
-- ``install-failed`` (the LCC's): ``reason``.
+- ``install-failed`` (the LCC's: ``lcc/on-start.sh``, its supervisor, and the built-in LCC's
+  loader): ``reason``, the message of its ``ERROR:`` line (printable ASCII, no quotes).
 
 What a line says, the app's user can also write: a reader trusts a line only as the daemon's word
 and checks what it can elsewhere (the report checks a stop against the SageMaker API).

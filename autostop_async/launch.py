@@ -95,6 +95,7 @@ async def _run(config: Config) -> int:
             ensure_holds_dir(watched.holds.path)
         except OSError as exc:
             log.warning("cannot prepare holds folder %s: %s", watched.holds.path, exc)
+    daemon.events.start()
     if not config.once:
         log.info(
             "signs of use: %s%s; keepalive up to %s",
@@ -111,8 +112,8 @@ async def _run(config: Config) -> int:
             + (" and the editor's History and Backups" if config.watch_editor_folders else ""),
             "; dry run" if config.dry_run else "",
         )
-        return await daemon.run()
-    result = await daemon.once()
+        return await daemon.events.around(daemon.run())
+    result = await daemon.events.around(daemon.once(), ended="once")
     if config.json:
         print(json_text(result.to_json()))
     # 1: the app may be idle but was not stopped (DeleteApp failed, or a signal failed).

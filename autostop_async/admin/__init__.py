@@ -5,7 +5,7 @@ Modules, in the order a deploy uses them:
 
 * :mod:`.settings`: the daemon's settings, checked with the daemon's own parser;
 * :mod:`.wheelhouse`: the package and its dependencies as binary wheels, content-addressed;
-* :mod:`.lcc`: the LCC rendered from ``lcc/on-start.sh``: its name, limits, chaining;
+* :mod:`.lcc`: the start script rendered from ``lcc/on-start.sh``, the LCC (a loader), chaining;
 * :mod:`.studio`: what the domain, its user profiles and spaces hold now (read calls only);
 * :mod:`.plan`: before → after per resource (pure), and its text;
 * :mod:`.s3`: where things go in S3, the upload, the deployment record (the before-images);

@@ -25,10 +25,18 @@ from typing import Any, TextIO
 from botocore.exceptions import BotoCoreError, ClientError
 
 from ..cli import guarded
-from .apply import apps_using, create_lccs, record_after, remap, write_changes
+from .apply import (
+    apps_using,
+    create_lccs,
+    put_script,
+    record_after,
+    remap,
+    remove_unused,
+    write_changes,
+)
 from .failures import AdminError, UsageError, aws_failure
-from .lcc import render
-from .plan import base_defaults, plan_deploy, plan_undeploy
+from .lcc import loader, render, script_key
+from .plan import builtins_to_chain, plan_deploy, plan_undeploy, stale_lccs
 from .policy import admin_policy, check_execution_roles, dumps, execution_role_policy
 from .record import Record
 from .s3 import (
@@ -42,7 +50,7 @@ from .s3 import (
     write_record,
 )
 from .settings import check_daemon_settings
-from .studio import Resource, call, read_lcc_script, read_snapshot
+from .studio import read_lcc_script, read_snapshot
 from .wheelhouse import DEFAULT_PYTHONS, build, find_source, open_wheelhouse
 
 __all__ = ["main"]
@@ -198,32 +206,42 @@ def _deploy(cli: _Cli) -> int:
     loc = cli.location()
     s3 = cli.client("s3")
     package = f"s3://{loc.bucket}/{loc.wheelhouse_prefix(wheelhouse.key)}"
-    ours = render(template, settings, package)
+    start_script = render(template, settings, package)
+    start_key = script_key(loc.prefix, start_script)
+    ours = loader(f"s3://{loc.bucket}/{start_key}")
     record = read_record(s3, loc, args.domain_id)
     snapshot = read_snapshot(sm, args.domain_id, args.user_profile, args.space)
-    scripts = {arn: read_lcc_script(sm, arn) for arn in sorted(base_defaults(snapshot, record))}
+    chained = builtins_to_chain(snapshot, record)
+    scripts = {arn: read_lcc_script(sm, arn) for arn in sorted(chained)}
     plan = plan_deploy(snapshot, ours, scripts, record)
     upload = not wheelhouse_uploaded(s3, loc, wheelhouse)
     missing = [lcc for lcc in plan.lccs if lcc.name not in snapshot.our_lccs]
+    stale = stale_lccs(snapshot, record, plan) if not snapshot.resources[0].list_only else {}
 
     cli.say(f"domain {args.domain_id} ({snapshot.network}); daemon: {settings.describe()}")
     cli.say(f"  {'upload' if upload else 'exists'} wheelhouse {package}")
     cli.say(plan.text(snapshot.our_lccs))
+    for name in stale:
+        cli.say(f" delete LCC {name} (no longer used; kept if anything still uses it)")
     _network_warnings(cli, snapshot)
     for warning in check_execution_roles(
         cli.client("iam"), snapshot.execution_roles, snapshot.domain_arn, loc
     ):
         cli.warn(warning)
-    cli.say(
-        "not covered: spaces and user profiles created later take the domain's defaults "
-        "(the domain's default LCC is set; a space created with its own settings is not)"
-    )
-    stop = _before_writing(cli, pending=bool(upload or missing or plan.pending))
+    if not snapshot.resources[0].list_only:
+        cli.say(
+            "covered: every Code Editor space of the domain at each start, including spaces "
+            "and user profiles created later, whatever default LCC a user selects (the "
+            "built-in LCC always runs)"
+        )
+    stop = _before_writing(cli, pending=bool(upload or missing or plan.pending or stale))
     if stop is not None:
         return stop
     if upload:
         upload_wheelhouse(s3, loc, wheelhouse)
         cli.say(f"uploaded the wheelhouse to {package}")
+    if put_script(s3, loc.bucket, start_key, start_script):
+        cli.say(f"uploaded the start script to s3://{loc.bucket}/{start_key}")
     # The record first: an undeploy after a failure below finds the LCCs and the before-images.
     uri = write_record(s3, loc, record_after(record, args.domain_id, plan))
     cli.say(f"deployment record (before-images): {uri}")
@@ -238,6 +256,10 @@ def _deploy(cli: _Cli) -> int:
         remap(plan, arns)
         write_record(s3, loc, record_after(record, args.domain_id, plan))
     write_changes(sm, args.domain_id, plan.changes, cli.say, cli.undo_command(loc))
+    if stale:
+        kept = remove_unused(sm, args.domain_id, stale, cli.say)
+        gone = set(stale) - set(kept)
+        write_record(s3, loc, record_after(record, args.domain_id, plan, gone))
     cli.say(
         "done: Code Editor apps get autostop-async at their next start; undo with "
         f"`{cli.undo_command(loc)}`"
@@ -270,37 +292,6 @@ def _network_warnings(cli: _Cli, snapshot: Any) -> None:
             cli.warn(f"VpcOnly domain: VPC {snapshot.vpc_id} has no endpoint {service}: {why}")
 
 
-def _describe(sm: Any, domain_id: str, entry: dict[str, Any]) -> Resource:
-    kind, name = entry["kind"], entry["name"]
-    if kind == "domain":
-        got = call(
-            sm.describe_domain,
-            "sagemaker:DescribeDomain",
-            f"domain {domain_id}",
-            DomainId=domain_id,
-        )
-        settings = (got.get("DefaultUserSettings") or {}).get("CodeEditorAppSettings") or {}
-    elif kind == "user-profile":
-        got = call(
-            sm.describe_user_profile,
-            "sagemaker:DescribeUserProfile",
-            f"user profile {name} of domain {domain_id}",
-            DomainId=domain_id,
-            UserProfileName=name,
-        )
-        settings = (got.get("UserSettings") or {}).get("CodeEditorAppSettings") or {}
-    else:
-        got = call(
-            sm.describe_space,
-            "sagemaker:DescribeSpace",
-            f"space {name} of domain {domain_id}",
-            DomainId=domain_id,
-            SpaceName=name,
-        )
-        settings = (got.get("SpaceSettings") or {}).get("CodeEditorAppSettings") or {}
-    return Resource(kind, name, settings)
-
-
 def _undeploy(cli: _Cli) -> int:
     args = cli.args
     sm = cli.client("sagemaker")
@@ -311,24 +302,15 @@ def _undeploy(cli: _Cli) -> int:
         cli.say(f"no deployment record for {args.domain_id} under {loc.uri}: nothing to undo")
         return 0
     scoped = bool(args.user_profile or args.space)
-    wanted = {f"user-profile:{n}" for n in args.user_profile} | {f"space:{n}" for n in args.space}
-    entries = {k: v for k, v in record.resources.items() if not scoped or k in wanted}
-    current = {}
-    for key, entry in entries.items():
-        try:
-            current[key] = _describe(sm, args.domain_id, entry)
-        except AdminError as exc:
-            if "ResourceNotFound" not in str(exc):
-                raise
-            cli.say(f"  - {entry['kind']} {entry['name']}: gone; nothing to restore")
-    plan = plan_undeploy(current, Record(record.domain_id, entries, record.lccs))
-    lccs = {} if scoped else {v["arn"]: name for name, v in record.lccs.items()}
-    blocked = apps_using(sm, args.domain_id, set(lccs)) if lccs else {}
+    snapshot = read_snapshot(sm, args.domain_id, args.user_profile, args.space)
+    plan = plan_undeploy(snapshot, record)
+    lccs = {} if scoped else stale_lccs(snapshot, record, None)
+    blocked = apps_using(sm, args.domain_id, set(lccs.values())) if lccs else {}
     cli.say(
         f"undeploy from domain {args.domain_id} (record {loc.uri}deployments/{args.domain_id}.json)"
     )
     cli.say(plan.text())
-    for arn, name in lccs.items():
+    for name, arn in lccs.items():
         if arn in blocked:
             cli.say(f"   keep LCC {name}: running apps use it: {', '.join(blocked[arn])}")
         else:
@@ -336,34 +318,15 @@ def _undeploy(cli: _Cli) -> int:
     stop = _before_writing(cli, pending=bool(plan.pending or lccs))
     if stop is not None:
         return stop
-    write_changes(sm, args.domain_id, plan.changes, cli.say, cli.undo_command(loc), reverse=True)
-    kept: dict[str, dict[str, Any]] = {}
-    for arn, name in lccs.items():
-        if arn in blocked:
-            kept[name] = record.lccs[name]
-            continue
-        try:
-            call(
-                sm.delete_studio_lifecycle_config,
-                "sagemaker:DeleteStudioLifecycleConfig",
-                f"studio lifecycle config {name}",
-                StudioLifecycleConfigName=name,
-            )
-            cli.say(f"deleted LCC {name}")
-        except AdminError as exc:
-            if "ResourceNotFound" in str(exc):
-                continue
-            if "ResourceInUse" not in str(exc):
-                raise
-            kept[name] = record.lccs[name]
-            cli.say(f"kept LCC {name}: {exc}")
-    remaining = {k: v for k, v in record.resources.items() if k not in entries}
+    write_changes(sm, args.domain_id, plan.changes, cli.say, cli.undo_command(loc))
+    kept = remove_unused(sm, args.domain_id, lccs, cli.say)
+    names = {c.resource.key for c in plan.changes}
+    remaining = {k: v for k, v in record.resources.items() if scoped and k not in names}
     if remaining or kept or scoped:
-        write_record(
-            s3, loc, Record(record.domain_id, remaining, kept if not scoped else record.lccs)
-        )
+        left = {n: record.lccs.get(n, {"arn": lccs[n], "runs_first": None}) for n in kept}
+        write_record(s3, loc, Record(record.domain_id, remaining, record.lccs if scoped else left))
         if kept:
-            cli.say("run undeploy again once those apps have stopped, to delete the kept LCCs")
+            cli.say("run undeploy again once nothing uses them, to delete the kept LCCs")
     else:
         delete_record(s3, loc, args.domain_id)
     cli.say("done: apps started from now on run without autostop-async")

@@ -1,5 +1,12 @@
-"""The lifecycle configuration a deploy creates: rendered from ``lcc/on-start.sh``, named by
-its content, checked against Studio's limits, and chained after an admin's own LCC.
+"""The lifecycle configuration a deploy creates: a short loader, named by its content, checked
+against Studio's limits, and chained after an admin's own built-in LCC.
+
+The full script (``lcc/on-start.sh`` with its settings filled in, :func:`render`) is uploaded to
+S3 under a content-addressed name (:func:`script_key`); the LCC itself is only a loader
+(:func:`loader`, well under 2 KB) that fetches that script and runs it detached, so that the LCC
+returns within seconds whatever the network does (Studio gives all of an app start's LCCs 5
+minutes together, and fails the app past that) and an admin's LCC of any reasonable size fits
+beside it in one chained LCC (:func:`chain`).
 
 Studio keeps an LCC's content base64-encoded, at most 16,384 characters, and cannot edit one:
 a new content is a new LCC. So the name carries a hash of the content (and of the domain: an
@@ -27,7 +34,9 @@ __all__ = [
     "is_ours",
     "lcc_arn",
     "lcc_name",
+    "loader",
     "render",
+    "script_key",
 ]
 
 #: Studio's limit on ``StudioLifecycleConfigContent`` (base64 characters).
@@ -52,7 +61,7 @@ class Lcc:
     name: str
     script: str
     arn: str
-    chains: str | None = None  # the admin's own LCC it runs first
+    chains: str | None = None  # the admin's own built-in LCC it runs first
 
     @property
     def content(self) -> str:
@@ -83,8 +92,8 @@ def lcc_arn(domain_arn: str, name: str) -> str:
 
 
 def _compact(script: str) -> str:
-    """The script without comment-only lines and blank lines (``#!`` lines stay): Studio's
-    size limit leaves more room for an LCC chained before it."""
+    """The script without comment-only lines and blank lines (``#!`` lines stay): a smaller
+    download at each app start."""
     kept = []
     for line in script.splitlines():
         stripped = line.strip()
@@ -110,56 +119,117 @@ def render(template: Path, settings: DaemonSettings, package: str) -> str:
         text, count = pattern.subn(line, text, count=1)
         if count != 1:
             raise UsageError(f"LCC template {template} has no {key}= line to fill in")
-    return check_size(_compact(text), what="the rendered LCC")
+    return _compact(text)  # in S3, run by the loader: not bound by the LCC size limit
 
 
 def check_size(script: str, *, what: str, hint: str = "") -> str:
-    """``script``, or :class:`UsageError` when its base64 is over Studio's limit."""
+    """``script``, or :class:`UsageError` when its base64 is over Studio's limit (by how much)."""
     chars = len(base64.b64encode(script.encode()))
     if chars > MAX_CONTENT_CHARS:
         raise UsageError(
-            f"{what} is {chars:,} base64 characters; Studio takes at most "
-            f"{MAX_CONTENT_CHARS:,}{hint}"
+            f"{what} is {chars:,} base64 characters, {chars - MAX_CONTENT_CHARS:,} over "
+            f"Studio's limit of {MAX_CONTENT_CHARS:,}{hint}"
         )
     return script
 
 
+def script_key(prefix: str, script: str) -> str:
+    """Where the rendered ``script`` goes in S3, under the deployment's ``prefix``: beside the
+    wheelhouses (``PREFIX/wheelhouse/lcc/on-start-HASH.sh``), so that the execution roles' read
+    access to ``PREFIX/wheelhouse/*`` covers it, named by its content."""
+    digest = hashlib.sha256(script.encode()).hexdigest()[:16]
+    return f"{prefix}wheelhouse/lcc/on-start-{digest}.sh"
+
+
+#: The loader. It must stay small (it shares Studio's 16,384 characters with a chained LCC) and
+#: never fail the app: every failure is logged, for people and as the ``install-failed`` event
+#: line of :mod:`autostop_async.events`, and it exits 0. It fetches with the aws CLI, or with
+#: boto3 in the image's Python when there is no CLI (as ``lcc/on-start.sh`` does).
+_LOADER = r"""#!/bin/bash
+# autostop-async: runs its start script from S3, detached; never fails the app
+U=@URI@
+L=${AUTOSTOP_LCC_LOG:-/var/log/apps/app_container.log}
+now() { date -u +%Y-%m-%dT%H:%M:%SZ; }
+[ -w "$L" ] || { sudo -n touch "$L" && sudo -n chown "$(id -u)" "$L"; } 2>/dev/null
+say() { echo "$(now) autostop-async loader: $1" | tee -a "$L" >&2 2>/dev/null; }
+fail() {
+  say "ERROR: $1; the app will NOT stop by itself"
+  printf '%s autostop-async[%s] INFO autostop-async-event %s\n' "$(now)" "$$" \
+    "{\"schema\":1,\"event\":\"install-failed\",\"time\":\"$(now)\",\"reason\":\"$1\"}" >>"$L"
+}
+if [ -z "${AWS_CONTAINER_CREDENTIALS_RELATIVE_URI:-}${AWS_CONTAINER_CREDENTIALS_FULL_URI:-}" ]
+then
+  while IFS= read -r -d '' kv; do
+    case $kv in AWS_CONTAINER_*=* | AWS_REGION=* | AWS_DEFAULT_REGION=*) export "${kv?}" ;; esac
+  done < <(sudo -n cat /proc/1/environ 2>/dev/null)
+fi
+get() {
+  if command -v aws >/dev/null; then timeout 60 aws s3 cp --quiet "$U" "$1"; return; fi
+  P=/opt/conda/bin/python
+  [ -x $P ] || P=python3
+  timeout 60 $P -c 'import sys, boto3
+b, _, k = sys.argv[1][5:].partition("/")
+boto3.client("s3").download_file(b, k, sys.argv[2])' "$U" "$1"
+}
+run() {
+  f=$(mktemp /tmp/autostop-async-start.XXXXXX) || { fail "no temporary file"; return; }
+  if get "$f"; then
+    bash "$f"
+    rc=$?
+    [ $rc -eq 0 ] || fail "its start script exited $rc"
+  else
+    say "could not fetch $U"
+    fail "could not fetch its start script from S3"
+  fi
+  rm -f "$f"
+}
+run </dev/null >/dev/null 2>&1 &
+say "started its start script in the background ($U)"
+exit 0
+"""
+
+
+def loader(script_uri: str) -> str:
+    """The LCC's script: fetch ``script_uri`` (``s3://…``, the rendered ``on-start.sh``) and run
+    it detached; it returns within seconds and exits 0 whatever happens."""
+    return check_size(_LOADER.replace("@URI@", shlex.quote(script_uri)), what="the loader")
+
+
 def chain(theirs_arn: str, theirs: str, ours: str) -> str:
-    """One script that runs the admin's LCC (``theirs``), then ours; it exits as theirs did, so
-    an app that failed to start before still fails, and ours cannot make one fail."""
+    """One script that runs the admin's LCC (``theirs``, its exact text, from a temporary file
+    with bash), then ours; it exits with theirs's status, so an app whose start failed before
+    still fails, and ours never makes one fail."""
     tag = hashlib.sha256((theirs + ours).encode()).hexdigest()[:8]
-    theirs_end, ours_end = f"AUTOSTOP_THEIRS_{tag}", f"AUTOSTOP_OURS_{tag}"
-    lines = set(theirs.splitlines()) | set(ours.splitlines())
-    if theirs_end in lines or ours_end in lines:  # pragma: no cover - a hash collision
+    theirs_end = f"AUTOSTOP_THEIRS_{tag}"
+    if theirs_end in set(theirs.splitlines()):  # pragma: no cover - a hash collision
         raise AdminError("cannot chain: the script holds the here-document's end marker")
     name = theirs_arn.rsplit("/", 1)[-1]
+    # A here-document ends its text with one newline: theirs's own last newline, or one added.
+    body = theirs[:-1] if theirs.endswith("\n") else theirs
     script = "\n".join(
         [
             "#!/bin/bash",
-            f"# Runs the lifecycle configuration {name} (unchanged), then autostop-async's.",
-            "set -u",
-            "dir=$(mktemp -d) || exit 1",
-            f"cat >\"$dir/theirs\" <<'{theirs_end}'",
-            theirs.rstrip("\n"),
+            f"# Runs the lifecycle configuration {name} (unchanged), then autostop-async's loader.",
+            "f=$(mktemp /tmp/lcc-first.XXXXXX) || f=/tmp/lcc-first-$$",
+            f"cat >\"$f\" <<'{theirs_end}'",
+            body,
             theirs_end,
-            f"cat >\"$dir/ours\" <<'{ours_end}'",
-            ours.rstrip("\n"),
-            ours_end,
-            'chmod +x "$dir/theirs" "$dir/ours"',
-            '"$dir/theirs"',
+            'bash "$f"',
             "rc=$?",
-            '"$dir/ours" || echo "autostop-async: its lifecycle configuration failed" >&2',
-            'rm -rf "$dir"',
+            'rm -f "$f"',
+            "( # autostop-async: never fails the app",
+            ours.rstrip("\n"),
+            ") || true",
             'exit "$rc"',
             "",
         ]
     )
     return check_size(
         script,
-        what=f"the LCC that runs the default LCC {name} and then autostop-async's",
+        what=f"the LCC that runs the built-in LCC {name} and then autostop-async's",
         hint=(
             f"; nothing was changed. To proceed: make {name} smaller, or add autostop-async's "
             "start to it by hand (docs/install-by-hand.md), or leave the resources whose "
-            f"default it is out of scope (--user-profile/--space). {name} is never dropped."
+            f"built-in LCC it is out of scope (--user-profile). {name} is never dropped."
         ),
     )

@@ -27,7 +27,14 @@ import pytest
 
 from .editor import EDITOR_IMAGE, EDITOR_PORT, HEARTBEAT, Browser
 from .sim import HOME, SERVER_DATA, STATE_DIR, Engine, Sim
-from .test_instance import LCC, LCC_LIMIT, START_LINE, _assert_deleted_cleanly, _delete_times
+from .test_instance import (
+    INSTALL_BOUND,
+    LCC,
+    LCC_LIMIT,
+    START_LINE,
+    _assert_deleted_cleanly,
+    _delete_times,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -109,7 +116,7 @@ def _editor_sim(
     sim.wait_for("our extension's first heartbeat", lambda: sim.read(HEARTBEAT).strip(), 180)
     lcc = sim.exec("bash", LCC, timeout=LCC_LIMIT)
     assert lcc.returncode == 0, f"the LCC failed: {lcc.stderr}\n{sim.diagnostics()}"
-    sim.wait_for("the daemon's start line", lambda: START_LINE.search(sim.log()), 60)
+    sim.wait_for("the daemon's start line", lambda: START_LINE.search(sim.log()), INSTALL_BOUND)
     return sim
 
 

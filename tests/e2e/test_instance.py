@@ -18,6 +18,8 @@ from collections.abc import Callable
 
 import pytest
 
+from autostop_async import events
+
 from .sim import APP_ARN, EDITOR_LOCK, HOME, LAYOUT_IMAGES, SERVER_DATA, STATE_DIR, WHEELS, Sim
 
 pytestmark = pytest.mark.e2e
@@ -26,6 +28,8 @@ IDLE = 15  # seconds of idleness before deletion, in most tests
 INTERVAL = 2  # the daemon's polling interval
 BOUND = 40  # slack for a deletion after it is due: daemon wake-up, aioboto3 import, a busy host
 LCC_LIMIT = 120  # the LCC must end well within Studio's 5 minutes, also on a busy 2-core host
+#: The LCC returns at once; the install runs after it, in the background (63 s seen under load).
+INSTALL_BOUND = 180
 ACTIVITY_EVERY = 4  # seconds between two driven activities
 KEEP_ALIVE = 2.5 * IDLE  # how long activity is driven: past two idle deadlines
 
@@ -57,7 +61,7 @@ def _start(
     rc, seconds = sim.wait_lcc()
     assert rc == 0, f"the LCC exited {rc}\n{sim.diagnostics()}"
     assert seconds < LCC_LIMIT, f"the LCC took {seconds}s\n{sim.diagnostics()}"
-    sim.wait_for("the daemon's start line", lambda: START_LINE.search(sim.log()), 30)
+    sim.wait_for("the daemon's start line", lambda: START_LINE.search(sim.log()), INSTALL_BOUND)
     return sim
 
 
@@ -201,9 +205,9 @@ def test_lcc_twice_leaves_one_daemon(start_sim: StartSim) -> None:
     (daemon,) = sim.daemon_pids()
     began = time.monotonic()
     again = sim.exec("bash", LCC, timeout=LCC_LIMIT)
-    assert time.monotonic() - began < 30, "a second run should skip the install"
-    assert "already installed" in again.stderr
+    assert time.monotonic() - began < 30, "a second run should leave the supervisor be"
     assert "already running" in again.stderr
+    assert "installing from" not in again.stderr
     runs = [
         subprocess.Popen(
             [*sim.engine.argv, "exec", "--user", "sagemaker-user", sim.name, "bash", LCC],
@@ -258,7 +262,7 @@ def test_install_from_s3_wheelhouse(start_sim: StartSim) -> None:
     began = time.monotonic()
     sim.exec("bash", LCC, timeout=LCC_LIMIT)
     assert time.monotonic() - began < LCC_LIMIT
-    sim.wait_for("the daemon's start line", lambda: START_LINE.search(sim.log()), 30)
+    sim.wait_for("the daemon's start line", lambda: START_LINE.search(sim.log()), INSTALL_BOUND)
     assert "installing from s3://wheels/autostop-async/wheelhouse/" in sim.log()
     sim.wait_gone(IDLE + BOUND)
     _assert_deleted_cleanly(sim)
@@ -373,7 +377,7 @@ def test_bad_configuration_is_not_restarted(start_sim: StartSim) -> None:
     sim = start_sim(None, **{**BASE_ENV, "AUTOSTOP_INTERVAL": "soon"})
     rc, _ = sim.wait_lcc()
     assert rc == 0
-    log = sim.wait_log("not restarting", 30)
+    log = sim.wait_log("not restarting", INSTALL_BOUND)  # after the install
     assert "AUTOSTOP_INTERVAL" in log
     assert "daemon exited 2" in log
     assert "restarting in" not in log
@@ -384,10 +388,17 @@ def test_bad_configuration_is_not_restarted(start_sim: StartSim) -> None:
 
 
 def test_failed_install_does_not_fail_the_app_start(start_sim: StartSim) -> None:
-    """A source that cannot be installed: the LCC still exits 0 and says so in the log."""
+    """A source that cannot be installed: the LCC still exits 0; the supervisor tries three
+    times, then says so in the log, for people and as the ``install-failed`` event line."""
     sim = start_sim(None, **{**BASE_ENV, "AUTOSTOP_PACKAGE": "autostop-async==99.0"})
     rc, _ = sim.wait_lcc()
     assert rc == 0, "a failed install must not fail the app's start"
-    log = sim.wait_log("ERROR: install from autostop-async==99.0 failed", 10)
+    log = sim.wait_log("ERROR: install from autostop-async==99.0 failed", 15 + 60 + INSTALL_BOUND)
     assert "the app will NOT stop by itself" in log
+    assert "(try 2 of 3)" in log
+    (event,) = [e for line in log.splitlines() if (e := events.parse(line)) is not None]
+    assert event["event"] == "install-failed", event
+    assert "autostop-async==99.0" in event["reason"], event
+    sim.wait_for("the supervisor to end", lambda: not sim.supervisor_pids(), 30)
     assert not sim.daemon_pids()
+    assert sim.app_status() == "InService"

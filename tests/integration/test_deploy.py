@@ -1,12 +1,18 @@
 """deploy and undeploy against the fake SageMaker (domain, profiles, spaces, LCCs) and moto's S3,
-over real HTTP: what the admin sees, what the fake holds afterwards, and which calls were made."""
+over real HTTP: what the admin sees, what the fake holds afterwards, and which calls were made.
+The fake leaves each updated resource Updating for a moment, as Studio does; the commands'
+waits are made short."""
 
 from __future__ import annotations
 
 import base64
 import copy
 import io
+import json
 import os
+import re
+import subprocess
+import time
 import urllib.request
 import zipfile
 from collections.abc import Iterator
@@ -17,7 +23,9 @@ from typing import Any
 import boto3
 import pytest
 
+from autostop_async.admin import studio
 from autostop_async.admin.deploy_cli import run
+from autostop_async.admin.lcc import chain
 from tests.support.fake_sagemaker import ACCOUNT, FakeSageMaker
 
 REGION = "us-east-1"
@@ -43,8 +51,11 @@ def server() -> Iterator[FakeSageMaker]:
 
 @pytest.fixture
 def fake(server: FakeSageMaker, monkeypatch: pytest.MonkeyPatch) -> FakeSageMaker:
-    """The fake, reset, as every SDK's endpoint; the SageMaker default bucket exists."""
+    """The fake, reset, as every SDK's endpoint; the SageMaker default bucket exists; each
+    update leaves its resource Updating for 0.2 s, and the commands look again every 0.05 s."""
     server.reset()
+    server.update_seconds = 0.2
+    monkeypatch.setattr(studio, "WAITING", studio.Waiting(first=0.05, most=0.1, timeout=30))
     reset = urllib.request.Request(f"{server.endpoint_url}/moto-api/reset", method="POST")
     urllib.request.urlopen(reset, timeout=10).close()  # moto's S3 and IAM
     for key in list(os.environ):
@@ -102,15 +113,18 @@ def ours(fake: FakeSageMaker) -> list[str]:
     return sorted(n for n in fake.lcc_scripts() if n.startswith("autostop-async-"))
 
 
-def seed_domain(fake: FakeSageMaker, *, admin_default: bool = False) -> dict[str, Any]:
+def seed_domain(
+    fake: FakeSageMaker, *, admin_default: bool = False, admin_builtin: bool = False
+) -> dict[str, Any]:
     """A domain with an instance type, an image, custom images, the built-in idle shutdown and an
-    LCC of the admin's in its list (and, with ``admin_default``, as its default)."""
+    LCC of the admin's in its list (and, with ``admin_default``, as its default; with
+    ``admin_builtin``, its own built-in LCC ``team-builtin``)."""
     admin = fake.add_lcc("admin-setup", ADMIN_SCRIPT)
     other = fake.add_lcc("conda-env", "#!/bin/bash\ntrue\n")
     spec: dict[str, Any] = {"InstanceType": "ml.t3.large", "SageMakerImageArn": IMAGE}
     if admin_default:
         spec["LifecycleConfigArn"] = admin
-    settings = {
+    settings: dict[str, Any] = {
         "ExecutionRole": ROLE,
         "CodeEditorAppSettings": {
             "DefaultResourceSpec": spec,
@@ -121,112 +135,317 @@ def seed_domain(fake: FakeSageMaker, *, admin_default: bool = False) -> dict[str
             },
         },
     }
+    if admin_builtin:
+        built_in = fake.add_lcc("team-builtin", BUILTIN_SCRIPT)
+        settings["CodeEditorAppSettings"]["BuiltInLifecycleConfigArn"] = built_in
     fake.add_domain(DOMAIN, settings)
     return settings
 
 
-def test_deploy_merges_and_keeps_instance_type_images_and_arns(
+BUILTIN_SCRIPT = '#!/bin/bash\necho team-builtin ran >>"$ORDER"\n'
+
+
+def arn_of(name: str) -> str:
+    return f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:studio-lifecycle-config/{name}"
+
+
+def built_in(settings: dict[str, Any]) -> str:
+    """The name of the built-in LCC of a UserSettings (or DefaultUserSettings)."""
+    return str(code_editor(settings)["BuiltInLifecycleConfigArn"]).rsplit("/", 1)[1]
+
+
+def start_script(loader: str) -> str:
+    """The start script in moto's S3 that a loader fetches."""
+    match = re.search(r"^U=(\S+)$", loader, re.M)
+    assert match, loader
+    bucket, _, key = match.group(1).strip("'")[5:].partition("/")
+    return str(boto3.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read().decode())
+
+
+def dangling(fake: FakeSageMaker) -> dict[str, list[str]]:
+    """LCC ARNs that a domain, profile or space names but that do not exist."""
+    existing = {arn_of(n) for n in fake.lcc_scripts()}
+    return {a: where for a, where in fake.references().items() if a not in existing}
+
+
+def test_deploy_sets_only_the_built_in_lcc_and_keeps_everything_else(
     fake: FakeSageMaker, wheelhouse: Path
 ) -> None:
-    before = seed_domain(fake)
+    before = seed_domain(fake, admin_default=True)
+    started = time.monotonic()
     result = deploy(wheelhouse, "--idle-time", "45m", "--yes")
+    print(f"deploy against the fake: {time.monotonic() - started:.2f} s")
     assert result.code == 0, result.err
     (name,) = ours(fake)
-    arn = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:studio-lifecycle-config/{name}"
-    after = fake.domain_settings(DOMAIN)
     expected = copy.deepcopy(before)
-    expected["CodeEditorAppSettings"]["DefaultResourceSpec"]["LifecycleConfigArn"] = arn
-    expected["CodeEditorAppSettings"]["LifecycleConfigArns"].append(arn)
-    assert after == expected
+    expected["CodeEditorAppSettings"]["BuiltInLifecycleConfigArn"] = arn_of(name)
+    assert fake.domain_settings(DOMAIN) == expected  # default and list as they were
     (update,) = fake.calls("UpdateDomain")
-    assert update["params"]["DefaultUserSettings"].keys() == {"CodeEditorAppSettings"}
-    script = fake.lcc_scripts()[name]
-    assert "IDLE_TIME=45m" in script
-    assert f"PACKAGE=s3://{BUCKET}/autostop-async/wheelhouse/" in script
+    assert update["params"]["DefaultUserSettings"] == {
+        "CodeEditorAppSettings": {"BuiltInLifecycleConfigArn": arn_of(name)}
+    }
+    loader = fake.lcc_scripts()[name]
+    assert len(loader) < 2048
+    full = start_script(loader)
+    assert "IDLE_TIME=45m" in full
+    assert f"PACKAGE=s3://{BUCKET}/autostop-async/wheelhouse/" in full
     assert fake.lcc_tags(name)["autostop-async:domain"] == DOMAIN
-    assert "+ " not in result.out  # the plan lines are `old -> new`
-    assert f"DefaultResourceSpec.LifecycleConfigArn: (unset) -> {name}" in result.out
+    assert f"BuiltInLifecycleConfigArn: (unset) -> {name}" in result.out
     assert "kept: " in result.out and "DefaultResourceSpec.InstanceType" in result.out
+    assert f"waiting for domain {DOMAIN} to be InService (now Updating)" in result.out
+    assert "including spaces and user profiles created later" in result.out
 
 
-def test_a_foreign_default_lcc_keeps_running_first(fake: FakeSageMaker, wheelhouse: Path) -> None:
-    seed_domain(fake, admin_default=True)
+def test_an_admins_built_in_lcc_is_chained_first_and_restored_by_undeploy(
+    fake: FakeSageMaker, wheelhouse: Path
+) -> None:
+    before = seed_domain(fake, admin_default=True, admin_builtin=True)
     result = deploy(wheelhouse, "--yes")
     assert result.code == 0, result.err
-    ce = code_editor(fake.domain_settings(DOMAIN))
-    default = ce["DefaultResourceSpec"]["LifecycleConfigArn"]
-    chained = fake.lcc_scripts()[default.rsplit("/", 1)[1]]
-    assert ADMIN_SCRIPT.strip() in chained
-    assert chained.index(ADMIN_SCRIPT.strip()) < chained.index("IDLE_TIME=")
-    assert any(a.endswith("/admin-setup") for a in ce["LifecycleConfigArns"])
-    assert "admin-setup keeps running first" in result.out
-
-
-def test_the_chained_lcc_runs_theirs_then_ours_and_exits_as_theirs(
-    fake: FakeSageMaker, wheelhouse: Path, tmp_path: Path
-) -> None:
-    """The chained script, run with stand-ins, runs the admin's script first and keeps its exit
-    status (ours replaced by a script that records its turn)."""
-    from autostop_async.admin.lcc import chain
-
-    order = tmp_path / "order"
-    theirs = f"#!/bin/bash\necho theirs >>{order}\nexit 3\n"
-    mine = f"#!/bin/bash\necho ours >>{order}\n"
-    script = tmp_path / "chained.sh"
-    script.write_text(chain("arn:aws:sagemaker:x:1:studio-lifecycle-config/t", theirs, mine))
-    import subprocess
-
-    proc = subprocess.run(["bash", str(script)], check=False, timeout=30)
-    assert proc.returncode == 3
-    assert order.read_text() == "theirs\nours\n"
-
-
-def test_overriding_profiles_and_spaces_are_covered(fake: FakeSageMaker, wheelhouse: Path) -> None:
-    seed_domain(fake)
-    own = fake.add_lcc("alice-tools", "#!/bin/bash\ntrue\n")
-    fake.add_user_profile(
-        DOMAIN,
-        "alice",
-        {
-            "ExecutionRole": ROLE,
-            "CodeEditorAppSettings": {
-                "DefaultResourceSpec": {"InstanceType": "ml.m5.large"},
-                "LifecycleConfigArns": [own],
-            },
-        },
+    after = fake.domain_settings(DOMAIN)
+    chained = fake.lcc_scripts()[built_in(after)]
+    assert BUILTIN_SCRIPT in chained
+    assert chained.index(BUILTIN_SCRIPT) < chained.index("autostop-async: runs its start script")
+    assert (
+        code_editor(after)["DefaultResourceSpec"]
+        == (before["CodeEditorAppSettings"]["DefaultResourceSpec"])
     )
+    assert (
+        code_editor(after)["LifecycleConfigArns"]
+        == (before["CodeEditorAppSettings"]["LifecycleConfigArns"])
+    )
+    assert "team-builtin keeps running first, in the built-in LCC" in result.out
+    assert "team-builtin" in fake.lcc_scripts()  # kept
+    started = time.monotonic()
+    result = undeploy("--yes")
+    print(f"undeploy against the fake: {time.monotonic() - started:.2f} s")
+    assert result.code == 0, result.err
+    assert fake.domain_settings(DOMAIN) == before
+    assert ours(fake) == [] and dangling(fake) == {}
+
+
+def test_the_chained_lcc_runs_theirs_exactly_first_keeps_its_status_and_ours_never_fails_it(
+    tmp_path: Path,
+) -> None:
+    """The chained script, run with stand-ins: the admin's script, byte for byte (quotes, $,
+    backticks, a here-document, no final newline), runs first; the chain exits as it did;
+    ours failing does not change that."""
+    order = tmp_path / "order"
+    tricky = "cat <<'EOF'\n$HOME `x` \\n \"q\"\nEOF\n"
+    for theirs_rc, ours_rc in [(3, 0), (0, 5)]:
+        order.write_text("")
+        theirs = (
+            f'#!/bin/bash\necho theirs >>{order}\ncp "$0" {tmp_path}/copy\n{tricky}exit {theirs_rc}'
+        )
+        mine = f"#!/bin/bash\necho ours >>{order}\nexit {ours_rc}\n"
+        script = tmp_path / "chained.sh"
+        script.write_text(chain(arn_of("t"), theirs, mine))
+        proc = subprocess.run(["bash", str(script)], check=False, timeout=30, capture_output=True)
+        assert proc.returncode == theirs_rc
+        assert order.read_text() == "theirs\nours\n"
+        assert (tmp_path / "copy").read_text() == theirs + "\n"  # a final newline added
+
+
+def test_a_chain_over_studios_limit_is_refused_saying_by_how_much(
+    fake: FakeSageMaker, wheelhouse: Path
+) -> None:
+    big = "#!/bin/bash\n" + "".join(f"echo step {i} of a long set-up\n" for i in range(420))
+    arn = fake.add_lcc("big-setup", big)
+    before = {"CodeEditorAppSettings": {"BuiltInLifecycleConfigArn": arn}}
+    fake.add_domain(DOMAIN, before)
+    result = deploy(wheelhouse, "--yes")
+    assert result.code == 2
+    assert "runs the built-in LCC big-setup and then autostop-async's" in result.err
+    assert re.search(
+        r"is [0-9,]+ base64 characters, [0-9,]+ over Studio's limit of 16,384", (result.err)
+    )
+    assert "never dropped" in result.err
+    assert fake.writes() == []
+    assert fake.domain_settings(DOMAIN) == before
+
+
+def test_a_user_profile_with_its_own_built_in_lcc_gets_it_chained(
+    fake: FakeSageMaker, wheelhouse: Path
+) -> None:
+    seed_domain(fake)
+    own = fake.add_lcc("alice-tools", "#!/bin/bash\necho alice\n")
+    alice = {
+        "ExecutionRole": ROLE,
+        "CodeEditorAppSettings": {
+            "DefaultResourceSpec": {"InstanceType": "ml.m5.large"},
+            "BuiltInLifecycleConfigArn": own,
+        },
+    }
+    fake.add_user_profile(DOMAIN, "alice", alice)
     fake.add_user_profile(DOMAIN, "bob", {"ExecutionRole": ROLE})
+    fake.add_space(DOMAIN, "shared-ce", {"AppType": "CodeEditor"})
+    result = deploy(wheelhouse, "--yes")
+    assert result.code == 0, result.err
+    chained = fake.lcc_scripts()[built_in(fake.profile_settings(DOMAIN, "alice"))]
+    assert "echo alice" in chained and "autostop-async: runs its start script" in chained
+    got = code_editor(fake.profile_settings(DOMAIN, "alice"))
+    assert got["DefaultResourceSpec"] == {"InstanceType": "ml.m5.large"}
+    assert fake.profile_settings(DOMAIN, "bob") == {"ExecutionRole": ROLE}  # the domain's runs
+    assert fake.space_settings(DOMAIN, "shared-ce") == {"AppType": "CodeEditor"}
+    assert "alice-tools keeps running first" in result.out
+    assert undeploy("--yes").code == 0
+    assert fake.profile_settings(DOMAIN, "alice") == alice
+    assert ours(fake) == [] and dangling(fake) == {}
+
+
+def test_undeploy_clears_a_space_and_a_profile_created_after_deploy_that_name_our_lcc(
+    fake: FakeSageMaker, wheelhouse: Path
+) -> None:
+    before = seed_domain(fake, admin_default=True)
+    assert deploy(wheelhouse, "--yes").code == 0
+    (name,) = ours(fake)
+    # Made after the deploy (the Studio UI keeps the LCC selected when a space is created).
     fake.add_space(
         DOMAIN,
-        "shared-ce",
+        "later-space",
         {
             "AppType": "CodeEditor",
-            "CodeEditorAppSettings": {"DefaultResourceSpec": {"InstanceType": "ml.t3.xlarge"}},
+            "CodeEditorAppSettings": {
+                "DefaultResourceSpec": {
+                    "InstanceType": "ml.t3.medium",
+                    "LifecycleConfigArn": arn_of(name),
+                }
+            },
         },
+        owner="carol",
     )
-    fake.add_space(DOMAIN, "alice-private", {"AppType": "CodeEditor"}, owner="alice")
-    fake.add_space(DOMAIN, "notebooks", {"AppType": "JupyterLab"})
+    fake.add_user_profile(
+        DOMAIN,
+        "carol",
+        {"CodeEditorAppSettings": {"LifecycleConfigArns": [arn_of(name), arn_of("admin-setup")]}},
+    )
+    result = undeploy("--yes")
+    assert result.code == 0, result.err
+    assert "space later-space" in result.out and "not in the record" in result.out
+    assert ours(fake) == []
+    assert dangling(fake) == {}
+    assert fake.space_settings(DOMAIN, "later-space") == {
+        "AppType": "CodeEditor",
+        "CodeEditorAppSettings": {"DefaultResourceSpec": {"InstanceType": "ml.t3.medium"}},
+    }
+    assert code_editor(fake.profile_settings(DOMAIN, "carol")) == {
+        "LifecycleConfigArns": [arn_of("admin-setup")]
+    }
+    assert fake.domain_settings(DOMAIN) == before
+
+
+def _old_method_state(fake: FakeSageMaker) -> dict[str, Any]:
+    """A domain as a deploy of the default-LCC method left it: its default an LCC of ours that
+    runs admin-setup first, in its list; a space defaulting to it; a format-1 record; and an
+    older LCC of ours that nothing references. Returns the settings before that deploy."""
+    original = seed_domain(fake, admin_default=True)
+    old = fake.add_lcc(
+        "autostop-async-0123456789ab",
+        "#!/bin/bash\n# Runs the lifecycle configuration admin-setup (unchanged), then "
+        "autostop-async's.\ntrue\n",
+    )
+    older = fake.add_lcc("autostop-async-aaaaaaaaaaaa", "#!/bin/bash\ntrue\n")
+    deployed = copy.deepcopy(original)
+    ce = deployed["CodeEditorAppSettings"]
+    ce["DefaultResourceSpec"]["LifecycleConfigArn"] = old
+    ce["LifecycleConfigArns"].append(old)
+    fake.add_domain(DOMAIN, deployed)
+    space = {"AppType": "CodeEditor"}
+    written = {"DefaultResourceSpec": {"LifecycleConfigArn": old}}
+    fake.add_space(DOMAIN, "shared-ce", {**space, "CodeEditorAppSettings": written})
+    record = {
+        "format": 1,
+        "domain_id": DOMAIN,
+        "resources": {
+            f"domain:{DOMAIN}": {
+                "kind": "domain",
+                "name": DOMAIN,
+                "before": original["CodeEditorAppSettings"],
+                "written": ce,
+            },
+            "space:shared-ce": {
+                "kind": "space",
+                "name": "shared-ce",
+                "before": {},
+                "written": written,
+            },
+        },
+        "lccs": {
+            "autostop-async-0123456789ab": {"arn": old, "runs_first": arn_of("admin-setup")},
+            "autostop-async-aaaaaaaaaaaa": {"arn": older, "runs_first": None},
+        },
+    }
+    boto3.client("s3").put_object(
+        Bucket=BUCKET, Key=f"autostop-async/deployments/{DOMAIN}.json", Body=json.dumps(record)
+    )
+    return original
+
+
+def test_if_studio_ignores_none_undeploy_keeps_the_lcc_and_names_what_holds_it(
+    fake: FakeSageMaker, wheelhouse: Path
+) -> None:
+    """ "None" as the clear value is unverified on AWS: were it ignored, the LCC stays
+    referenced, and undeploy keeps it (never deleting one under a resource) and says why."""
+    seed_domain(fake)
+    assert deploy(wheelhouse, "--yes").code == 0
+    (name,) = ours(fake)
+    fake.none_clears = False
+    result = undeploy("--yes")
+    assert result.code == 0, result.err
+    assert f"kept LCC {name}: used by domain {DOMAIN}" in result.out
+    assert ours(fake) == [name] and dangling(fake) == {}
+    assert "run undeploy again once nothing uses them" in result.out
+
+
+def test_a_domain_of_the_default_lcc_method_is_migrated_by_the_next_deploy(
+    fake: FakeSageMaker, wheelhouse: Path
+) -> None:
+    original = _old_method_state(fake)
     result = deploy(wheelhouse, "--yes")
     assert result.code == 0, result.err
-    (name,) = ours(fake)
-    alice = code_editor(fake.profile_settings(DOMAIN, "alice"))
-    assert alice["DefaultResourceSpec"] == {
-        "InstanceType": "ml.m5.large",
-        "LifecycleConfigArn": alice["LifecycleConfigArns"][-1],
-    }
-    assert alice["LifecycleConfigArns"][0] == own and alice["LifecycleConfigArns"][-1].endswith(
-        name
+    (name,) = ours(fake)  # both old LCCs deleted
+    expected = copy.deepcopy(original)
+    expected["CodeEditorAppSettings"]["BuiltInLifecycleConfigArn"] = arn_of(name)
+    assert fake.domain_settings(DOMAIN) == expected
+    assert fake.space_settings(DOMAIN, "shared-ce") == {"AppType": "CodeEditor"}
+    assert "deleted LCC autostop-async-0123456789ab" in result.out
+    assert "deleted LCC autostop-async-aaaaaaaaaaaa" in result.out
+    assert dangling(fake) == {}
+    key = f"autostop-async/deployments/{DOMAIN}.json"
+    record = json.loads(boto3.client("s3").get_object(Bucket=BUCKET, Key=key)["Body"].read())
+    assert record["format"] == 2 and record["method"] == "built-in"
+    assert sorted(record["lccs"]) == [name]
+    assert undeploy("--yes").code == 0
+    assert fake.domain_settings(DOMAIN) == original
+    assert ours(fake) == [] and dangling(fake) == {}
+
+
+def test_an_update_refused_as_already_being_updated_is_retried(
+    fake: FakeSageMaker, wheelhouse: Path
+) -> None:
+    seed_domain(fake)
+    message = (
+        f"Domain arn:aws:sagemaker:{REGION}:{ACCOUNT}:domain/{DOMAIN} is already being updated."
     )
-    assert fake.profile_settings(DOMAIN, "bob") == {"ExecutionRole": ROLE}  # takes the domain's
-    shared = code_editor(fake.space_settings(DOMAIN, "shared-ce"))
-    assert shared["DefaultResourceSpec"]["InstanceType"] == "ml.t3.xlarge"
-    assert shared["DefaultResourceSpec"]["LifecycleConfigArn"].endswith(name)
-    private = code_editor(fake.space_settings(DOMAIN, "alice-private"))
-    assert private["DefaultResourceSpec"]["LifecycleConfigArn"].endswith(name)
-    assert fake.space_settings(DOMAIN, "notebooks") == {"AppType": "JupyterLab"}
-    for line in ("user-profile alice", "space shared-ce", "space alice-private"):
-        assert line in result.out
-    assert "not covered: spaces and user profiles created later" in result.out
+    fake.inject("UpdateDomain", "ResourceInUse", message=message, count=2)
+    result = deploy(wheelhouse, "--yes")
+    assert result.code == 0, result.err
+    assert len(fake.calls("UpdateDomain")) == 3
+    assert "BuiltInLifecycleConfigArn" in code_editor(fake.domain_settings(DOMAIN))
+
+
+def test_a_domain_that_is_not_in_service_is_refused_before_any_write(
+    fake: FakeSageMaker, wheelhouse: Path
+) -> None:
+    seed_domain(fake)
+    fake.update_seconds = 60
+    sm = boto3.client("sagemaker")
+    sm.update_domain(DomainId=DOMAIN, DefaultUserSettings={"ExecutionRole": ROLE})
+    fake.clear_calls()
+    result = deploy(wheelhouse, "--yes")
+    assert result.code == 2
+    assert f"domain {DOMAIN} is Updating" in result.err and "nothing was changed" in result.err
+    assert fake.writes() == []
 
 
 def test_dry_run_writes_nothing(fake: FakeSageMaker, wheelhouse: Path) -> None:
@@ -291,7 +510,7 @@ def test_undeploy_keeps_an_lcc_a_running_app_uses_and_names_the_app(
     (name,) = ours(fake)
     arn = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:studio-lifecycle-config/{name}"
     fake.add_app(DOMAIN, space_name="busy-space")
-    fake.set_app_lcc(DOMAIN, space_name="busy-space", lcc_arn=arn)
+    fake.set_app_lcc(DOMAIN, space_name="busy-space", lcc_arn=arn, built_in=True)
     result = undeploy("--yes")
     assert result.code == 0, result.err
     assert f"keep LCC {name}: running apps use it: busy-space/codeeditor/default" in result.out
@@ -303,21 +522,20 @@ def test_access_denied_halfway_says_what_changed_and_how_to_undo(
     fake: FakeSageMaker, wheelhouse: Path
 ) -> None:
     domain = seed_domain(fake)
-    fake.add_user_profile(DOMAIN, "alice", {"CodeEditorAppSettings": {"LifecycleConfigArns": []}})
-    fake.add_user_profile(
-        DOMAIN,
-        "carol",
-        {"CodeEditorAppSettings": {"DefaultResourceSpec": {"InstanceType": "ml.m5.large"}}},
-    )
-    fake.inject("UpdateUserProfile", "AccessDeniedException", message="not authorized")
+    own = fake.add_lcc("alice-tools", "#!/bin/bash\ntrue\n")
+    alice = {"CodeEditorAppSettings": {"BuiltInLifecycleConfigArn": own}}
+    fake.add_user_profile(DOMAIN, "alice", alice)
+    fake.inject("UpdateDomain", "AccessDeniedException", message="not authorized")
     result = deploy(wheelhouse, "--yes")
     assert result.code == 1
-    assert "access denied: sagemaker:UpdateUserProfile on user profile carol" in result.err
-    assert f"Changed so far: domain {DOMAIN}" in result.err
+    assert f"access denied: sagemaker:UpdateDomain on domain {DOMAIN}" in result.err
+    assert "Changed so far: user-profile alice" in result.err
     undo = f"autostop-async undeploy --domain-id {DOMAIN} --s3-uri s3://{BUCKET}/autostop-async/"
     assert undo in result.err
     assert undeploy("--s3-uri", f"s3://{BUCKET}/autostop-async/", "--yes").code == 0
     assert fake.domain_settings(DOMAIN) == domain
+    assert fake.profile_settings(DOMAIN, "alice") == alice
+    assert ours(fake) == [] and dangling(fake) == {}
 
 
 @pytest.mark.parametrize(
@@ -367,19 +585,18 @@ def test_the_fake_refuses_what_studio_refuses(fake: FakeSageMaker) -> None:
         )
 
 
-def test_a_deploy_scoped_to_one_profile_leaves_the_domain_default_alone(
+def test_a_deploy_scoped_to_one_profile_leaves_the_domain_alone(
     fake: FakeSageMaker, wheelhouse: Path
 ) -> None:
-    domain = seed_domain(fake, admin_default=True)
+    domain = seed_domain(fake, admin_default=True, admin_builtin=True)
     fake.add_user_profile(DOMAIN, "alice", {})
     fake.add_user_profile(DOMAIN, "bob", {})
     result = deploy(wheelhouse, "--user-profile", "alice", "--yes")
     assert result.code == 0, result.err
     (name,) = ours(fake)
-    ce = code_editor(fake.domain_settings(DOMAIN))
-    assert ce["DefaultResourceSpec"] == domain["CodeEditorAppSettings"]["DefaultResourceSpec"]
-    alice = code_editor(fake.profile_settings(DOMAIN, "alice"))
-    assert alice["DefaultResourceSpec"]["LifecycleConfigArn"].endswith(name)
+    assert fake.domain_settings(DOMAIN) == domain
+    assert built_in(fake.profile_settings(DOMAIN, "alice")) == name
+    assert "team-builtin" in fake.lcc_scripts()[name]  # the domain's runs first for alice
     assert fake.profile_settings(DOMAIN, "bob") == {}
     dry = undeploy("--dry-run")
     assert dry.code == 0 and "dry run: nothing written" in dry.out
@@ -389,6 +606,18 @@ def test_a_deploy_scoped_to_one_profile_leaves_the_domain_default_alone(
     assert undeploy("--yes").code == 0
     assert fake.domain_settings(DOMAIN) == domain
     assert fake.profile_settings(DOMAIN, "alice") == {}
+    assert ours(fake) == [] and dangling(fake) == {}
+
+
+def test_a_space_alone_is_refused_it_has_no_built_in_lcc(
+    fake: FakeSageMaker, wheelhouse: Path
+) -> None:
+    seed_domain(fake)
+    fake.add_space(DOMAIN, "shared-ce", {"AppType": "CodeEditor"})
+    result = deploy(wheelhouse, "--space", "shared-ce", "--yes")
+    assert result.code == 2
+    assert "a space has no built-in LCC setting" in result.err
+    assert fake.writes() == []
 
 
 def test_an_execution_role_that_may_not_delete_apps_is_named(
@@ -418,7 +647,7 @@ def test_a_vpc_only_domain_names_the_endpoints_it_lacks(
 def test_undeploy_after_a_later_change_takes_out_only_its_own_lccs(
     fake: FakeSageMaker, wheelhouse: Path
 ) -> None:
-    seed_domain(fake, admin_default=True)
+    seed_domain(fake, admin_default=True, admin_builtin=True)
     assert deploy(wheelhouse, "--yes").code == 0
     later = fake.add_lcc("added-later", "#!/bin/bash\ntrue\n")
     sm = boto3.client("sagemaker")
@@ -434,36 +663,8 @@ def test_undeploy_after_a_later_change_takes_out_only_its_own_lccs(
     assert arns == ["admin-setup", "conda-env", "added-later"]
     assert after["DefaultResourceSpec"]["LifecycleConfigArn"].endswith("/admin-setup")
     assert after["DefaultResourceSpec"]["InstanceType"] == "ml.m5.xlarge"
-    assert ours(fake) == []
-
-
-def test_a_default_lcc_too_big_to_chain_is_refused_not_dropped(
-    fake: FakeSageMaker, wheelhouse: Path
-) -> None:
-    big = "#!/bin/bash\n" + "".join(f"echo step {i} of a long set-up\n" for i in range(300))
-    arn = fake.add_lcc("big-setup", big)
-    before = {
-        "CodeEditorAppSettings": {
-            "DefaultResourceSpec": {"LifecycleConfigArn": arn},
-            "LifecycleConfigArns": [arn],
-        }
-    }
-    fake.add_domain(DOMAIN, before)
-    result = deploy(wheelhouse, "--yes")
-    assert result.code == 2
-    assert "runs the default LCC big-setup and then autostop-async's" in result.err
-    assert "Studio takes at most 16,384" in result.err and "never dropped" in result.err
-    assert fake.writes() == []
-    assert fake.domain_settings(DOMAIN) == before
-
-
-def test_a_list_already_holding_30_lccs_is_refused(fake: FakeSageMaker, wheelhouse: Path) -> None:
-    arns = [fake.add_lcc(f"team-{i}", "#!/bin/bash\ntrue\n") for i in range(30)]
-    fake.add_domain(DOMAIN, {"CodeEditorAppSettings": {"LifecycleConfigArns": arns}})
-    result = deploy(wheelhouse, "--yes")
-    assert result.code == 2
-    assert "would list 31 LCCs; Studio takes at most 30" in result.err
-    assert fake.writes() == []
+    assert after["BuiltInLifecycleConfigArn"] == arn_of("team-builtin")  # what ours ran first
+    assert ours(fake) == [] and dangling(fake) == {}
 
 
 def test_without_the_default_bucket_s3_uri_is_required(

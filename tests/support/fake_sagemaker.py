@@ -164,6 +164,9 @@ def _describe_app(self: SageMakerResponse) -> ActionResult:
     lcc = STUDIO.app_lccs.get(key)
     if lcc:
         described["ResourceSpec"] = {"LifecycleConfigArn": lcc}
+    built_in = STUDIO.app_builtins.get(key)
+    if built_in:
+        described["BuiltInLifecycleConfigArn"] = built_in
     return ActionResult(described)
 
 
@@ -189,10 +192,18 @@ def _delete_app(self: SageMakerResponse) -> ActionResult:
 # names matching [a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}, at most 30 LifecycleConfigArns. Where AWS
 # documents nothing, the fake is strict:
 #
-# * an Update call replaces each member of UserSettings / SpaceSettings it names, whole (it never
-#   merges nested objects); a value "None" clears an ARN; empty lists and objects are dropped;
+# * an Update call replaces each member of UserSettings / SpaceSettings it names, whole, except
+#   CodeEditorAppSettings, whose members left out are kept (AWS's "detach" page;
+#   terraform-provider-aws#43127, aws-toolkit-vscode); each member of it that is sent is
+#   replaced whole (nested objects such as DefaultResourceSpec are never merged); a value
+#   "None" clears an ARN; empty lists and objects are dropped;
 # * every LCC ARN named must exist; a default LCC must be in the resource's LifecycleConfigArns
-#   (a space's: in the domain's or its owner's);
+#   (a space's: in the domain's or its owner's); a BuiltInLifecycleConfigArn must name a
+#   CodeEditor LCC (it need not be listed: AWS's pages attach it alone);
+# * an update leaves its resource Updating for ``update_seconds`` (0 by default): Describe and
+#   List say Status "Updating", and another update meanwhile is refused with ResourceInUse
+#   "... is already being updated" (UpdateDomain's model lists ResourceInUse; the message is the
+#   one AWS's CDK sample retries on; the code AWS sends is not documented);
 # * an LCC is not deleted while any setting names it or an app that is not gone runs with it
 #   (ResourceInUse).
 
@@ -341,6 +352,24 @@ class _Studio:
         self.lccs: dict[str, dict[str, Any]] = {}  # name -> details and content
         self.tags: dict[str, dict[str, str]] = {}
         self.app_lccs: dict[_AppKey, str] = {}
+        self.app_builtins: dict[_AppKey, str] = {}
+        self.update_seconds = 0.0
+        #: Whether "None" clears an LCC ARN (the model's clear value, unverified on AWS); when
+        #: False, the fake keeps the ARN, as a Studio that ignored it would.
+        self.none_clears = True
+        self.busy_until: dict[tuple[str, str, str], float] = {}  # (kind, domain, name) -> time
+
+    def status(self, kind: str, domain_id: str, name: str) -> str:
+        """``Updating`` while an update's window lasts, else ``InService``."""
+        until = self.busy_until.get((kind, domain_id, name), 0.0)
+        return "Updating" if time.monotonic() < until else "InService"
+
+    def start_update(self, kind: str, domain_id: str, name: str, arn: str) -> None:
+        """Refuse an update while the last one lasts; else open this one's window."""
+        if self.status(kind, domain_id, name) == "Updating":
+            raise ResourceInUseException(f"{arn} is already being updated.")
+        if self.update_seconds > 0:
+            self.busy_until[(kind, domain_id, name)] = time.monotonic() + self.update_seconds
 
     def domain(self, domain_id: str) -> dict[str, Any]:
         if domain_id not in self.domains:
@@ -358,6 +387,16 @@ class _Studio:
         for arn in own:
             if not self.lcc_exists(arn):
                 raise ResourceNotFound(f"{where}: lifecycle config {arn} does not exist.")
+        built_in = ce.get("BuiltInLifecycleConfigArn")
+        if built_in and built_in != "None":
+            if not self.lcc_exists(built_in):
+                raise ResourceNotFound(f"{where}: lifecycle config {built_in} does not exist.")
+            app_type = self.lccs[built_in.rsplit("/", 1)[-1]]["StudioLifecycleConfigAppType"]
+            if app_type != "CodeEditor":
+                raise ValidationError(
+                    f"{where}: the built-in lifecycle config {built_in} is for {app_type}, "
+                    "not CodeEditor"
+                )
         default = (ce.get("DefaultResourceSpec") or {}).get("LifecycleConfigArn")
         if default and default != "None":
             if not self.lcc_exists(default):
@@ -388,9 +427,25 @@ def _arn(handler: SageMakerResponse, resource: str) -> str:
     )
 
 
-def _replace_members(stored: dict[str, Any], sent: dict[str, Any]) -> dict[str, Any]:
+_MERGED = ("CodeEditorAppSettings",)
+
+
+def _replace_members(
+    stored: dict[str, Any], sent: dict[str, Any], merge: tuple[str, ...] = _MERGED
+) -> dict[str, Any]:
+    """``stored`` with each member ``sent`` replaced whole, but the members named in ``merge``
+    merged one level down (their own members replaced whole); cleared values dropped."""
     out = dict(stored)
     for key, value in sent.items():
+        if key in merge and isinstance(value, dict):
+            value = _replace_members(dict(out.get(key) or {}), value, ())
+        if not STUDIO.none_clears and not merge:  # "None" taken as no change: keep the ARN
+            if value == "None" and key in out:
+                continue
+            if key == "DefaultResourceSpec" and isinstance(value, dict):
+                kept = (out.get(key) or {}).get("LifecycleConfigArn")
+                if value.get("LifecycleConfigArn") == "None" and kept:
+                    value = {**value, "LifecycleConfigArn": kept}
         cleaned = _clean(value)
         if cleaned in ({}, []):
             out.pop(key, None)
@@ -399,16 +454,25 @@ def _replace_members(stored: dict[str, Any], sent: dict[str, Any]) -> dict[str, 
     return out
 
 
+def _with_status(kind: str, doc: dict[str, Any], domain_id: str, name: str) -> dict[str, Any]:
+    """A copy of a stored resource, as Describe answers: its Status now."""
+    out: dict[str, Any] = json.loads(json.dumps(doc))
+    out["Status"] = STUDIO.status(kind, domain_id, name)
+    return out
+
+
 def _describe_domain(self: SageMakerResponse) -> ActionResult:
     body = _request(self, "DescribeDomain")
     with STUDIO.lock:
-        return ActionResult(json.loads(json.dumps(STUDIO.domain(body["DomainId"]))))
+        domain_id = body["DomainId"]
+        return ActionResult(_with_status("domain", STUDIO.domain(domain_id), domain_id, domain_id))
 
 
 def _update_domain(self: SageMakerResponse) -> ActionResult:
     body = _request(self, "UpdateDomain")
     with STUDIO.lock:
         domain = STUDIO.domain(body["DomainId"])
+        STUDIO.start_update("domain", body["DomainId"], body["DomainId"], domain["DomainArn"])
         settings = _replace_members(
             domain["DefaultUserSettings"], body.get("DefaultUserSettings", {})
         )
@@ -435,7 +499,7 @@ def _list_user_profiles(self: SageMakerResponse) -> ActionResult:
     body = _request(self, "ListUserProfiles")
     with STUDIO.lock:
         items = [
-            {"DomainId": d, "UserProfileName": n, "Status": "InService"}
+            {"DomainId": d, "UserProfileName": n, "Status": STUDIO.status("user-profile", d, n)}
             for (d, n) in STUDIO.profiles
             if d == body.get("DomainIdEquals", d)
         ]
@@ -445,8 +509,9 @@ def _list_user_profiles(self: SageMakerResponse) -> ActionResult:
 def _describe_user_profile(self: SageMakerResponse) -> ActionResult:
     body = _request(self, "DescribeUserProfile")
     with STUDIO.lock:
-        got = _profile(body["DomainId"], body["UserProfileName"])
-        return ActionResult(json.loads(json.dumps(got)))
+        domain_id, name = body["DomainId"], body["UserProfileName"]
+        got = _profile(domain_id, name)
+        return ActionResult(_with_status("user-profile", got, domain_id, name))
 
 
 def _update_user_profile(self: SageMakerResponse) -> ActionResult:
@@ -454,6 +519,7 @@ def _update_user_profile(self: SageMakerResponse) -> ActionResult:
     with STUDIO.lock:
         domain_id, name = body["DomainId"], body["UserProfileName"]
         profile = _profile(domain_id, name)
+        STUDIO.start_update("user-profile", domain_id, name, profile["UserProfileArn"])
         settings = _replace_members(profile["UserSettings"], body.get("UserSettings", {}))
         domain_ce = STUDIO.domain(domain_id)["DefaultUserSettings"].get("CodeEditorAppSettings")
         allowed = list((domain_ce or {}).get("LifecycleConfigArns") or [])
@@ -466,7 +532,7 @@ def _list_spaces(self: SageMakerResponse) -> ActionResult:
     body = _request(self, "ListSpaces")
     with STUDIO.lock:
         items = [
-            {"DomainId": d, "SpaceName": n, "Status": "InService"}
+            {"DomainId": d, "SpaceName": n, "Status": STUDIO.status("space", d, n)}
             for (d, n) in STUDIO.spaces
             if d == body.get("DomainIdEquals", d)
         ]
@@ -476,7 +542,8 @@ def _list_spaces(self: SageMakerResponse) -> ActionResult:
 def _describe_space(self: SageMakerResponse) -> ActionResult:
     body = _request(self, "DescribeSpace")
     with STUDIO.lock:
-        return ActionResult(json.loads(json.dumps(_space(body["DomainId"], body["SpaceName"]))))
+        domain_id, name = body["DomainId"], body["SpaceName"]
+        return ActionResult(_with_status("space", _space(domain_id, name), domain_id, name))
 
 
 def _update_space(self: SageMakerResponse) -> ActionResult:
@@ -484,6 +551,7 @@ def _update_space(self: SageMakerResponse) -> ActionResult:
     with STUDIO.lock:
         domain_id, name = body["DomainId"], body["SpaceName"]
         space = _space(domain_id, name)
+        STUDIO.start_update("space", domain_id, name, space["SpaceArn"])
         settings = _replace_members(space["SpaceSettings"], body.get("SpaceSettings", {}))
         domain_ce = STUDIO.domain(domain_id)["DefaultUserSettings"].get("CodeEditorAppSettings")
         allowed = list((domain_ce or {}).get("LifecycleConfigArns") or [])
@@ -546,7 +614,7 @@ def _delete_studio_lifecycle_config(self: SageMakerResponse) -> ActionResult:
         arn = lcc["StudioLifecycleConfigArn"]
         running = [
             k.space_name
-            for k, a in STUDIO.app_lccs.items()
+            for k, a in [*STUDIO.app_lccs.items(), *STUDIO.app_builtins.items()]
             if a == arn and APPS.status(k) in ("InService", "Pending", "Deleting")
         ]
         users = STUDIO.referenced(arn) + [f"app of {s}" for s in running]
@@ -809,26 +877,67 @@ class FakeSageMaker:
                 space["SpaceSharingSettings"] = {"SharingType": "Private"}
             STUDIO.spaces[(domain_id, name)] = space
 
-    def add_lcc(self, name: str, script: str, *, region: str = "us-east-1") -> str:
-        """Seed a CodeEditor LCC with this script; return its ARN."""
+    def add_lcc(
+        self, name: str, script: str, *, region: str = "us-east-1", app_type: str = "CodeEditor"
+    ) -> str:
+        """Seed an LCC (CodeEditor unless ``app_type`` says) with this script; return its ARN."""
         arn = f"arn:aws:sagemaker:{region}:{ACCOUNT}:studio-lifecycle-config/{name}"
         with STUDIO.lock:
             STUDIO.lccs[name] = {
                 "StudioLifecycleConfigArn": arn,
                 "StudioLifecycleConfigName": name,
                 "StudioLifecycleConfigContent": base64.b64encode(script.encode()).decode(),
-                "StudioLifecycleConfigAppType": "CodeEditor",
+                "StudioLifecycleConfigAppType": app_type,
             }
         return arn
 
     def set_app_lcc(
-        self, domain_id: str, *, space_name: str, lcc_arn: str, region: str = "us-east-1"
+        self,
+        domain_id: str,
+        *,
+        space_name: str,
+        lcc_arn: str,
+        region: str = "us-east-1",
+        built_in: bool = False,
     ) -> None:
-        """Say that the space's CodeEditor app ``default`` runs with LCC ``lcc_arn``."""
+        """Say that the space's CodeEditor app ``default`` runs with LCC ``lcc_arn``: its default
+        (``ResourceSpec.LifecycleConfigArn``), or with ``built_in`` its built-in LCC."""
+        key = _AppKey(region, domain_id, space_name, "CodeEditor", "default")
         with STUDIO.lock:
-            STUDIO.app_lccs[_AppKey(region, domain_id, space_name, "CodeEditor", "default")] = (
-                lcc_arn
-            )
+            (STUDIO.app_builtins if built_in else STUDIO.app_lccs)[key] = lcc_arn
+
+    @property
+    def update_seconds(self) -> float:
+        """How long an update leaves its domain, profile or space Updating (0: not at all)."""
+        return STUDIO.update_seconds
+
+    @update_seconds.setter
+    def update_seconds(self, seconds: float) -> None:
+        with STUDIO.lock:
+            STUDIO.update_seconds = float(seconds)
+
+    @property
+    def none_clears(self) -> bool:
+        """Whether an update's ``"None"`` clears an LCC ARN (else the ARN is kept)."""
+        return STUDIO.none_clears
+
+    @none_clears.setter
+    def none_clears(self, clears: bool) -> None:
+        with STUDIO.lock:
+            STUDIO.none_clears = clears
+
+    def references(self) -> dict[str, list[str]]:
+        """Every LCC ARN that some domain, profile or space names, with where it is named."""
+        found: dict[str, list[str]] = {}
+        with STUDIO.lock:
+            profiles = STUDIO.profiles.items()
+            docs = [(f"domain {d}", v["DefaultUserSettings"]) for d, v in STUDIO.domains.items()]
+            docs += [(f"user profile {k[1]}", v["UserSettings"]) for k, v in profiles]
+            docs += [(f"space {k[1]}", v["SpaceSettings"]) for k, v in STUDIO.spaces.items()]
+        for where, doc in docs:
+            for arn in re.findall(r"arn:[^\"]*:studio-lifecycle-config/[^\"]+", json.dumps(doc)):
+                found.setdefault(arn, []).append(where)
+        return found
 
     def domain_settings(self, domain_id: str) -> dict[str, Any]:
         """The domain's DefaultUserSettings as stored."""

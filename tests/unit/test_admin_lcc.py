@@ -6,6 +6,8 @@ from __future__ import annotations
 import base64
 import re
 import subprocess
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -65,3 +67,69 @@ def test_daemon_settings_are_checked_by_the_daemons_parser(
 ) -> None:
     with pytest.raises(UsageError, match=re.escape(message)):
         check_daemon_settings(idle, args)
+
+
+# --- the loader: what the built-in LCC runs -------------------------------------------------
+
+
+def _run_loader(tmp_path: Path, aws: str) -> tuple[subprocess.CompletedProcess[str], float, Path]:
+    """Run the loader with a stand-in ``aws`` command on PATH; its log in ``tmp_path``."""
+    from autostop_async.admin.lcc import loader
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "aws").write_text("#!/bin/bash\n" + aws)
+    (bin_dir / "aws").chmod(0o755)
+    log = tmp_path / "app_container.log"
+    log.touch()
+    script = tmp_path / "loader.sh"
+    script.write_text(loader("s3://bucket/autostop-async/wheelhouse/lcc/on-start-0123.sh"))
+    env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "AUTOSTOP_LCC_LOG": str(log), "HOME": str(tmp_path)}
+    env["AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"] = "/v2/credentials/x"
+    began = time.monotonic()
+    proc = subprocess.run(
+        ["bash", str(script)], env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+    return proc, time.monotonic() - began, log
+
+
+def _poll(predicate: Callable[[], bool], what: str, bound: float = 30) -> None:
+    deadline = time.monotonic() + bound
+    while not predicate():
+        assert time.monotonic() < deadline, f"not within {bound} s: {what}"
+        time.sleep(0.05)
+
+
+def test_the_loader_returns_at_once_while_the_fetch_hangs(tmp_path: Path) -> None:
+    proc, took, log = _run_loader(tmp_path, "sleep 30\n")
+    assert proc.returncode == 0
+    assert took < 10  # the fetch takes 30 s, in the background
+    assert "started its start script in the background" in proc.stderr
+    assert "started its start script in the background" in log.read_text()
+
+
+def test_the_loader_runs_the_fetched_script_detached(tmp_path: Path) -> None:
+    marker = tmp_path / "ran"
+    fetch = (
+        f'printf "echo \\"started as \\$(id -u)\\" >{marker}\\n" >"$5"\n'  # aws s3 cp --quiet U F
+    )
+    proc, _, _log = _run_loader(tmp_path, fetch)
+    assert proc.returncode == 0, proc.stderr
+    _poll(marker.exists, "the start script ran")
+
+
+def test_a_failed_fetch_is_logged_as_an_install_failed_event_and_exits_0(tmp_path: Path) -> None:
+    from autostop_async.events import parse
+
+    proc, _, log = _run_loader(tmp_path, "exit 1\n")
+    assert proc.returncode == 0
+
+    def event() -> dict[str, object] | None:
+        lines = [parse(x) for x in log.read_text().splitlines()]
+        return next((e for e in lines if e), None)
+
+    _poll(lambda: event() is not None, "the install-failed event line")
+    got = event()
+    assert got is not None and got["event"] == "install-failed"
+    assert got["reason"] == "could not fetch its start script from S3"
+    assert "ERROR: could not fetch its start script from S3" in log.read_text()

@@ -272,3 +272,73 @@ def test_cli_runs_alone_seeds_apps_and_stops_on_sigterm(
         if process.poll() is None:
             process.kill()
             process.wait(timeout=10)
+
+
+# --- the admin side: the Updating window, the built-in LCC -------------------------------------
+
+DOMAIN = "d-fakeupdating"
+
+
+def _lcc_arn(name: str) -> str:
+    return f"arn:aws:sagemaker:{REGION}:123456789012:studio-lifecycle-config/{name}"
+
+
+def test_an_update_leaves_its_resource_updating_and_refuses_another_meanwhile(
+    fake: FakeSageMaker, sm: Any
+) -> None:
+    fake.update_seconds = 0.5
+    try:
+        fake.add_domain(DOMAIN, {"ExecutionRole": "arn:aws:iam::123456789012:role/r"})
+        fake.add_user_profile(DOMAIN, "alice", {})
+        settings = {
+            "CodeEditorAppSettings": {"DefaultResourceSpec": {"InstanceType": "ml.t3.large"}}
+        }
+        sm.update_domain(DomainId=DOMAIN, DefaultUserSettings=settings)
+        assert sm.describe_domain(DomainId=DOMAIN)["Status"] == "Updating"
+        with pytest.raises(ClientError) as info:
+            sm.update_domain(DomainId=DOMAIN, DefaultUserSettings=settings)
+        code, message = error_of(info)
+        assert code == "ResourceInUse" and "is already being updated" in message
+        # Another resource is not held up by the domain's window.
+        sm.update_user_profile(DomainId=DOMAIN, UserProfileName="alice", UserSettings=settings)
+        listed = sm.list_user_profiles(DomainIdEquals=DOMAIN)["UserProfiles"]
+        assert [p["Status"] for p in listed] == ["Updating"]
+        deadline = time.monotonic() + 10
+        while sm.describe_domain(DomainId=DOMAIN)["Status"] != "InService":
+            assert time.monotonic() < deadline, "the domain stayed Updating"
+            time.sleep(0.05)
+        sm.update_domain(DomainId=DOMAIN, DefaultUserSettings=settings)
+    finally:
+        fake.update_seconds = 0
+
+
+def test_a_built_in_lcc_must_exist_and_be_for_code_editor(fake: FakeSageMaker, sm: Any) -> None:
+    fake.add_domain(DOMAIN, {})
+    fake.add_lcc("lab-setup", "#!/bin/bash\ntrue\n", app_type="JupyterLab")
+    ce_arn = fake.add_lcc("ce-setup", "#!/bin/bash\ntrue\n")
+
+    def built_in(arn: str) -> dict[str, Any]:
+        return {"CodeEditorAppSettings": {"BuiltInLifecycleConfigArn": arn}}
+
+    with pytest.raises(ClientError) as info:
+        sm.update_domain(DomainId=DOMAIN, DefaultUserSettings=built_in(_lcc_arn("missing")))
+    assert error_of(info)[0] == "ResourceNotFound"
+    with pytest.raises(ClientError) as info:
+        sm.update_domain(DomainId=DOMAIN, DefaultUserSettings=built_in(_lcc_arn("lab-setup")))
+    assert error_of(info)[0] == "ValidationException" and "not CodeEditor" in error_of(info)[1]
+    sm.update_domain(DomainId=DOMAIN, DefaultUserSettings=built_in(ce_arn))
+    assert fake.domain_settings(DOMAIN) == built_in(ce_arn)  # not listed: it need not be
+    # Members of CodeEditorAppSettings left out are kept; "None" clears the built-in.
+    spec = {"CodeEditorAppSettings": {"DefaultResourceSpec": {"InstanceType": "ml.t3.large"}}}
+    sm.update_domain(DomainId=DOMAIN, DefaultUserSettings=spec)
+    assert fake.domain_settings(DOMAIN)["CodeEditorAppSettings"] == {
+        "BuiltInLifecycleConfigArn": ce_arn,
+        "DefaultResourceSpec": {"InstanceType": "ml.t3.large"},
+    }
+    sm.update_domain(DomainId=DOMAIN, DefaultUserSettings=built_in("None"))
+    assert fake.domain_settings(DOMAIN) == spec
+    # A referenced LCC is not deleted.
+    sm.update_domain(DomainId=DOMAIN, DefaultUserSettings=built_in(ce_arn))
+    with pytest.raises(ClientError) as info:
+        sm.delete_studio_lifecycle_config(StudioLifecycleConfigName="ce-setup")
+    assert error_of(info)[0] == "ResourceInUse"

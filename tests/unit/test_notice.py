@@ -108,11 +108,18 @@ def test_a_warning_as_early_as_half_the_idle_time_is_not_sent(terminal: Terminal
     assert notifier(terminal, None, warn_before=0.0).warn_at(1000.0) is None
 
 
-def test_the_hint_names_the_state_folder_when_it_is_not_the_default(tmp_path: Path) -> None:
+def test_the_hint_names_the_state_folder_when_it_is_not_the_default(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))  # no autostop-async on PATH: this Python's path
     hint = keepalive_hint(Config(state_dir=tmp_path))
     assert hint is not None and hint.endswith(
         f"-m autostop_async keepalive 2h --state-dir {tmp_path}"
     )
+    command = tmp_path / "autostop-async"  # on PATH, as the LCC links it: the name as typed
+    command.write_text("#!/bin/sh\n")
+    command.chmod(0o755)
+    assert keepalive_hint(Config()) == "autostop-async keepalive 2h"
     assert "keepalive 0h30m00s" in str(keepalive_hint(Config(max_keepalive=1800)))
     assert keepalive_hint(Config(max_keepalive=0)) is None
 
