@@ -22,6 +22,22 @@ removes only their own holds. So every hold file is user input to the daemon: re
 descriptor of the folder, never through a link, only if a small regular file; who wrote it is the
 file's owner, as the kernel says; a file that is not a usable hold keeps the app at most
 ``--max-keepalive`` from its change time, with one warning that names the file, not its content.
+
+A hold file is JSON: ``pid``, ``start_ticks``, ``boot_time`` (the process, as ``/proc`` shows it
+to the writer), ``created_epoch``, ``then_stop_after`` (seconds or null), ``command`` (a list
+holding one string: the command line as one escaped line of at most 200 characters, never the
+whole argv), optionally ``pid_ns`` (the inode of the pid namespace ``pid`` is numbered in),
+``wrapper_pid`` and ``wrapper_start_ticks``, and once the job ended ``ended_epoch``,
+``exit_code``, ``signal``. Files written before ``pid_ns`` and the one-line command (the whole
+argv in ``command``) read the same way: the first arguments, joined and cut at 200 characters.
+A file larger than 64 KiB (an old file with an argv of 100 KB) is not read; its name says the
+process (``PID-START``, this boot), so it holds while that process runs, as a hold on it would.
+
+The whole folder is read at every poll, whatever the number of files: a listing, and a ``stat``
+per hold file; a file is read only when new or changed, within ``READ_BUDGET`` seconds a poll
+(files left over are read at the next polls and keep the app meanwhile). The daemon removes the
+files it is done with: a hold whose end it counted (once saved), a hold past its cap, a file
+that is not a usable hold once past its cap.
 """
 
 from __future__ import annotations
@@ -35,6 +51,8 @@ import os
 import pwd
 import re
 import stat
+import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
@@ -43,8 +61,16 @@ from typing import Any
 
 from .config import Config
 from .durations import format_duration
-from .errors import NotAnsweringError
-from .processes import PROC, ProcessId, describe_command, life_of
+from .errors import FileTooLargeError, NotAnsweringError
+from .processes import (
+    PROC,
+    ProcessId,
+    boot_time,
+    command_summary,
+    find_in_namespace,
+    life_of,
+    pid_namespace,
+)
 from .safe_output import escape
 from .safe_read import READ_TIMEOUT, read_bounded, run_blocking
 from .safe_write import write_atomically
@@ -233,8 +259,12 @@ HOLDS_DIR = "holds"
 HOLDS_DIR_MODE = 0o1777
 #: The largest hold file read (one holds a few hundred bytes).
 MAX_HOLD_BYTES = 64 * 1024
-#: The most hold files read at a poll; more are left out with one warning.
-MAX_HOLD_FILES = 64
+#: Seconds a poll spends reading new or changed hold files; files left over are read at the
+#: next polls (and keep the app meanwhile). A quarter of the time a read may take before it
+#: counts as not answering: listing and sorting 100,000 names takes a loaded machine as long.
+READ_BUDGET = READ_TIMEOUT / 4
+#: Unusable hold files named one by one in the log at a read; the rest are counted in one line.
+MAX_NAMED_WARNINGS = 10
 #: The name of a hold file: ``PID-START.json`` (anything else in the folder is not a hold).
 HOLD_NAME = re.compile(r"([1-9][0-9]{0,9})-([0-9]{1,20})\.json")
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -264,8 +294,9 @@ class JobHold:
     """The app is held while ``process`` runs; the hold is the file ``name`` in ``holds/``."""
 
     name: str
+    #: The process as the daemon sees it (its number translated when the writer's differs).
     process: ProcessId
-    #: The command line, one escaped line for people.
+    #: The command line, one escaped line of at most 200 characters, for people.
     command: str
     #: Who holds: the file's owner, as the kernel says.
     by: str
@@ -278,11 +309,16 @@ class JobHold:
     ended_at: float | None = None
     exit_code: int | None = None
     signal: int | None = None
+    #: The inode of the pid namespace the file's numbers belong to (None: not recorded).
+    namespace: int | None = None
+    #: False when the process cannot be looked up (another pid namespace the daemon cannot
+    #: see into): the hold stands until its end is written into it, or its cap.
+    checked: bool = True
 
     @property
     def id(self) -> str:
-        """What ``keepalive --cancel ID`` takes: the process number."""
-        return str(self.process.pid)
+        """What ``keepalive --cancel ID`` takes: the process number in the file's name."""
+        return self.name.split("-", 1)[0]
 
     def describe(self) -> str:
         """``job 4711 `python train.py```, for log lines and notices."""
@@ -321,7 +357,8 @@ class JobEnd:
 
 @dataclass(frozen=True)
 class Unusable:
-    """A file in ``holds/`` that is not a usable hold: it keeps the app until ``until``."""
+    """A file in ``holds/`` that is not a usable hold (or not read yet): it keeps the app until
+    ``until``."""
 
     name: str
     until: float
@@ -371,6 +408,22 @@ def _integer(raw: dict[str, Any], key: str, *, optional: bool = False) -> int | 
     return value
 
 
+def _command(raw: dict[str, Any]) -> str:
+    """The command line of the file as one bounded, escaped line: a one-string list (this
+    format) or the whole argv (files written before it)."""
+    command = raw.get("command")
+    if not isinstance(command, list):
+        raise ValueError("command is not a list of strings")
+    shown = command[:MAX_COMMAND_ARGS]
+    if not all(isinstance(a, str) for a in shown):
+        raise ValueError("command is not a list of strings")
+    return command_summary(shown) or "?"
+
+
+#: Arguments of an old hold file's whole argv looked at (200 characters are shown).
+MAX_COMMAND_ARGS = 1000
+
+
 def parse_hold(raw: object, name: str, st: os.stat_result) -> JobHold:
     """The hold in a file's JSON; ValueError naming the key (never quoting the file) when a
     value is of the wrong kind or does not match the file's name."""
@@ -380,9 +433,6 @@ def parse_hold(raw: object, name: str, st: os.stat_result) -> JobHold:
     assert pid is not None and ticks is not None and boot is not None
     if name != f"{pid}-{ticks}.json":
         raise ValueError("pid and start_ticks do not match the file's name")
-    command = raw.get("command")
-    if not isinstance(command, list) or not all(isinstance(a, str) for a in command[:1000]):
-        raise ValueError("command is not a list of strings")
     wrapper_pid = _integer(raw, "wrapper_pid", optional=True)
     wrapper_ticks = _integer(raw, "wrapper_start_ticks", optional=True)
     exit_code = raw.get("exit_code")
@@ -400,7 +450,7 @@ def parse_hold(raw: object, name: str, st: os.stat_result) -> JobHold:
     return JobHold(
         name=name,
         process=ProcessId(pid, ticks, boot),
-        command=escape(describe_command(command[:1000]) or "?"),
+        command=_command(raw),
         by=_owner(st.st_uid),
         since=min(created, st.st_ctime),  # the change time is the kernel's: never postdated
         grace=_number(raw, "then_stop_after", optional=True),
@@ -412,6 +462,23 @@ def parse_hold(raw: object, name: str, st: os.stat_result) -> JobHold:
         ended_at=_number(raw, "ended_epoch", optional=True),
         exit_code=exit_code,
         signal=signum,
+        namespace=_integer(raw, "pid_ns", optional=True),
+    )
+
+
+def hold_from_name(name: str, st: os.stat_result, proc: Path = PROC) -> JobHold:
+    """The hold a file too large to read stands for: its name says the process (``PID-START``,
+    this boot), and its change time when the hold began. ValueError when the name is not a
+    hold's, OSError when ``/proc`` cannot say the boot time."""
+    match = HOLD_NAME.fullmatch(name)
+    if match is None:
+        raise ValueError("not a hold file's name")
+    return JobHold(
+        name=name,
+        process=ProcessId(int(match[1]), int(match[2]), boot_time(proc)),
+        command=f"? (its hold file is larger than {MAX_HOLD_BYTES // 1024} KiB)",
+        by=_owner(st.st_uid),
+        since=st.st_ctime,
     )
 
 
@@ -429,17 +496,22 @@ def write_hold(
     wrapper: ProcessId | None = None,
     now: float | None = None,
     ended: dict[str, Any] | None = None,
+    namespace: int | None = None,
 ) -> Path:
-    """Write the hold on ``process`` into ``folder`` atomically (readable by everyone); ``ended``
-    (``ended_epoch``, ``exit_code``, ``signal``) records its end. The file's path."""
+    """Write the hold on ``process`` into ``folder`` atomically (readable by everyone): the
+    command as one bounded line, never its whole argv; ``namespace``, the pid namespace the
+    numbers belong to; ``ended`` (``ended_epoch``, ``exit_code``, ``signal``) records its end.
+    The file's path."""
     body: dict[str, Any] = {
         "pid": process.pid,
         "start_ticks": process.start_ticks,
         "boot_time": process.boot_time,
-        "command": command,
+        "command": [command_summary(command)],
         "created_epoch": time.time() if now is None else now,
         "then_stop_after": grace,
     }
+    if namespace is not None:
+        body["pid_ns"] = namespace
     if wrapper is not None:
         body |= {"wrapper_pid": wrapper.pid, "wrapper_start_ticks": wrapper.start_ticks}
     body |= ended or {}
@@ -448,7 +520,7 @@ def write_hold(
     return path
 
 
-@dataclass
+@dataclass(slots=True)
 class _Seen:
     """One hold file as last read: its signature, and the hold or why it is unusable."""
 
@@ -458,8 +530,18 @@ class _Seen:
     problem: str | None = None
     #: Its end was counted (the file is removed when the state is saved).
     ended: bool = False
+    #: Past its cap: announced, and the file is removed.
     capped: bool = False
     warned: bool = False
+    #: Not a usable hold, and past its cap: the file is removed.
+    expired: bool = False
+    #: Not a usable hold: what it keeps (made once).
+    kept: Unusable | None = None
+
+    @property
+    def done(self) -> bool:
+        """The daemon is done with the file: it may be removed (an end once saved)."""
+        return self.ended or self.capped or self.expired
 
 
 def _open_dir(path: Path) -> int:
@@ -468,32 +550,62 @@ def _open_dir(path: Path) -> int:
 
 
 def _names(fd: int) -> list[str]:
-    return sorted(n for n in os.listdir(fd) if HOLD_NAME.fullmatch(n))
+    """Every hold file's name in the folder (other names are skipped as they are listed)."""
+    with os.scandir(fd) as entries:
+        return sorted(e.name for e in entries if HOLD_NAME.fullmatch(e.name))
 
 
-def _read_one(fd: int, name: str, signature: tuple[int, int, int], ctime: float) -> _Seen:
-    """Read and parse one hold file (a small regular file, never through a link)."""
-    seen = _Seen(signature, ctime)
+_NOT_REGULAR = "not a regular file"
+
+
+def _problem(exc: Exception) -> str:
+    """What is wrong with a hold file, in words that never quote it (one string per kind of
+    problem, shared: 100,000 broken files hold one copy)."""
+    if isinstance(exc, UnicodeDecodeError):
+        return "not UTF-8"  # its message holds a byte of the file
+    if isinstance(exc, OSError) and exc.strerror:
+        return sys.intern(exc.strerror)
+    if isinstance(exc, RecursionError):
+        return "nested too deep"
+    if isinstance(exc, json.JSONDecodeError):
+        return sys.intern(f"not JSON: {exc.msg}")
+    return sys.intern(str(exc))
+
+
+def _read_one(
+    fd: int, name: str, signature: tuple[int, int, int], st: os.stat_result, proc: Path
+) -> _Seen:
+    """Read and parse one hold file (a small regular file, never through a link); a file too
+    large to read stands for a hold on the process its name says."""
     try:
         read = read_bounded(name, MAX_HOLD_BYTES, dir_fd=fd)
-        seen.hold = parse_hold(json.loads(read.data.decode("utf-8")), name, read.stat)
+        hold = parse_hold(json.loads(read.data.decode("utf-8")), name, read.stat)
     except FileNotFoundError:
         raise
+    except FileTooLargeError as exc:
+        try:
+            return _Seen(signature, st.st_ctime, hold_from_name(name, st, proc))
+        except (OSError, ValueError):
+            return _Seen(signature, st.st_ctime, problem=_problem(exc))
     except (OSError, ValueError, RecursionError) as exc:
-        seen.problem = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-    return seen
+        return _Seen(signature, st.st_ctime, problem=_problem(exc))
+    return _Seen(signature, st.st_ctime, hold)
 
 
 @dataclass
 class HoldsReader:
     """The daemon's view of ``holds/``: a listing and a ``stat`` per file each poll, a file read
-    when it changed, each process looked up in ``/proc``. It logs a hold that appears, is
-    removed, reaches its cap, or cannot be used; the daemon says when a job ended."""
+    when it changed (within ``budget`` seconds a poll; None: no bound), each process looked up
+    in ``/proc``. It logs a hold that appears, is removed, reaches its cap, or cannot be used;
+    the daemon says when a job ended."""
 
     path: Path
     max_keepalive: float
     clock: Callable[[], float] = time.time
     proc: Path = PROC
+    budget: float | None = READ_BUDGET
+    #: What the budget is counted in (a test counts looks instead of seconds).
+    timer: Callable[[], float] = time.monotonic
     _seen: dict[str, _Seen] = field(default_factory=dict)
     _announced: dict[str, JobHold] = field(default_factory=dict)
     _last: HoldsView = field(default_factory=HoldsView)
@@ -501,9 +613,18 @@ class HoldsReader:
     #: thread later, and what it found is handed over by the next read, never lost.
     _pending_ended: list[JobEnd] = field(default_factory=list)
     _pending_capped: list[JobHold] = field(default_factory=list)
-    _too_many: bool = False
+    _unread_said: bool = False
+    #: The folder as it was at the last complete listing (inode, mtime, ctime): while it stays
+    #: so, no file was added, removed or renamed there, and a poll lists and stats nothing.
+    _folder: tuple[int, int, int] | None = None
+    #: Where the next poll starts looking at the files already read (see ``_in_turn``).
+    _turn: int = 0
     _hung: bool = False
     _failing: bool = False
+    #: This process's pid namespace: a hold numbered in another is looked up there.
+    _namespace: int | None = field(default_factory=pid_namespace)
+    #: A read that timed out goes on in its thread: the removal of files waits for it.
+    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     async def aread(self) -> HoldsView:
         """:meth:`read` in a thread, within a timeout: a hung disk keeps what was read before."""
@@ -526,6 +647,10 @@ class HoldsReader:
         them for the next read until :meth:`aread` has them in hand."""
         if self.max_keepalive <= 0:
             return HoldsView()
+        with self._lock:
+            return self._read(hand_over)
+
+    def _read(self, hand_over: bool) -> HoldsView:
         try:
             fd = _open_dir(self.path)
         except FileNotFoundError:
@@ -533,18 +658,17 @@ class HoldsReader:
         except OSError as exc:
             return self._cannot_read(exc)
         try:
-            names = _names(fd)
-            if len(names) > MAX_HOLD_FILES:
-                if not self._too_many:
-                    log.warning(
-                        "holds folder %s holds %d hold files; reading the first %d",
-                        self.path,
-                        len(names),
-                        MAX_HOLD_FILES,
-                    )
-                self._too_many = True
-                names = names[:MAX_HOLD_FILES]
-            live, unusable, ended, capped = self._scan(fd, names)
+            st = os.fstat(fd)
+            folder = (st.st_ino, st.st_mtime_ns, st.st_ctime_ns)
+            if folder == self._folder:  # the files known are all the files, read already
+                live, unusable, ended, capped = self._scan(fd, list(self._seen), listed=False)
+            else:
+                self._folder = None
+                live, unusable, ended, capped = self._scan(fd, _names(fd))
+                # A change within the clock's step after this listing would leave the folder's
+                # times as they are: trust them only once they are a second old (as git does).
+                if not self._unread_said and time.time() - st.st_ctime > 1.0:
+                    self._folder = folder
         except OSError as exc:
             return self._cannot_read(exc)
         finally:
@@ -562,33 +686,62 @@ class HoldsReader:
         return replace(self._last, ended=(), capped=())
 
     def _scan(
-        self, fd: int, names: list[str]
+        self, fd: int, names: list[str], *, listed: bool = True
     ) -> tuple[list[JobHold], list[Unusable], list[JobEnd], list[JobHold]]:
+        """Sort the files ``names`` into live holds, unusable files, ends and caps; ``listed``
+        false: the folder did not change since they were read, so none is looked at again."""
         now = self.clock()
         live: list[JobHold] = []
         unusable: list[Unusable] = []
         ended: list[JobEnd] = []
         capped: list[JobHold] = []
-        for name in list(self._seen):
-            if name not in names:
+        if listed:
+            present = set(names)
+            for name in [n for n in self._seen if n not in present]:
                 del self._seen[name]
+            names, fresh = self._in_turn(names)
+        stop_reading = None if self.budget is None else self.timer() + self.budget
+        unread = 0
+        named = 0
+        unnamed = 0
+        looked = 0
         for name in names:
-            seen = self._look(fd, name)
+            seen: _Seen | float | None
+            if not listed:
+                seen = self._seen[name]
+            elif looked and stop_reading is not None and self.timer() > stop_reading:
+                # The poll's time is spent (after one file at least, so that every poll
+                # gets on): as read before, or (never read) kept from now.
+                seen = self._seen.get(name, now)
+            else:
+                looked += 1
+                seen = self._look(fd, name)
             if seen is None:
+                continue
+            if isinstance(seen, float):  # not read yet: it keeps the app until it is
+                unread += 1
                 continue
             if seen.hold is None:
                 until = seen.ctime + self.max_keepalive
                 if now < until:
-                    unusable.append(Unusable(name, until))
+                    if seen.kept is None:
+                        seen.kept = Unusable(name, until)
+                    unusable.append(seen.kept)
+                else:
+                    seen.expired = True
                 if not seen.warned:
                     seen.warned = True
-                    log.warning(
-                        "hold file %s is not a usable hold (%s); it keeps the app at most until "
-                        "%s (--max-keepalive from its change time)",
-                        self.path / escape(name),
-                        seen.problem,
-                        utc_iso(until),
-                    )
+                    if named < MAX_NAMED_WARNINGS:
+                        named += 1
+                        log.warning(
+                            "hold file %s is not a usable hold (%s); it keeps the app at most "
+                            "until %s (--max-keepalive from its change time)",
+                            self.path / escape(name),
+                            seen.problem,
+                            utc_iso(until),
+                        )
+                    else:
+                        unnamed += 1
                 continue
             if seen.ended:
                 continue
@@ -602,7 +755,46 @@ class HoldsReader:
                     capped.append(seen.hold)
             else:
                 live.append(seen.hold)
+        if unnamed:
+            log.warning(
+                "holds folder %s: %d more files are not usable holds; each keeps the app at "
+                "most --max-keepalive from its change time",
+                self.path,
+                unnamed,
+            )
+        self._say_unread(unread)
+        if unread:
+            unusable.append(Unusable(f"({unread} files not read yet)", now + self.max_keepalive))
+        if listed:
+            self._turn += max(0, looked - fresh)
+            live.sort(key=lambda h: h.name)
+            unusable.sort(key=lambda u: u.name)
         return live, unusable, ended, capped
+
+    def _in_turn(self, names: list[str]) -> tuple[list[str], int]:
+        """``names`` in the order a poll looks at them: files not read yet first, then the
+        others from where the last poll's time ran out, so that every file has its turn; and
+        how many are not read yet."""
+        fresh = [n for n in names if n not in self._seen]
+        known = [n for n in names if n in self._seen]
+        if known:
+            self._turn %= len(known)
+            known = known[self._turn :] + known[: self._turn]
+        return fresh + known, len(fresh)
+
+    def _say_unread(self, unread: int) -> None:
+        """One line when a poll leaves files unread, one when all are read again."""
+        if unread and not self._unread_said:
+            log.info(
+                "holds folder %s: %d hold files not read yet (a poll reads for at most %gs); "
+                "they keep the app until they are read",
+                self.path,
+                unread,
+                self.budget,
+            )
+        elif not unread and self._unread_said:
+            log.info("holds folder %s: every hold file is read", self.path)
+        self._unread_said = bool(unread)
 
     def _look(self, fd: int, name: str) -> _Seen | None:
         """The file ``name`` as read now (read again only when it changed); None if gone."""
@@ -615,20 +807,52 @@ class HoldsReader:
         seen = self._seen.get(name)
         if seen is None or seen.signature != signature:
             if not stat.S_ISREG(st.st_mode):
-                seen = _Seen(signature, st.st_ctime, problem="not a regular file")
+                seen = _Seen(signature, st.st_ctime, problem=_NOT_REGULAR)
             else:
                 try:
-                    seen = _read_one(fd, name, signature, st.st_ctime)
+                    seen = _read_one(fd, name, signature, st, self.proc)
                 except FileNotFoundError:
                     self._seen.pop(name, None)
                     return None
+                if seen.hold is not None:
+                    seen.hold = self._as_seen_here(seen.hold)
             self._seen[name] = seen
         return seen
 
+    def _as_seen_here(self, hold: JobHold) -> JobHold:
+        """``hold`` with its numbers as this process sees them: a hold written in another pid
+        namespace (a container with a ``/proc`` of its own) is looked up by that namespace; when
+        it cannot be, it stands until its end is written into it, or its cap."""
+        if hold.namespace is None or self._namespace is None or hold.namespace == self._namespace:
+            return hold
+        pid = find_in_namespace(hold.namespace, hold.process.pid, self.proc)
+        if pid is None:
+            log.warning(
+                "hold file %s names process %d of another pid namespace, which this daemon "
+                "cannot see; it keeps the app until the job's end is written into it, at most "
+                "until %s",
+                self.path / escape(hold.name),
+                hold.process.pid,
+                utc_iso(hold.since + self.max_keepalive),
+            )
+            return replace(hold, checked=False)
+        wrapper = None
+        if hold.wrapper is not None:
+            outer = find_in_namespace(hold.namespace, hold.wrapper.pid, self.proc)
+            wrapper = replace(hold.wrapper, pid=outer) if outer is not None else None
+        return replace(hold, process=replace(hold.process, pid=pid), wrapper=wrapper)
+
     def _end_of(self, hold: JobHold, ctime: float, now: float) -> JobEnd | None:
-        """The end of ``hold``'s job if it ended; None while it runs."""
+        """The end of ``hold``'s job if it ended; None while it runs. Never before the hold
+        began, never after now: a held time is never negative."""
+
+        def end(at: float, how: str) -> JobEnd:
+            return JobEnd(hold, min(max(at, hold.since), now), how)
+
         if hold.ended_at is not None:  # the wrapper recorded it: never later than it wrote it
-            return JobEnd(hold, min(hold.ended_at, ctime, now), hold.how_it_ended())
+            return end(min(hold.ended_at, ctime), hold.how_it_ended())
+        if not hold.checked:
+            return None
         life, other_start = life_of(hold.process, self.proc)
         if life == "running":
             return None
@@ -636,8 +860,10 @@ class HoldsReader:
             return None  # the wrapper is writing the exit code in a moment
         if life == "reused":  # it ended before the process that has its number now started
             assert other_start is not None
-            return JobEnd(hold, min(now, other_start), "exit code unknown; its pid is reused")
-        return JobEnd(hold, now, hold.how_it_ended())
+            if other_start <= hold.since:  # that one ran already: the hold named no process
+                return end(hold.since, "its pid names another process; it held nothing")
+            return end(other_start, "exit code unknown; its pid is reused")
+        return end(now, hold.how_it_ended())
 
     def _view(
         self,
@@ -683,15 +909,16 @@ class HoldsReader:
             self._pending_ended, self._pending_capped = [], []
         return self._last
 
-    def ended_files(self) -> Iterator[tuple[str, tuple[int, int, int]]]:
-        """The hold files whose end was counted: removed once the state is saved."""
+    def done_files(self) -> Iterator[tuple[str, tuple[int, int, int]]]:
+        """The hold files the daemon is done with (an end counted, a cap reached, an unusable
+        file past its cap): removed once the state is saved."""
         for name, seen in self._seen.items():
-            if seen.ended:
+            if seen.done:
                 yield name, seen.signature
 
     async def asettle(self) -> None:
         """:meth:`settle` in a thread, within a timeout (a hung disk: tried again later)."""
-        if not any(True for _ in self.ended_files()):
+        if not any(True for _ in self.done_files()):
             return
         try:
             await run_blocking(f"settle:{self.path}", self.settle, timeout=READ_TIMEOUT)
@@ -699,14 +926,19 @@ class HoldsReader:
             log.debug("holds folder %s: %s", self.path, exc)
 
     def settle(self) -> None:
-        """Remove the files of ended holds (their end is in the saved clock now); a file that
-        changed since it was read, or cannot be removed, stays (and is not counted again)."""
+        """Remove the files the daemon is done with (an end is in the saved clock by now); a
+        file that changed since it was read, or cannot be removed, stays (and is not counted
+        again). Only the daemon that owns the state folder calls this."""
+        with self._lock:
+            self._settle()
+
+    def _settle(self) -> None:
         try:
             fd = _open_dir(self.path)
         except OSError:
             return
         try:
-            for name, signature in list(self.ended_files()):
+            for name, signature in list(self.done_files()):
                 try:
                     st = os.stat(name, dir_fd=fd, follow_symlinks=False)
                     if (st.st_ino, st.st_ctime_ns, st.st_size) == signature:
@@ -715,12 +947,15 @@ class HoldsReader:
                 except FileNotFoundError:
                     self._seen.pop(name, None)
                 except OSError as exc:
-                    log.debug("cannot remove ended hold %s: %s", name, exc)
+                    log.debug("cannot remove hold file %s: %s", escape(name), exc)
         finally:
             os.close(fd)
 
 
 def read_holds(path: Path, max_keepalive: float, now: float | None = None) -> list[JobHold]:
-    """The holds in ``path`` whose job runs, under the cap (for ``status`` and ``--list``)."""
-    reader = HoldsReader(path, max_keepalive, clock=(lambda: now) if now is not None else time.time)
+    """Every hold in ``path`` whose job runs, under the cap (for ``status`` and ``--list``:
+    the whole folder, however long it takes)."""
+    reader = HoldsReader(
+        path, max_keepalive, clock=(lambda: now) if now is not None else time.time, budget=None
+    )
     return list(reader.read().live)

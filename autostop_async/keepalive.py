@@ -8,7 +8,13 @@
 - ``keepalive --list`` shows the holds; ``keepalive --cancel [ID]`` removes one, or all.
 
 It writes the records the daemon reads (:mod:`autostop_async.holds`), within the daemon's
-``--max-keepalive``.
+``--max-keepalive``. A hold that cannot be taken (keepalive off, a hold that cannot be written,
+a process the daemon could not see) never stops the work: ``keepalive -- CMD`` runs CMD all the
+same, says on stderr that it is not held, and exits with CMD's exit code.
+
+A DURATION is ``2h``, ``90m``, ``45s``; a bare number is seconds (``3600``, as ``--idle-time``
+takes it), but one under 60 is refused with a hint (``keepalive 2`` is 2 hours or 2 minutes
+meant, never 2 seconds). A keepalive in force is never shortened unless ``--replace`` says so.
 """
 
 from __future__ import annotations
@@ -42,7 +48,16 @@ from .holds import (
     write_hold,
     write_keepalive,
 )
-from .processes import ProcessId, command_line, describe_command, identify
+from .processes import (
+    PidView,
+    ProcessId,
+    child_in_proc,
+    command_line,
+    command_summary,
+    identify,
+    pid_namespace,
+    pid_view,
+)
 from .safe_output import escape
 from .state import DaemonSettings, read_daemon_settings
 from .times import utc_iso
@@ -58,12 +73,15 @@ FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 #: ``si_code`` of a signal the kernel sent: a terminal's Ctrl-C or hangup, which went to the
 #: whole foreground process group, CMD included (passing it on would deliver it twice).
 SI_KERNEL = 0x80
+#: A bare number below this is refused as a DURATION: seconds, minutes or hours? (A keepalive
+#: of seconds is never useful: the daemon polls once a minute.)
+BARE_NUMBER_MIN = 60
 
 
 def _parser() -> argparse.ArgumentParser:
     p = command_parser(
         "keepalive",
-        "DURATION | [--then-stop-after GRACE] -- CMD [ARGS...] | --pid PID "
+        "DURATION [--replace] | [--then-stop-after GRACE] -- CMD [ARGS...] | --pid PID "
         "[--then-stop-after GRACE] | --list | --cancel [ID]",
         "Keep this app from being stopped. DURATION (2h, 90m): not before that long from now, "
         "whatever happens; after that it stops once idle for the idle time. -- CMD: run CMD "
@@ -75,6 +93,11 @@ def _parser() -> argparse.ArgumentParser:
         settings=("state_dir", "max_keepalive"),
     )
     p.add_argument("duration", nargs="?", metavar="DURATION", help="how long: 2h, 90m, 3600")
+    p.add_argument(
+        "--replace",
+        action="store_true",
+        help="with DURATION: replace a keepalive in force even when it ends later",
+    )
     p.add_argument("--pid", type=int, metavar="PID", help="hold while this process runs")
     p.add_argument(
         "--then-stop-after",
@@ -150,6 +173,8 @@ def main(argv: Sequence[str]) -> int:
         parser.error("give a DURATION such as 2h, -- CMD, --pid PID, --list, or --cancel")
     if args.then_stop_after is not None and modes[0] not in ("-- CMD", "--pid"):
         parser.error("--then-stop-after goes with -- CMD or --pid")
+    if args.replace and modes[0] != "DURATION":
+        parser.error("--replace goes with DURATION")
     if args.list:
         return _list(config)
     if args.cancel is not None:
@@ -161,16 +186,30 @@ def main(argv: Sequence[str]) -> int:
         return _run_held(config, command, _grace(args.then_stop_after, limit), limit)
     if args.pid is not None:
         return _hold_pid(config, args.pid, _grace(args.then_stop_after, limit), limit)
-    return _keep_for(config, args.duration, limit)
+    return _keep_for(config, args.duration, limit, replace_longer=args.replace)
 
 
-def _keep_for(config: Config, text: str, limit: _Limit) -> int:
-    """``keepalive DURATION``."""
-    path = keepalive_file(config)
+def _duration(text: str, what: str) -> float:
+    """``text`` as seconds; a UsageError when it is not a duration, or a bare number under a
+    minute (2 seconds is never what ``keepalive 2`` means)."""
     try:
-        duration = parse_duration(text)
+        seconds = parse_duration(text)
     except ValueError as exc:
-        raise UsageError(f"DURATION: {exc}") from None
+        raise UsageError(f"{what}: {exc}") from None
+    bare = text.strip().replace(".", "", 1).isdigit()
+    if bare and 0 < seconds < BARE_NUMBER_MIN:
+        n = text.strip()
+        raise UsageError(
+            f"{what} {n}: {n}s, {n}m or {n}h? A number alone is seconds; write the unit "
+            f"(for example {n}h)"
+        )
+    return seconds
+
+
+def _keep_for(config: Config, text: str, limit: _Limit, *, replace_longer: bool) -> int:
+    """``keepalive DURATION [--replace]``: never shortens a keepalive in force unless asked."""
+    path = keepalive_file(config)
+    duration = _duration(text, "DURATION")
     limit.refuse_if_off()
     if duration > limit.seconds:
         raise UsageError(
@@ -179,11 +218,27 @@ def _keep_for(config: Config, text: str, limit: _Limit) -> int:
         )
     if duration <= 0:
         raise UsageError("DURATION must be more than 0")
-    kept = _writing(path, config, lambda: write_keepalive(path, duration))
+    now = time.time()
+    before = read_keepalive(path, limit.seconds)
+    if before is not None and before.until <= now:
+        before = None
+    if before is not None and before.until > now + duration and not replace_longer:
+        raise UsageError(
+            f"a keepalive by {escape(before.by)} is in force until {utc_iso(before.until)} "
+            f"(in {format_duration(before.until - now)}); keepalive {text} would end it sooner. "
+            "Add --replace to shorten it, or `keepalive --cancel` to end it"
+        )
+    kept = _writing(path, config, lambda: write_keepalive(path, duration, now=now))
+    replaced = (
+        f" It replaces the keepalive by {escape(before.by)} until {utc_iso(before.until)}."
+        if before is not None
+        else ""
+    )
     print(
         f"keepalive: this app is not stopped before {utc_iso(kept.until)} "
         f"(in {format_duration(kept.until - kept.set_at)}); after that it stops once idle for "
         f"{format_duration(limit.idle_time(config))}. `keepalive --cancel` ends it early."
+        + replaced
     )
     if limit.record is None:
         print(f"note: no daemon state in {config.state_dir}: it takes effect when the daemon runs")
@@ -194,10 +249,7 @@ def _grace(text: str | None, limit: _Limit) -> float | None:
     """``--then-stop-after GRACE`` in seconds (None when not given); at most the cap."""
     if text is None:
         return None
-    try:
-        grace = parse_duration(text)
-    except ValueError as exc:
-        raise UsageError(f"--then-stop-after: {exc}") from None
+    grace = _duration(text, "--then-stop-after")
     if grace < 0:
         raise UsageError("--then-stop-after must be 0 or more")
     if grace > limit.seconds > 0:
@@ -230,29 +282,53 @@ def _prepare_holds(config: Config) -> Path:
 def _hold_pid(config: Config, pid: int, grace: float | None, limit: _Limit) -> int:
     """``keepalive --pid PID``: a hold on a process already running."""
     limit.refuse_if_off()
+    view = pid_view()
+    if view.nested:
+        raise UsageError(
+            f"--pid {pid}: this shell runs in a pid namespace of its own (unshare --pid, a "
+            f"container): its process numbers are not the ones the daemon sees "
+            f"({_numbers(view)}). Start the job with `keepalive -- CMD` here, or give --pid "
+            "the number `ps` shows outside the namespace"
+        )
     process = identify(pid)
     if process is None:
         raise UsageError(f"--pid {pid}: no such process is running")
     folder = _prepare_holds(config)
     args = command_line(pid) or ["?"]
-    _writing(folder, config, lambda: write_hold(folder, process, args, grace=grace))
+    namespace = pid_namespace()
+    _writing(
+        folder, config, lambda: write_hold(folder, process, args, grace=grace, namespace=namespace)
+    )
     cap = time.time() + limit.seconds
     print(
-        f"keepalive: this app is kept while job {pid} `{escape(describe_command(args))}` runs "
+        f"keepalive: this app is kept while job {pid} `{command_summary(args)}` runs "
         f"(at most until {utc_iso(cap)}); {_after_words(grace, limit, config)}, unless used. "
         f"`keepalive --cancel {pid}` ends the hold."
     )
     return 0
 
 
+def _numbers(view: PidView) -> str:
+    shown = "not shown" if view.in_proc is None else str(view.in_proc)
+    return f"this process is {view.own} here, {shown} in /proc"
+
+
 def _resolve(program: str) -> None:
-    """CommandNotFound (exit 127) unless ``program`` can be run."""
+    """CommandNotFound (exit 127) unless ``program`` can be run; a duration (``2h``) that is
+    not a command gets a hint: ``keepalive 2h`` was meant."""
     if os.sep in program:
         if os.path.isfile(program) and os.access(program, os.X_OK):
             return
     elif shutil.which(program) is not None:
         return
-    raise CommandNotFound(f"{program}: command not found; nothing was held")
+    hint = ""
+    with contextlib.suppress(ValueError):
+        parse_duration(program)
+        hint = (
+            f". To keep the app for {escape(program)}, write it without --: "
+            f"keepalive {escape(program)}"
+        )
+    raise CommandNotFound(f"{escape(program)}: command not found; nothing was held{hint}")
 
 
 def _say(text: str) -> None:
@@ -265,10 +341,16 @@ def _run_held(config: Config, command: list[str], grace: float | None, limit: _L
     """``keepalive -- CMD``: run CMD with this process's stdin, stdout and stderr; hold the app
     while it runs; pass SIGINT, SIGTERM and SIGHUP on to it (those ignored here, as under
     ``nohup``, stay ignored for it too); record its exit in the hold; exit with its code."""
-    limit.refuse_if_off()
     _resolve(command[0])
-    folder = _prepare_holds(config)
-    me = identify(os.getpid())
+    unheld: str | None = None
+    folder: Path | None = None
+    if limit.seconds <= 0:
+        unheld = f"keepalive is turned off here ({limit.where} is 0)"
+    else:
+        try:
+            folder = _prepare_holds(config)
+        except CommandFailed as exc:
+            unheld = str(exc)
     watched = [s for s in FORWARDED if signal.getsignal(s) is not signal.SIG_IGN]
     waited = {*watched, signal.SIGCHLD}
     # Blocked here and waited for below (with who sent them); CMD starts with the mask it had.
@@ -280,23 +362,25 @@ def _run_held(config: Config, command: list[str], grace: float | None, limit: _L
             )
         except (FileNotFoundError, PermissionError) as exc:
             raise CommandNotFound(f"{command[0]}: {exc.strerror}; nothing was held") from None
-        process = identify(child.pid, zombie=True)
-        path: Path | None = None
         created = time.time()
-        if process is not None:
-            try:
-                path = write_hold(folder, process, command, grace=grace, wrapper=me, now=created)
-            except OSError as exc:
-                _say(f"autostop-async: cannot hold the app ({exc}); `{command[0]}` runs unheld")
-            else:
-                cap = utc_iso(created + limit.seconds)
-                _say(
-                    f"autostop-async: this app is kept while job {child.pid} runs (at most "
-                    f"until {cap}); {_after_words(grace, limit, config)}, unless used."
-                )
+        held: _Held | None = None
+        if folder is not None:
+            held, unheld = _hold_child(folder, child.pid, command, grace, created)
+        if held is not None:
+            cap = utc_iso(created + limit.seconds)
+            _say(
+                f"autostop-async: this app is kept while job {held.process.pid} runs (at most "
+                f"until {cap}); {_after_words(grace, limit, config)}, unless used."
+            )
+        else:
+            _say(
+                f"autostop-async: WARNING: `{command_summary(command)}` runs NOT HELD "
+                f"({unheld}): the app may be stopped while it runs, once nothing else keeps "
+                "it busy"
+            )
         code = _wait(child, waited)
-        if path is not None and process is not None:
-            _record_end(folder, path, process, command, grace, me, created, child.returncode)
+        if held is not None:
+            _record_end(held, command, grace, created, child.returncode)
         return code
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, before)
@@ -317,18 +401,46 @@ def _wait(child: subprocess.Popen[bytes], waited: set[signal.Signals]) -> int:
     return 128 - code if code < 0 else code
 
 
+@dataclass(frozen=True)
+class _Held:
+    """The hold ``keepalive -- CMD`` wrote: where, on which process, by which wrapper."""
+
+    folder: Path
+    path: Path
+    process: ProcessId
+    wrapper: ProcessId | None
+    namespace: int | None
+
+
+def _hold_child(
+    folder: Path, pid: int, command: list[str], grace: float | None, created: float
+) -> tuple[_Held | None, str | None]:
+    """Write the hold on the child ``pid`` (numbered as this process sees it), by its number
+    in ``/proc``, which the daemon reads: the hold, or why there is none."""
+    view = pid_view()
+    outer = child_in_proc(pid, view)
+    process = identify(outer, zombie=True) if outer is not None else None
+    if process is None:
+        return None, (
+            "its process is not found in /proc, which the daemon reads: a pid namespace of "
+            f"its own ({_numbers(view)})"
+        )
+    me = identify(view.in_proc) if view.in_proc is not None else None
+    namespace = None if view.nested else pid_namespace()
+    try:
+        path = write_hold(
+            folder, process, command, grace=grace, wrapper=me, now=created, namespace=namespace
+        )
+    except OSError as exc:
+        return None, f"cannot write the hold: {exc}"
+    return _Held(folder, path, process, me, namespace), None
+
+
 def _record_end(
-    folder: Path,
-    path: Path,
-    process: ProcessId,
-    command: list[str],
-    grace: float | None,
-    wrapper: ProcessId | None,
-    created: float,
-    returncode: int,
+    held: _Held, command: list[str], grace: float | None, created: float, returncode: int
 ) -> None:
     """Write how the job ended into its hold, for the daemon (unless it was cancelled)."""
-    if not path.exists():
+    if not held.path.exists():
         return
     ended = {
         "ended_epoch": time.time(),
@@ -336,7 +448,16 @@ def _record_end(
         "signal": -returncode if returncode < 0 else None,
     }
     try:
-        write_hold(folder, process, command, grace=grace, wrapper=wrapper, now=created, ended=ended)
+        write_hold(
+            held.folder,
+            held.process,
+            command,
+            grace=grace,
+            wrapper=held.wrapper,
+            now=created,
+            ended=ended,
+            namespace=held.namespace,
+        )
     except OSError as exc:  # the daemon sees the process gone: the end counts, without a code
         _say(f"autostop-async: cannot record the job's end ({exc})")
 

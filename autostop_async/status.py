@@ -278,7 +278,7 @@ def show(config: Config, app_start: Callable[[], float | None] = app_start_time)
     if hold is not None and hold.until <= now:
         hold = None
     running = daemon_running(state.pid)
-    holds = HoldsReader(holds_dir(config), max_keepalive, clock=lambda: now).read()
+    holds = HoldsReader(holds_dir(config), max_keepalive, clock=lambda: now, budget=None).read()
     report = build_report(state, hold, running=running, now=now, holds=holds)
     if isinstance(sys.stdout, io.TextIOWrapper):  # a strict or narrow stdout cannot fail it
         sys.stdout.reconfigure(errors="backslashreplace")

@@ -119,7 +119,7 @@ async def test_a_held_sleep_keeps_an_idle_app_and_its_end_lets_it_stop(
     wrapper = held(tmp_path, "--", "sleep", "60")
     procs.append(wrapper)
     record = the_hold(tmp_path)
-    assert record["command"] == ["sleep", "60"] and record["wrapper_pid"] == wrapper.pid
+    assert record["command"] == ["sleep 60"] and record["wrapper_pid"] == wrapper.pid
     job = int(record["pid"])  # type: ignore[call-overload]
     assert cmdline(job) == b"sleep\x0060\x00"
     write_state(tmp_path, last_at=800.0, last_source="workspace:/w/a.py")
@@ -275,7 +275,8 @@ async def test_a_reused_pid_does_not_hold(tmp_path: Path, caplog: pytest.LogCapt
     ensure_holds_dir(holds(tmp_path))
     # The record names this process's number, with another start: an earlier process's.
     old = type(me)(me.pid, me.start_ticks - 1, me.boot_time)
-    write_hold(holds(tmp_path), old, ["python", "train.py"], grace=None)
+    # Held before this process started (as a real hold on a number reused since).
+    write_hold(holds(tmp_path), old, ["python", "train.py"], grace=None, now=me.started_at - 10)
     # Activity after this process started, idle for 150 s of 100 since.
     write_state(tmp_path, last_at=me.started_at + 850, last_source="workspace:/w/a.py")
     clock, deleter = Clock(me.started_at + 1000), Deleter()
@@ -486,8 +487,11 @@ def test_links_and_fifos_in_the_holds_folder_are_never_opened(tmp_path: Path) ->
     os.mkfifo(holds(tmp_path) / "2-2.json")  # an open would wait for a writer forever
     (holds(tmp_path) / "3-3.json").write_bytes(b" " * (1 << 20))
     view = reader(tmp_path, Clock(time.time()), cap=60).read()
-    assert [u.name for u in view.unusable] == ["1-1.json", "2-2.json", "3-3.json"]
+    assert [u.name for u in view.unusable] == ["1-1.json", "2-2.json"]
     assert all(u.until <= time.time() + 60 for u in view.unusable)
+    # Too large to read: its name says the process (pid 3, started at tick 3), which is not
+    # running: the hold ended, and holds nothing.
+    assert view.live == () and [e.hold.name for e in view.ended] == ["3-3.json"]
 
 
 # -- status and --list -------------------------------------------------------------------------
