@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from .checkout import PLATFORMS, download_args, find_source, pip, sha256_file
 from .failures import AdminError, UsageError
 
 __all__ = [
@@ -43,7 +44,6 @@ __all__ = [
 #: CPython versions of the SageMaker Distribution generations in use (1.x: 3.10; 2.x: 3.11 and
 #: 3.12; 3.x: 3.12; newer: 3.13).
 DEFAULT_PYTHONS = ("3.10", "3.11", "3.12", "3.13")
-PLATFORMS = ("manylinux2014_x86_64", "manylinux_2_17_x86_64", "manylinux_2_28_x86_64")
 #: The lock file, at the root of the checkout.
 LOCK_NAME = "wheelhouse-lock.txt"
 UPDATE_COMMAND = "python -m autostop_async.admin.lock"
@@ -167,20 +167,9 @@ def read_lock(path: Path) -> Lock:
     return parse_lock(text, str(path))
 
 
-def sha256_file(path: Path) -> str:
-    """The file's sha256, hex."""
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def resolve(source: Path, pythons: Sequence[str]) -> list[Pin]:
     """Build the package from ``source``, let pip resolve its dependencies for each Python
     (binary wheels for :data:`PLATFORMS`), and pin what it chose."""
-    from .wheelhouse import download_args, pip
-
     found: dict[tuple[str, str], tuple[set[str], set[str]]] = {}
     work = Path(tempfile.mkdtemp(prefix="autostop-lock-"))
     try:
@@ -216,7 +205,6 @@ def resolve(source: Path, pythons: Sequence[str]) -> list[Pin]:
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m autostop_async.admin.lock``: rewrite the lock file; the exit code."""
     from ..cli import guarded
-    from .wheelhouse import find_source
 
     parser = argparse.ArgumentParser(
         prog=UPDATE_COMMAND,

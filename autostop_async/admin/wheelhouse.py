@@ -15,15 +15,14 @@ import hashlib
 import json
 import os
 import shutil
-import subprocess
-import sys
 import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from .checkout import download_args, find_source, pip, sha256_file, source_digest
 from .failures import AdminError, UsageError
-from .lock import DEFAULT_PYTHONS, PLATFORMS, Lock, sha256_file, wheel_name_version
+from .lock import DEFAULT_PYTHONS, Lock, wheel_name_version
 
 __all__ = [
     "DEFAULT_PYTHONS",
@@ -40,13 +39,10 @@ __all__ = [
     "wheelhouse_key",
 ]
 
-PIP_TIMEOUT = 900
 #: Written last, in the local cache and in S3: a wheelhouse without it is incomplete.
 MANIFEST = "autostop-wheelhouse.json"
 #: The requirements file with every pin and hash, the app's ``pip install -r``.
 REQUIREMENTS = "requirements.txt"
-#: What :func:`source_digest` reads of the checkout: what goes into the wheel.
-_SOURCE_PARTS = ("pyproject.toml", "autostop_async")
 
 
 @dataclass(frozen=True)
@@ -77,34 +73,6 @@ def open_wheelhouse(folder: Path, key: str | None = None) -> Wheelhouse:
     return Wheelhouse(folder, files, key)
 
 
-def find_source(given: Path | None = None) -> Path:
-    """The checkout of this project: ``given``, else the one holding this package, else the
-    current folder; it must have ``pyproject.toml`` and ``lcc/on-start.sh``."""
-    here = Path(__file__).resolve().parents[2]
-    for folder in [given] if given is not None else [here, Path.cwd()]:
-        if (folder / "pyproject.toml").is_file() and (folder / "lcc" / "on-start.sh").is_file():
-            return folder
-    raise UsageError(
-        "cannot find the autostop-async checkout (pyproject.toml and lcc/on-start.sh): run "
-        "deploy in the clone, or pass --source DIR"
-    )
-
-
-def source_digest(source: Path) -> str:
-    """sha256 of what the package's wheel is built from (``pyproject.toml`` and the package's
-    files, not caches): the same source makes the same key."""
-    digest = hashlib.sha256()
-    for part in _SOURCE_PARTS:
-        top = source / part
-        paths = [top] if top.is_file() else sorted(top.rglob("*"))
-        for path in paths:
-            if not path.is_file() or "__pycache__" in path.parts or path.suffix == ".pyc":
-                continue
-            digest.update(str(path.relative_to(source)).encode() + b"\0")
-            digest.update(bytes.fromhex(sha256_file(path)))
-    return digest.hexdigest()
-
-
 def wheelhouse_key(lock: Lock, source: Path, pythons: Sequence[str]) -> str:
     """The key of the wheelhouse built from ``source`` with ``lock`` for ``pythons``: 16 hex
     digits, known without building."""
@@ -127,42 +95,6 @@ def cached(key: str) -> Wheelhouse | None:
         return open_wheelhouse(folder, key)
     except UsageError:
         return None
-
-
-def pip(args: Sequence[str], what: str) -> None:
-    """``python -m pip ARGS``; :class:`AdminError` with pip's last lines when it fails."""
-    env = {**os.environ, "SOURCE_DATE_EPOCH": "315532800", "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
-    try:
-        proc = subprocess.run(
-            [sys.executable, "-m", "pip", *args],
-            capture_output=True,
-            text=True,
-            timeout=PIP_TIMEOUT,
-            check=False,
-            env=env,
-        )
-    except subprocess.TimeoutExpired:
-        raise AdminError(f"{what}: pip took over {PIP_TIMEOUT} s") from None
-    if proc.returncode != 0:
-        tail = " ".join((proc.stderr or proc.stdout).strip().splitlines()[-3:])
-        raise AdminError(f"{what} failed: {tail}")
-
-
-def download_args(version: str, dest: Path) -> list[str]:
-    """``pip download`` for Python ``version``'s binary wheels on the images' platforms."""
-    platforms = [arg for p in PLATFORMS for arg in ("--platform", p)]
-    return [
-        "download",
-        "--quiet",
-        "--only-binary=:all:",
-        "--implementation",
-        "cp",
-        "--python-version",
-        version,
-        *platforms,
-        "--dest",
-        str(dest),
-    ]
 
 
 def _fill(folder: Path, source: Path, lock: Lock, pythons: Sequence[str]) -> None:
