@@ -17,6 +17,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -98,24 +99,47 @@ def cached(key: str) -> Wheelhouse | None:
 
 
 def _fill(folder: Path, source: Path, lock: Lock, pythons: Sequence[str]) -> None:
-    """Build our wheel and download the locked wheels into ``folder``; write the requirements."""
-    pip(
-        ["wheel", "--quiet", "--no-deps", "--wheel-dir", str(folder), str(source)],
-        f"building the autostop-async wheel from {source}",
-    )
-    own = sorted(folder.glob("autostop_async-*.whl"))
+    """Build our wheel and download the locked wheels into ``folder``; write the requirements.
+
+    The pip runs wait on the network far more than on the CPU, so they run side by side, each
+    into its own folder, merged afterwards (a wheel for several Pythons is the same file)."""
+    jobs: list[tuple[list[str], str]] = [
+        (
+            ["wheel", "--quiet", "--no-deps", "--wheel-dir", str(folder / ".own"), str(source)],
+            f"building the autostop-async wheel from {source}",
+        )
+    ]
+    # A pin with one wheel for every Python (pure Python, or abi3) is downloaded once; the
+    # others once per Python. Fewer index lookups, which is most of a build's time.
+    shared = [p for p in lock.pins if len(p.hashes) == 1 and set(p.pythons) == set(lock.pythons)]
+    parts = {pythons[0]: shared} if shared else {}
+    for version in pythons:
+        rest = [p for p in lock.for_python(version) if p not in shared]
+        parts[version] = [*parts.get(version, []), *rest]
+    for version, chosen in parts.items():
+        if not chosen:
+            continue
+        listed = folder / f".pins-{version}.txt"
+        listed.write_text("\n".join(p.line(lock.pythons, marker=False) for p in chosen) + "\n")
+        args = [*download_args(version, folder / f".py{version}"), "--no-deps", "--require-hashes"]
+        what = f"downloading the locked wheels for Python {version}"
+        jobs.append(([*args, "-r", str(listed)], what))
+    with ThreadPoolExecutor(max_workers=len(jobs)) as pool:
+        for future in [pool.submit(pip, args, what) for args, what in jobs]:
+            future.result()  # the first failure, in order; the others finish or fail alike
+    own = sorted((folder / ".own").glob("autostop_async-*.whl"))
     if len(own) != 1:
         raise AdminError(f"building from {source} made {len(own)} autostop_async-*.whl")
-    for version in pythons:
-        pins = folder / f".pins-{version}.txt"
-        pins.write_text(lock.requirements(version))
-        pip(
-            [*download_args(version, folder), "--no-deps", "--require-hashes", "-r", str(pins)],
-            f"downloading the locked wheels for Python {version}",
-        )
-        pins.unlink()
+    for part in [folder / ".own", *(folder / f".py{v}" for v in pythons)]:
+        for wheel in part.glob("*.whl"):
+            if not (folder / wheel.name).exists():
+                wheel.rename(folder / wheel.name)
+        shutil.rmtree(part, ignore_errors=True)
+    for listed in folder.glob(".pins-*.txt"):
+        listed.unlink()
     _, version = wheel_name_version(own[0].name)
-    ours = f"autostop-async=={version} \\\n    --hash=sha256:{sha256_file(own[0])}\n"
+    wheel = folder / own[0].name
+    ours = f"autostop-async=={version} \\\n    --hash=sha256:{sha256_file(wheel)}\n"
     (folder / REQUIREMENTS).write_text(ours + lock.requirements())
 
 

@@ -61,6 +61,7 @@ class FakePip:
         if self.fail is not None:
             raise self.fail
         dest = Path(args[args.index("--dest") + 1])
+        dest.mkdir(parents=True, exist_ok=True)
         for line in Path(args[args.index("-r") + 1]).read_text().splitlines():
             if "==" in line:
                 name, version = line.split()[0].split("==")
