@@ -270,16 +270,16 @@ def _print_policy(cli: _Cli) -> int:
         account, partition = identity.account, identity.partition
     except (AdminError, BotoCoreError, ClientError) as exc:
         why = str(exc).splitlines()[0]
+    missing = [name for name, value in (("REGION", region), ("ACCOUNT", not why)) if not value]
     region = region or "REGION"
     domain_id = args.domain_id or "DOMAIN_ID"
     if args.s3_uri:
         loc = parse_s3_uri(args.s3_uri)
     else:
-        bucket = f"sagemaker-{region}-{account}" if not why else "sagemaker-REGION-ACCOUNT"
-        loc = Location(bucket, DEFAULT_PREFIX)
+        loc = Location(f"sagemaker-{region}-{account}", DEFAULT_PREFIX)
     domain_arn = f"arn:{partition}:sagemaker:{region}:{account}:domain/{domain_id}"
-    if why:
-        cli.say(f"# REGION and ACCOUNT are placeholders: could not ask STS ({why}); replace them")
+    if missing:
+        cli.say(f"# placeholders: {' and '.join(missing)} (could not ask STS: {why}); replace them")
     cli.say(f"# the admin who runs deploy and undeploy (S3: {loc.uri})")
     cli.say(dumps(admin_policy(domain_arn, loc)))
     cli.say("# each execution role of the domain's apps (the daemon and the LCC)")

@@ -381,15 +381,16 @@ def _list(value: str | list[str]) -> list[str]:
     return [value] if isinstance(value, str) else value
 
 
-def test_print_policy_without_credentials_uses_placeholders_and_says_so(
+def test_print_policy_without_credentials_uses_a_placeholder_and_says_so(
     fake: FakeSageMaker, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("AWS_ACCESS_KEY_ID")
     monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
     result = cli("deploy", "--domain-id", "d-xxx", "--print-policy")
     assert result.code == 0, result.err
-    assert result.out.startswith("# REGION and ACCOUNT are placeholders: could not ask STS")
-    assert ":ACCOUNT:domain/d-xxx" in result.out
+    assert result.out.startswith("# placeholders: ACCOUNT (could not ask STS: ")
+    assert f":{REGION}:ACCOUNT:domain/d-xxx" in result.out
+    assert f"s3://sagemaker-{REGION}-ACCOUNT/autostop-async/" in result.out
     assert len(_policies(result.out)) == 3
 
 
