@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from .safe_output import shown
 from .times import utc_iso
 
 __all__ = ["Activity", "newest"]
@@ -25,8 +26,9 @@ class Activity:
     stop_after: float | None = field(default=None, compare=False)
 
     def describe(self) -> str:
-        """``source at 2026-11-26T13:45:00Z``, for log lines."""
-        return f"{self.source} at {utc_iso(self.at)}"
+        """``source at 2026-11-26T13:45:00Z``, for log lines; the source escaped and bounded
+        (it names a user's file: :func:`~.safe_output.shown`)."""
+        return f"{shown(self.source)} at {utc_iso(self.at)}"
 
 
 def newest(*items: Activity | None) -> Activity | None:

@@ -12,7 +12,8 @@ one place that does it, turns them into one line on stderr and exit 2 or 1.
 
 The process ends with ``os._exit`` once its work is done and its output flushed (:func:`entry`):
 a worker thread stuck in a system call (a hung mount, a FIFO) can be neither stopped nor joined,
-and a normal interpreter exit would wait for it forever.
+and a normal interpreter exit would wait for it forever. A reader that goes away early
+(``status | head -1``) ends the command quietly, as it ends ``cat``: exit 141, no traceback.
 """
 
 from __future__ import annotations
@@ -26,11 +27,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TextIO
 
+from . import __version__
 from .errors import CommandFailed, UsageError
 
-__all__ = ["COMMANDS", "EXIT_FAILED", "EXIT_USAGE", "entry", "guarded", "main"]
+__all__ = ["COMMANDS", "EXIT_FAILED", "EXIT_PIPE", "EXIT_USAGE", "entry", "guarded", "main"]
 
 EXIT_FAILED, EXIT_USAGE = 1, 2
+#: The reader of the output went away (128 + SIGPIPE: what a shell shows for ``cat``).
+EXIT_PIPE = 141
 
 
 @dataclass(frozen=True)
@@ -56,9 +60,10 @@ COMMANDS: dict[str, Command] = {
 
 
 def commands_help() -> str:
-    """The commands, one per line, for the daemon's ``--help``."""
+    """The commands, one per line, for the top of the daemon's ``--help``."""
     width = max(map(len, COMMANDS))
     lines = [f"  {name:<{width}}  {cmd.summary}" for name, cmd in COMMANDS.items()]
+    lines.append(f"  {'--version':<{width}}  print the version and exit")
     return "commands (autostop-async COMMAND --help):\n" + "\n".join(lines)
 
 
@@ -85,21 +90,54 @@ def guarded(
 def main(argv: Sequence[str] | None = None) -> int:
     """``autostop-async``: the command named first, else the daemon with every argument."""
     args = list(sys.argv[1:] if argv is None else argv)
+    if args[:1] in (["--version"], ["-V"]):
+        print(f"autostop-async {__version__}")
+        return 0
     name = args[0] if args and args[0] in COMMANDS else "run"
     if args and args[0] == name:
         args = args[1:]
     module = importlib.import_module(f".{COMMANDS[name].module}", __package__)
-    if name == "run":  # the daemon's --help lists the commands
+    if name == "run":  # the daemon's --help lists the commands first
         return guarded(module.main, args, epilog=commands_help())
     return guarded(module.main, args)
 
 
 def entry() -> None:
     """The program: :func:`main`, then flush what it wrote and end the process at once, so that
-    no worker thread stuck in a system call can delay the exit (the state is saved by then)."""
-    code = main()
+    no worker thread stuck in a system call can delay the exit (the state is saved by then).
+
+    A closed pipe (``status | head -1``) is the reader's choice, not an error: the output left
+    goes nowhere and the exit code is 141, with no traceback (Python ignores SIGPIPE, so a
+    write raises BrokenPipeError instead; the daemon keeps ignoring it for its sockets)."""
+    try:
+        try:
+            code = main()
+        except SystemExit as exc:  # argparse: --help, --version, its usage errors
+            code = _exit_code(exc.code)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        code = _reader_gone()
     logging.shutdown()
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(Exception):
             stream.flush()
     os._exit(code)
+
+
+def _exit_code(code: object) -> int:
+    """The exit code ``sys.exit(code)`` means: None is 0, a number itself, text is printed and 1."""
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code
+    print(code, file=sys.stderr)
+    return 1
+
+
+def _reader_gone() -> int:
+    """Send what stdout still holds to ``/dev/null``, so no later flush fails; exit 141."""
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    return EXIT_PIPE

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import textwrap
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import Field, dataclass, field, fields, replace
 from functools import partial
@@ -149,6 +150,19 @@ def _text(name: str, value: str) -> str:
     return value
 
 
+#: The log levels a user may name, quietest last (``DEBUG`` adds every poll).
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+def _log_level(name: str, value: str) -> str:
+    """One of :data:`LOG_LEVELS`, in any case; anything else (``verbose``, ``10``, empty) is
+    refused, so a typo is one line and exit 2, not a crash the supervisor restarts."""
+    level = value.strip().upper()
+    if level not in LOG_LEVELS:
+        raise ConfigError(f"{name}={value!r} is not a log level (use {', '.join(LOG_LEVELS)})")
+    return level
+
+
 def _text_or_none(name: str, value: str) -> str | None:
     """Stripped text; empty: not set."""
     return value.strip() or None
@@ -282,6 +296,9 @@ class Config:
     )
     log_file: Path | None = setting(
         None, "append log lines here", _path, metavar="PATH", shown="stderr"
+    )
+    log_level: str = setting(
+        "INFO", "what the log says: DEBUG adds every poll", _log_level, metavar="LEVEL"
     )
     #: Leave out the folders git repositories ignore (node_modules, .venv, build output).
     skip_git_ignored: bool = setting(
@@ -447,17 +464,20 @@ def _shown_default(spec: Setting, default: object) -> str:
 
 
 def build_parser(
-    epilog: str | None = None, *, only: Sequence[str] | None = None, prog: str = "autostop-async"
+    commands: str | None = None, *, only: Sequence[str] | None = None, prog: str = "autostop-async"
 ) -> argparse.ArgumentParser:
     """The argument parser of the daemon: a flag for each setting of Config (or the settings
-    named in ``only``, by field name), its help ending in the default."""
+    named in ``only``, by field name), its help ending in the default. ``commands``, the other
+    commands, come first in the help, before the flags."""
+    description = textwrap.fill(
+        "Delete this SageMaker Code Editor app once nothing has happened for IDLE_TIME. "
+        "Every flag can also be set as AUTOSTOP_<NAME> in the environment; flags win.",
+        79,
+    )
     p = argparse.ArgumentParser(
         prog=prog,
-        description=(
-            "Delete this SageMaker Code Editor app once nothing has happened for IDLE_TIME. "
-            "Every flag can also be set as AUTOSTOP_<NAME> in the environment; flags win."
-        ),
-        epilog=epilog,
+        usage="%(prog)s [COMMAND] [--once] [--dry-run] [--idle-time DURATION] [OPTION ...]",
+        description=f"{description}\n\n{commands}" if commands else description,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_settings(p, only=only)

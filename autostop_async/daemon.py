@@ -24,16 +24,16 @@ from .clock_jumps import ClockWatch
 from .config import Config
 from .decision import Action, CheckResult, Deleter, Retry, delete_idle_app
 from .durations import format_duration
-from .holds import HoldsReader, HoldsView, KeepaliveReader
+from .hold_news import HoldNews
+from .holds import HoldsReader, KeepaliveReader
 from .idle_clock import STATE_WRITE_TIMEOUT, IdleClock
 from .notice import Notifier, WarningSchedule
 from .own_writes import OwnWrites
-from .records import Controls
+from .records import GONE, Controls
 from .sagemaker import AppRef
 from .shutdown import ShutdownOnSignals
 from .signals.base import Signal
 from .state import app_start_time
-from .times import utc_iso
 
 __all__ = ["Action", "CheckResult", "Daemon", "Deleter"]
 
@@ -84,8 +84,6 @@ class Daemon:
         self.deleter = deleter
         self.notifier = notifier
         self.warnings = WarningSchedule(notifier) if notifier is not None else None
-        #: The idle deadline and the holds' end when a "kept:" line was said (once for each).
-        self._kept_said: tuple[float, float | None] | None = None
         self.clock, self.monotonic, self.sleep = clock, monotonic, sleep
         again = "" if config.once else f" (asking again every {format_duration(config.interval)})"
         self.asker = Asker(
@@ -114,6 +112,7 @@ class Daemon:
         )
         #: What a user's command needs of the settings; saved in the state file.
         self.controls = self.idle.controls
+        self.news = HoldNews(self.idle, notifier, dry_run=config.dry_run, clock=clock)
         self.stopper = ShutdownOnSignals()  # SIGTERM, SIGINT: run() ends
 
     # -- the idle clock (idle_clock.IdleClock) -----------------------------------------------
@@ -131,8 +130,7 @@ class Daemon:
     async def start(self) -> None:
         """Continue the state file's clock, or start one; say which held jobs ended meanwhile."""
         await self.idle.start()
-        if self.idle.jobs.ended or self.idle.jobs.capped:
-            await self._tell_jobs(self.idle.jobs)
+        await self.news.tell(self.idle.jobs)
 
     async def save(
         self, timeout: float = STATE_WRITE_TIMEOUT, *, prompted: bool | None = None
@@ -152,45 +150,14 @@ class Daemon:
 
     async def poll_cheap(self) -> None:
         """Read the keepalive and the holds; ask the cheap signals for activity newer than
-        ``last``; say which held jobs ended or reached their cap."""
+        ``last``; say which held jobs ended or reached their cap (:class:`~.hold_news.HoldNews`)."""
         jobs = await self.idle.refresh_hold()
         if jobs.ended:
             self.retry.clear()  # an end is activity: the next check is at the new deadline
         for sig in self.signals:
             if sig.cheap:
                 await self._consult(sig, self.last.at)
-        if jobs.ended or jobs.capped:
-            await self._tell_jobs(jobs)
-
-    async def _tell_jobs(self, jobs: HoldsView) -> None:
-        """The log and the terminals: which held jobs ended (and how), which reached the cap,
-        and when the app stops now."""
-        now, deadline = self.clock(), self.deadline
-        stop = "would be stopped (dry run)" if self.config.dry_run else "stops"
-        when = (
-            f"at {utc_iso(deadline)} (in {format_duration(deadline - now)})"
-            if deadline > now
-            else "now"
-        )
-        lines = []
-        for end in jobs.ended:
-            lasted = format_duration(end.at - end.hold.since, compact=True)
-            lines.append(f"{end.hold.describe()} ended ({end.how}) after {lasted} held")
-        for hold in jobs.capped:
-            cap = format_duration(self.idle.holds.max_keepalive if self.idle.holds else 0)
-            lines.append(
-                f"{hold.describe()} still runs, but its hold reached the cap (--max-keepalive "
-                f"{cap}): it no longer keeps the app"
-            )
-        if self.idle.jobs.live:
-            others = ", ".join(job.describe() for job in self.idle.jobs.live)
-            verdict = f"the app is still kept by {others}"
-        else:
-            verdict = f"the app {stop} {when} unless it is used"
-        for line in lines:
-            log.info("%s; %s", line, verdict)
-        if self.notifier is not None:
-            await self.notifier.tell([f"autostop-async: {line}; {verdict}." for line in lines])
+        await self.news.tell(jobs)
 
     async def _look_deeper(self, t: float) -> bool:
         """Ask the signals consulted at deadlines (the walk, git) for activity newer than
@@ -246,6 +213,8 @@ class Daemon:
             idle_for=now - self.last.at,
             metadata_file=self.config.metadata_file,
         )
+        if action in GONE:  # saved: status says so, not that a stop is still due
+            self.idle.gone(action, self.clock())
         return self._result(now, action, idle=True, error=error)
 
     def _result(self, now: float, action: Action = "none", **more: Any) -> CheckResult:
@@ -259,16 +228,6 @@ class Daemon:
             kept_by=self.idle.kept_by(now),
             **more,
         )
-
-    def _say_kept(self, now: float) -> None:
-        """Once the app has been idle long enough but a hold keeps it: the decision's line,
-        naming the hold (once per idle deadline and hold)."""
-        if self.idle.kept_by(now) is None:
-            return
-        said = (self.idle.idle_at, self.idle.floor)
-        if said != self._kept_said:
-            self._kept_said = said
-            self._result(now).log_active(self.deadline, now)
 
     # -- the warning -----------------------------------------------------------------------
 
@@ -346,7 +305,7 @@ class Daemon:
         """Between deadlines: the cheap signals; the state saved when anything changed."""
         before = self.last.at
         await self.poll_cheap()
-        self._say_kept(self.clock())
+        self.news.say_kept(self._result(self.clock()), self.clock())
         if self.last.at != before or self.idle.dirty or self.asker.dirty:
             await self.save()
 

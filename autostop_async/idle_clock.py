@@ -3,7 +3,8 @@ keeps both across restarts of the daemon.
 
 The deadline is ``last + idle_time`` (or ``last + GRACE`` when ``last`` is the end of a job held
 with ``--then-stop-after GRACE``), or later while a user's hold is in force: the end of a
-keepalive, the cap of a running job's hold. A held job's end is activity. A restarted daemon
+keepalive, the cap of a running job's hold (the rule is :func:`~.stop_rule.stop_rule`, which
+``status`` shares). A held job's end is activity. A restarted daemon
 continues the saved clock (:func:`~.state.begin_state`); each signal's record and the settings
 a user's command needs are saved with it, for ``status`` and ``keepalive``.
 """
@@ -22,6 +23,7 @@ from .own_writes import OwnWrites
 from .records import Controls, SignalRecord, State
 from .signals.base import Signal
 from .state import StateWriter, begin_state, read_state
+from .stop_rule import Stop, stop_rule
 from .times import utc_iso
 
 __all__ = ["JOB_TAIL", "STATE_WRITE_TIMEOUT", "IdleClock"]
@@ -85,28 +87,35 @@ class IdleClock:
         return Activity(self.state.last_at, self.state.last_source, self.state.last_stop_after)
 
     @property
+    def stop(self) -> Stop:
+        """When the app stops, by the rule ``status`` shares (:func:`~.stop_rule.stop_rule`)."""
+        last = self.last
+        return stop_rule(
+            last_at=last.at,
+            stop_after=last.stop_after,
+            idle_time=self.config.idle_time,
+            keepalive_until=self.hold.until if self.hold is not None else None,
+            job_starts=[job.since for job in self.jobs.live],
+            max_keepalive=self.holds.max_keepalive if self.holds is not None else 0.0,
+            unusable_until=[u.until for u in self.jobs.unusable],
+        )
+
+    @property
     def idle_at(self) -> float:
         """When the app has been idle long enough: ``idle_time`` (or the grace of a job's end)
         after the newest activity."""
-        last = self.last
-        return last.at + (last.stop_after if last.stop_after is not None else self.config.idle_time)
+        return self.stop.idle_at
 
     @property
     def floor(self) -> float | None:
         """The latest moment a user's hold keeps the app to: a keepalive's end, a running
         job's cap, an unusable hold file's cap (None: no hold)."""
-        cap = self.holds.max_keepalive if self.holds is not None else 0.0
-        ends = [job.since + cap for job in self.jobs.live]
-        ends += [u.until for u in self.jobs.unusable]
-        if self.hold is not None:
-            ends.append(self.hold.until)
-        return max(ends) if ends else None
+        return self.stop.floor
 
     @property
     def deadline(self) -> float:
         """The earliest moment the app can be idle (and every hold over)."""
-        floor = self.floor
-        return max(self.idle_at, floor) if floor is not None else self.idle_at
+        return self.stop.at
 
     def moved_by(self) -> Activity | None:
         """The activity the deadline counts from; None when a hold keeps it later."""
@@ -115,7 +124,7 @@ class IdleClock:
     def kept_by(self, now: float) -> str | None:
         """What keeps the app at ``now``, though idle long enough: a job, an unusable hold file,
         a keepalive (None: nothing, or the app is not idle long enough)."""
-        if now < self.idle_at or now >= self.deadline:
+        if not self.stop.kept_at(now):
             return None
         if self.jobs.live:
             job = min(self.jobs.live, key=lambda j: j.process.started_at)
@@ -139,6 +148,10 @@ class IdleClock:
             saved, unusable, now=self.clock(), app_started=app_started, once=self.config.once
         )
         state.idle_time = self.config.idle_time
+        state.gone_at = state.gone = None  # the daemon starts only while the app is there
+        if state.last_stop_after is not None and self.holds is not None:
+            # A job's grace, capped like the hold's at its end (the file is anyone's to edit).
+            state.last_stop_after = min(state.last_stop_after, self.holds.max_keepalive)
         if not self.config.once:
             state.pid = os.getpid()
         for sig in self.signals:
@@ -186,6 +199,12 @@ class IdleClock:
             self.see(Activity(end.at, source, grace))
             self.dirty = True
         return jobs
+
+    def gone(self, action: str, at: float) -> None:
+        """The daemon's work is done: the app was deleted (or found gone) at ``at``; saved for
+        ``status``, which says so instead of a stop still due."""
+        assert self.state is not None
+        self.state.gone_at, self.state.gone = at, action
 
     def see(self, activity: Activity) -> bool:
         """Move ``last`` forward to ``activity`` (clamped to now); True if it moved."""

@@ -13,7 +13,8 @@ import os
 import sys
 
 from .config import Config
-from .safe_output import escape
+from .events import MARKER
+from .safe_output import MAX_LOG_CHARS, shown
 from .safe_read import check_regular
 from .times import utc_iso
 
@@ -24,14 +25,31 @@ log = logging.getLogger("autostop_async")
 
 class _UTCFormatter(logging.Formatter):
     """UTC times; the message escaped (a file name's newline or non-UTF-8 byte cannot make a
-    second line, or fail the write), so one record is one line."""
+    second line, or fail the write), so one record is one line, and bounded: each name in it
+    (an argument that is text, a path or an error) at most ``MAX_SHOWN`` characters, the whole
+    message at most ``MAX_LOG_CHARS`` (:func:`~.safe_output.shown`)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        if isinstance(record.args, tuple):
+            record.args = tuple(_bounded(arg) for arg in record.args)
+        return super().format(record)
 
     def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
         return utc_iso(record.created)
 
     def formatMessage(self, record: logging.LogRecord) -> str:
-        record.message = escape(record.message)
+        record.message = shown(record.message, MAX_LOG_CHARS)
         return super().formatMessage(record)
+
+
+def _bounded(arg: object) -> object:
+    """A log argument as it may be shown: text, a path or an error escaped and bounded; an event
+    line as it is (its schema bounds it, and ``report`` parses it whole); anything else as is."""
+    if isinstance(arg, str) and arg.startswith(MARKER):
+        return arg
+    if isinstance(arg, (str, os.PathLike, BaseException)):
+        return shown(str(arg))
+    return arg
 
 
 class _OneLineErrors(logging.StreamHandler):  # type: ignore[type-arg]
@@ -139,5 +157,5 @@ def setup_logging(config: Config) -> None:
         _UTCFormatter("%(asctime)s autostop-async[%(process)d] %(levelname)s %(message)s")
     )
     log.handlers[:] = [handler]
-    log.setLevel(os.environ.get("AUTOSTOP_LOG_LEVEL", "INFO").upper())
+    log.setLevel(config.log_level)
     log.propagate = False

@@ -28,6 +28,7 @@ from .config import DEFAULT_STATE_DIR, Config
 from .durations import format_duration
 from .errors import NotAnsweringError
 from .own_writes import OwnWrites
+from .safe_output import shown
 from .safe_read import open_regular_for_write, run_blocking
 from .signals.terminals import terminal_devices
 from .times import utc_iso
@@ -116,7 +117,7 @@ class Notifier:
         lines = [
             f"autostop-async: this app {stop} at {utc_iso(deadline)} "
             f"(in {format_duration(deadline - now)}): nothing has happened since "
-            f"{utc_iso(last.at)} ({last.source}).",
+            f"{utc_iso(last.at)} ({shown(last.source)}).",
             "To keep it running, use it: type in the editor or a terminal, or save a file.",
         ]
         if self.hint is not None:
@@ -244,7 +245,7 @@ class Notifier:
 
     def _write_terminals(self, lines: list[str], now: float) -> int:
         """Write to every terminal device without blocking; those that refuse are skipped."""
-        data = ("\r\n" + "".join(f"*** {line}\r\n" for line in lines)).encode("utf-8")
+        data = ("\r\n" + "".join(f"*** {_safe(line)}\r\n" for line in lines)).encode("utf-8")
         written = 0
         for path, _ in terminal_devices(self.terminals_dir):
             try:
@@ -360,8 +361,19 @@ class WarningSchedule:
             await self.notifier.retry()
 
 
+#: The most characters of one line of the warning (a line names at most a few paths).
+MAX_LINE_CHARS = 4 * 1000
+
+
+def _safe(line: str) -> str:
+    """A line as terminals and the notice file get it: names in it come from users' files and
+    processes, so no control character (an OSC 52 that writes the clipboard, ``ESC[2J``) gets
+    through, and its length is bounded (:func:`~.safe_output.shown`)."""
+    return shown(line, MAX_LINE_CHARS)
+
+
 def _encode(lines: list[str]) -> bytes:
-    return ("\n".join(lines) + "\n").encode("utf-8")
+    return ("\n".join(_safe(line) for line in lines) + "\n").encode("utf-8")
 
 
 def _write_all(fd: int, data: bytes) -> None:

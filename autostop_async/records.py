@@ -3,6 +3,9 @@
 The daemon writes a :class:`State` (``state.save_state``); ``status`` and ``keepalive`` read it
 back with :func:`state_from_json`, which refuses a value of the wrong kind with a ValueError that
 names its key (a hand-edited or corrupted file costs a warning, never a crash or a wrong stop).
+Every number is checked like the flag that sets it: a duration (the idle time, a job's grace,
+``--max-keepalive``, ``--warn-before``) at most 365 days, a time no later than the last one a
+date can show (``9999-12-31``), so no value can overflow a date or put a stop a century away.
 """
 
 from __future__ import annotations
@@ -11,6 +14,8 @@ import json
 import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
+
+from .config import MAX_DURATION
 
 __all__ = [
     "STATE_VERSION",
@@ -22,6 +27,10 @@ __all__ = [
 ]
 
 STATE_VERSION = 1
+#: The latest time a state file may hold: 9999-12-31T23:59:59Z, the last a date can show.
+MAX_EPOCH = 253402300799.0
+#: What the daemon's work came to: the app deleted, or found gone (``CheckResult.action``).
+GONE = ("deleted", "already-gone")
 
 
 @dataclass
@@ -88,8 +97,8 @@ class Controls:
         if not isinstance(keepalive, (dict, type(None))):
             raise ValueError("controls.keepalive is not an object")
         return cls(
-            max_keepalive=_time(raw, "max_keepalive", optional=True, where="controls."),
-            warn_before=_time(raw, "warn_before", optional=True, where="controls."),
+            max_keepalive=_duration(raw, "max_keepalive", where="controls."),
+            warn_before=_duration(raw, "warn_before", where="controls."),
             dry_run=dry_run,
             off=list(off),
             keepalive=keepalive,
@@ -115,6 +124,9 @@ class State:
     updated: float = 0.0
     signals: dict[str, SignalRecord] = field(default_factory=dict)
     controls: Controls = field(default_factory=Controls)
+    #: When the daemon's work ended (the app deleted, or found gone) and how (``GONE``).
+    gone_at: float | None = None
+    gone: str | None = None
     version: int = STATE_VERSION
 
     def to_json(self) -> str:
@@ -124,8 +136,8 @@ class State:
 
 def state_idle_time(raw: dict[str, Any]) -> float | None:
     """The daemon's idle time in the state file's JSON (None if absent); ValueError if it is
-    not a number above 0."""
-    idle_time = _time(raw, "idle_time", optional=True)
+    not a number above 0 and at most 365 days (``--idle-time``'s bounds)."""
+    idle_time = _duration(raw, "idle_time")
     if idle_time is not None and idle_time <= 0:
         raise ValueError("idle_time is not more than 0")
     return idle_time
@@ -146,12 +158,15 @@ def state_from_json(raw: object) -> State:
     pid = raw.get("pid")
     if pid is not None and (isinstance(pid, bool) or not isinstance(pid, int) or pid <= 0):
         raise ValueError("pid is not a process number")
+    gone = raw.get("gone")
+    if gone is not None and gone not in GONE:
+        raise ValueError(f"gone is not one of {', '.join(GONE)}")
     return State(
         app_started=float(_time(raw, "app_started") or 0.0),
         started=float(_time(raw, "started") or 0.0),
         last_at=float(_time(raw, "last_at") or 0.0),
         last_source=str(_text(raw.get("last_source"), "last_source")),
-        last_stop_after=_time(raw, "last_stop_after", optional=True),
+        last_stop_after=_duration(raw, "last_stop_after"),
         hints=list(hints),
         idle_time=state_idle_time(raw),
         deadline=_time(raw, "deadline", optional=True),
@@ -159,21 +174,38 @@ def state_from_json(raw: object) -> State:
         updated=float(_time(raw, "updated", optional=True) or 0.0),
         signals={str(k): SignalRecord.from_json(str(k), v) for k, v in signals.items()},
         controls=Controls.from_json(raw.get("controls", {})),
+        gone_at=_time(raw, "gone_at", optional=True),
+        gone=gone,
     )
 
 
 def _time(
     raw: dict[str, Any], key: str, *, optional: bool = False, where: str = ""
 ) -> float | None:
-    """``raw[key]`` as epoch seconds: a finite number, not negative (None if optional and
-    absent or null). Raises ValueError naming the key (after ``where``, e.g. ``controls.``)."""
+    """``raw[key]`` as epoch seconds: a finite number, not negative, at most ``MAX_EPOCH``
+    (None if optional and absent or null). Raises ValueError naming the key (after ``where``,
+    e.g. ``controls.``)."""
+    return _number(raw, key, MAX_EPOCH, "time", "later than 9999-12-31", optional, where)
+
+
+def _duration(raw: dict[str, Any], key: str, *, where: str = "") -> float | None:
+    """``raw[key]`` as a duration in seconds, 0 to 365 days as its flag allows (None if absent
+    or null); ValueError naming the key."""
+    return _number(raw, key, MAX_DURATION, "duration", "longer than 365 days", True, where)
+
+
+def _number(
+    raw: dict[str, Any], key: str, most: float, what: str, too_big: str, optional: bool, where: str
+) -> float | None:
     value = raw.get(key)
     if value is None and optional:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ValueError(f"{where}{key} is not a number")
     if not math.isfinite(value) or value < 0:
-        raise ValueError(f"{where}{key} is not a finite time of at least 0")
+        raise ValueError(f"{where}{key} is not a finite {what} of at least 0")
+    if value > most:
+        raise ValueError(f"{where}{key} is {too_big}")
     return float(value)
 
 

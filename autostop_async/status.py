@@ -1,10 +1,12 @@
 """``python -m autostop_async status [--json]``: what the daemon sees, for a person at a glance.
 
 It reads the daemon's state file (readable by every user), the keepalive file and the holds on
-jobs, and never changes any of them. It takes the daemon's settings (``--state-dir``,
-``AUTOSTOP_STATE_DIR``) to find them. Exit codes: 0 shown, the daemon runs; 1 shown, but the
-daemon that wrote it is not running; 2 no state to show (no daemon has run with this state
-folder since the app started).
+jobs, and never changes any of them. The stop it shows is computed by the daemon's own rule
+(:func:`~.stop_rule.stop_rule`); once the daemon has deleted the app, it says so. Names from
+users' files and processes are shown escaped and bounded (:func:`~.safe_output.shown`). It
+takes the daemon's settings (``--state-dir``, ``AUTOSTOP_STATE_DIR``) to find them. Exit
+codes: 0 shown, the daemon runs; 1 shown, but the daemon that wrote it is not running; 2 no
+state to show (no daemon has run with this state folder since the app started).
 """
 
 from __future__ import annotations
@@ -23,11 +25,12 @@ from typing import Any
 from .config import Config, command_parser, parse_settings
 from .durations import format_duration
 from .errors import UsageError
-from .holds import JobHold, Keepalive, holds_dir, keepalive_file, read_holds, read_keepalive
+from .holds import HoldsReader, HoldsView, Keepalive, holds_dir, keepalive_file, read_keepalive
 from .notice import MAX_WARN_SHARE
 from .records import State
-from .safe_output import escape, json_text
+from .safe_output import MAX_LOG_CHARS, escape, json_text, shown
 from .state import app_start_time, load_state
+from .stop_rule import stop_rule
 from .times import UTC_FORMAT, utc_iso
 
 __all__ = ["build_report", "daemon_running", "format_report", "main"]
@@ -60,6 +63,11 @@ def _when(at: float, now: float) -> str:
 ORDER = ("workspace", "git", "editor", "terminals", "cpu", "gpu")
 
 
+def _shown(text: str | None) -> str | None:
+    """Text from users' files and processes as the report carries it (None stays None)."""
+    return shown(text) if text is not None else None
+
+
 def _rank(name: str) -> tuple[int, str]:
     return (ORDER.index(name) if name in ORDER else len(ORDER), name)
 
@@ -70,18 +78,30 @@ def build_report(
     *,
     running: bool,
     now: float,
-    jobs: Sequence[JobHold] = (),
+    holds: HoldsView | None = None,
 ) -> dict[str, Any]:
-    """What ``status --json`` prints; the table shows the same. ``jobs``: the holds whose job
-    runs; while one does, ``stops_at`` is the latest it can be (the cap), and ``held`` true."""
+    """What ``status --json`` prints; the table shows the same. Text from users' files and
+    processes is escaped and bounded (:func:`~.safe_output.shown`), as on every output.
+
+    ``holds``: the holds on jobs as the daemon reads them; while a job runs, ``stops_at`` is
+    the latest it can be (the cap), and ``held`` true. ``kept_by`` names the hold that keeps
+    the app past its idle deadline (``job``, ``unusable hold file``, ``keepalive``);
+    ``app_gone_at`` is set once the daemon deleted the app (or found it gone)."""
     idle_time = float(state.idle_time or 0.0)
     controls = state.controls
     cap = float(controls.max_keepalive or 0.0)
-    after = state.last_stop_after if state.last_stop_after is not None else idle_time
-    idle_at = state.last_at + after
-    floors = [hold.until] if hold is not None else []
-    floors += [job.since + cap for job in jobs]
-    stops_at = max([idle_at, *floors])
+    holds = holds if holds is not None else HoldsView()
+    jobs = holds.live
+    stop = stop_rule(  # the daemon's rule (IdleClock.stop), on what the daemon saved
+        last_at=state.last_at,
+        stop_after=state.last_stop_after,
+        idle_time=idle_time,
+        keepalive_until=hold.until if hold is not None else None,
+        job_starts=[job.since for job in jobs],
+        max_keepalive=cap,
+        unusable_until=[u.until for u in holds.unusable],
+    )
+    stops_at = stop.at
     signals: list[dict[str, Any]] = [
         {
             "name": name,
@@ -89,8 +109,8 @@ def build_report(
             "looked_at": "every interval" if record.cheap else "at deadlines",
             "latest_activity": utc_iso(record.at) if record.at is not None else None,
             "idle_seconds": round(max(0.0, now - record.at), 1) if record.at is not None else None,
-            "source": record.source,
-            "note": record.note,
+            "source": _shown(record.source),
+            "note": _shown(record.note),
         }
         for name, record in state.signals.items()
     ]
@@ -101,16 +121,19 @@ def build_report(
         "idle_seconds": round(max(0.0, now - state.last_at), 1),
         "idle_time": idle_time,
         "last_activity": utc_iso(state.last_at),
-        "source": state.last_source,
+        "source": shown(state.last_source),
         "stops_at": utc_iso(stops_at),
         "stops_in_seconds": round(stops_at - now, 1),
+        "kept_by": stop.held_by if stop.floor is not None and stop.floor > now else None,
+        "app_gone": state.gone,
+        "app_gone_at": utc_iso(state.gone_at) if state.gone_at is not None else None,
         "dry_run": controls.dry_run,
         "keepalive": hold.to_json() if hold is not None else None,
         "held": bool(jobs),
         "holds": [job.to_json(now, cap) for job in jobs],
         "then_stop_after": state.last_stop_after,
         "warn_before": controls.warn_before,
-        "editor_data": controls.editor_data,
+        "editor_data": _shown(controls.editor_data),
         "signals": signals,
     }
 
@@ -132,7 +155,7 @@ def format_report(report: dict[str, Any], state_file: Path, *, now: float) -> st
                 sig["source"] or sig["note"] or "nothing seen yet",
             )
         )
-    # Names come from users: each cell escaped, so one row is one line.
+    # Names come from users (bounded in the report): each cell escaped, so one row is one line.
     safe = [tuple(escape(str(c)) for c in r) for r in rows]
     widths = [max(len(r[i]) for r in safe) for i in range(4)]
     lines = [
@@ -149,23 +172,32 @@ def format_report(report: dict[str, Any], state_file: Path, *, now: float) -> st
     if hold is not None:
         until = _epoch(hold["until"])
         lines.append(
-            f"keepalive by {escape(hold['by'])}: not stopped before {_when(until, now)} "
+            f"keepalive by {shown(hold['by'])}: not stopped before {_when(until, now)} "
             f"(in {format_duration(until - now)})"
         )
     for job in report.get("holds", []):
         then = job["then_stop_after"]
         lines.append(
-            f"kept while job {job['pid']} `{escape(job['command'])}` runs (by "
-            f"{escape(job['by'])}; running for "
+            f"kept while job {job['pid']} `{shown(job['command'])}` runs (by "
+            f"{shown(job['by'])}; running for "
             f"{format_duration(job['running_for_seconds'], compact=True)}; capped at "
             f"{_when(_epoch(job['capped_at']), now)}); then it stops "
             + (f"{format_duration(then, compact=True)} after" if then is not None else "once idle")
         )
     stops_at, stops_in = _epoch(report["stops_at"]), report["stops_in_seconds"]
     verb = "would be stopped (dry run)" if report["dry_run"] else "stops"
-    if report.get("held"):
+    gone_at = report.get("app_gone_at")
+    if gone_at is not None:
+        how = "deleted" if report.get("app_gone") == "deleted" else "found already gone"
+        lines.append(f"the app was {how} at {_when(_epoch(gone_at), now)}: nothing left to stop")
+    elif report.get("held"):
         lines.append(
             f"{verb} at the latest at {_when(stops_at, now)} (the cap), if the job runs on"
+        )
+    elif report.get("kept_by") == "unusable hold file":
+        lines.append(
+            f"{verb} at the latest at {_when(stops_at, now)} (in {format_duration(stops_in)}): "
+            "an unusable hold file keeps the app until then (the daemon's log names it)"
         )
     elif stops_in > 0:
         lines.append(
@@ -175,7 +207,7 @@ def format_report(report: dict[str, Any], state_file: Path, *, now: float) -> st
         lines.append(f"{verb}: due since {_when(stops_at, now)}, unless the check finds activity")
     lines.extend(_warning_lines(report))
     if report.get("editor_data"):
-        lines.append(f"editor data: {report['editor_data']}")
+        lines.append(f"editor data: {escape(report['editor_data'])}")
     daemon = report["daemon"]
     if daemon["running"]:
         lines.append(
@@ -187,7 +219,8 @@ def format_report(report: dict[str, Any], state_file: Path, *, now: float) -> st
             f"the daemon (pid {daemon['pid']}) is NOT running: this is its last record, "
             f"written at {_when(_epoch(daemon['updated']), now)} ({state_file})"
         )
-    return "\n".join(lines)
+    # Every line escaped and bounded again, whatever it holds (the one rule, at the door).
+    return "\n".join(shown(line, MAX_LOG_CHARS) for line in lines)
 
 
 def _warning_lines(report: dict[str, Any]) -> list[str]:
@@ -245,8 +278,8 @@ def show(config: Config, app_start: Callable[[], float | None] = app_start_time)
     if hold is not None and hold.until <= now:
         hold = None
     running = daemon_running(state.pid)
-    jobs = read_holds(holds_dir(config), max_keepalive, now)
-    report = build_report(state, hold, running=running, now=now, jobs=jobs)
+    holds = HoldsReader(holds_dir(config), max_keepalive, clock=lambda: now).read()
+    report = build_report(state, hold, running=running, now=now, holds=holds)
     if isinstance(sys.stdout, io.TextIOWrapper):  # a strict or narrow stdout cannot fail it
         sys.stdout.reconfigure(errors="backslashreplace")
     if config.json:

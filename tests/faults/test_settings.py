@@ -99,6 +99,40 @@ def test_a_bad_setting_from_the_environment_names_the_variable(
     assert name in one_line(done.stderr)
 
 
+@pytest.mark.parametrize("value", ["verbose", "", "10", "debug2"])
+@pytest.mark.parametrize("command", [[], ["--once"], ["status"], ["keepalive", "--list"]])
+def test_a_bad_log_level_is_one_line_and_exit_2_never_a_restart_loop(
+    tmp_path: Path, command: list[str], value: str
+) -> None:
+    """``AUTOSTOP_LOG_LEVEL=verbose`` (or empty, or ``10``) was a traceback and exit 1, which
+    the supervisor restarts; now it is checked like every setting: one line, exit 2 (the
+    supervisor does not restart exit 2), for the daemon and for every command."""
+    daemon = (
+        []
+        if command[:1] in (["status"], ["keepalive"])
+        else ["--dry-run", "--watch", str(tmp_path)]
+    )
+    done = run(
+        *command, *daemon, "--state-dir", str(tmp_path / "state"),
+        env={"AUTOSTOP_LOG_LEVEL": value},
+    )  # fmt: skip
+    assert done.returncode == 2, (done.stdout, done.stderr)
+    assert "AUTOSTOP_LOG_LEVEL" in one_line(done.stderr)
+    assert done.stdout == ""
+
+
+def test_the_log_level_is_a_setting_like_the_others(tmp_path: Path) -> None:
+    flags = ("--once", "--dry-run", "--watch", str(tmp_path), "--state-dir", str(tmp_path / "s"))
+    done = run(*flags, "--log-level", "loud")
+    assert done.returncode == 2 and "--log-level" in one_line(done.stderr)
+    quiet = run(*flags, "--idle-time", "1h", env={"AUTOSTOP_LOG_LEVEL": "warning"})
+    assert quiet.returncode == 0, quiet.stderr
+    assert " INFO " not in quiet.stderr
+    (tmp_path / "new.py").write_text("x")  # found by the walk: a DEBUG line says so
+    chatty = run(*flags, "--idle-time", "1s", "--log-level", "DEBUG")
+    assert chatty.returncode == 0 and " DEBUG " in chatty.stderr, chatty.stderr
+
+
 @pytest.mark.parametrize("value", ["nan", "inf", "1e400"])
 def test_keepalive_refuses_a_duration_that_is_not_finite(tmp_path: Path, value: str) -> None:
     # `--` now comes before a command to run; "-inf" alone reads as an option (exit 2 too).

@@ -9,18 +9,22 @@ longer than it was.
 
 from __future__ import annotations
 
+import calendar
 import json
 import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from autostop_async.state import app_start_time
-from tests.integration.conftest import age_tree, aws_env, run_cli
+from autostop_async.times import UTC_FORMAT
+from tests.integration.conftest import Daemon, age_tree, aws_env, run_cli
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.faults
 
@@ -64,6 +68,12 @@ def warnings(stderr: str) -> list[str]:
         ("signals", {"cpu": {"at": float("nan")}}),
         ("controls", {"max_keepalive": "forever"}),
         ("hints", "/home/sagemaker-user"),
+        # Numbers checked like the flags that set them: no overflow, no stop a century away.
+        ("last_stop_after", 1e300),
+        ("last_stop_after", 3e9),
+        ("idle_time", 1e300),
+        ("last_at", 1e300),
+        ("controls", {"warn_before": 1e300}),
     ],
 )
 def test_a_wrong_value_in_the_state_file_never_makes_the_app_idle(
@@ -93,6 +103,10 @@ def test_a_wrong_value_in_the_state_file_never_makes_the_app_idle(
         ("signals", {"cpu": {"at": 1e400}}),
         ("idle_time", float("inf")),
         ("controls", {"max_keepalive": "lots"}),
+        ("last_stop_after", 1e300),
+        ("last_stop_after", 3e9),
+        ("updated", 1e300),
+        ("signals", {"cpu": {"at": 1e300, "cheap": True}}),
     ],
 )
 def test_status_ignores_a_state_file_with_wrong_values(
@@ -166,3 +180,43 @@ def test_the_daemon_ignores_a_nan_keepalive_with_one_warning_and_stops_the_app(
     found = [line for line in text.splitlines() if "keepalive file" in line]
     assert len(found) == 1 and " WARNING " in found[0] and "until_epoch" in found[0], text
     assert os.path.exists(tmp_path / "state" / "keepalive.json")  # read, never changed
+
+
+@pytest.mark.parametrize("stop_after", [1e300, 3e9], ids=["1e300", "3e9"])
+def test_the_daemon_ignores_a_huge_grace_in_the_state_file_with_one_warning(
+    tmp_path: Path, start_daemon: Callable[..., Daemon], stop_after: float
+) -> None:
+    """``last_stop_after`` 1e300 (an OverflowError, then a restart loop) or 3e9 (a first check
+    in the year 2122): one warning naming the key; the clock starts now, the first check within
+    the idle time; no traceback."""
+    (tmp_path / "state").mkdir()
+    state = good_state(time.time()) | {"last_stop_after": stop_after, "idle_time": 30.0}
+    (tmp_path / "state" / "state.json").write_text(json.dumps(state))
+    daemon = start_daemon("--idle-time", "30", "--interval", "1", "--dry-run")
+    line = wait_for(
+        lambda: next((x for x in daemon.text().splitlines() if "first check at" in x), None),
+        30,
+        "the daemon's first line about its clock",
+    )
+    first = calendar.timegm(time.strptime(line.split("first check at ")[1][:20], UTC_FORMAT))
+    assert first <= time.time() + 31, line
+    found = warnings(daemon.text())
+    assert len(found) == 1 and "last_stop_after" in found[0], daemon.text()
+    daemon.stop()
+    assert daemon.proc.stdout is not None
+    assert b"Traceback" not in daemon.proc.stdout.read()
+
+
+@pytest.mark.parametrize("until", [1e300, 3e9, 1e20], ids=["1e300", "3e9", "1e20"])
+def test_a_huge_keepalive_is_capped_like_the_flag(tmp_path: Path, until: float) -> None:
+    """A keepalive file's ``until`` far away is capped at the file's change time plus
+    ``--max-keepalive`` (the most ``keepalive`` itself may ask for): no overflow, no year 2122."""
+    (tmp_path / "home").mkdir()
+    check(tmp_path)  # a state file to show
+    keepalive_file(tmp_path, until)
+    done = run_cli("status", "--json", "--state-dir", str(tmp_path / "state"), endpoint=None)
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr
+    report = json.loads(done.stdout)
+    shown_until = calendar.timegm(time.strptime(report["keepalive"]["until"], UTC_FORMAT))
+    assert shown_until <= time.time() + 12 * 3600 + 1

@@ -143,6 +143,7 @@ EXAMPLES: dict[str, tuple[list[str], str, object]] = {
         "http://127.0.0.1:5",
     ),
     "log_file": (["--log-file", "/l.log"], "/l.log", Path("/l.log")),
+    "log_level": (["--log-level", "debug"], " Debug ", "DEBUG"),
     "skip_git_ignored": (["--skip-git-ignored"], "on", True),
     "editor": (["--no-editor"], "0", False),
     "editor_idle_url": (["--editor-idle-url", "http://h:1/i"], "http://h:1/i", "http://h:1/i"),

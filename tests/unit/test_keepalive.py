@@ -137,7 +137,7 @@ async def test_the_app_is_not_stopped_before_the_keepalive_ends(tmp_path: Path) 
     os.utime(path)
     deleter = Deleter()
     clock = Clock(1000.0)  # idle for 200 s of 100: only the keepalive holds it
-    reader = KeepaliveReader(path, 10**9, clock=clock)
+    reader = KeepaliveReader(path, 365 * 86400.0, clock=clock)  # the most the flag allows
     d = make_daemon(config, [FakeSignal("workspace")], APP, deleter, keepalive=reader, clock=clock)
     result = await d.once()
     assert result.action == "none" and deleter.calls == 0

@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from autostop_async.safe_output import escape, finite, json_text
+from autostop_async.safe_output import escape, finite, json_text, shown
 
 
 @pytest.mark.parametrize(
@@ -39,3 +39,15 @@ def test_json_text_is_strict_ascii_json() -> None:
     assert json.loads(text, parse_constant=lambda c: pytest.fail(c)) == {
         "a": None, "b": [None, 1.5], "c": "x\\xff", "d": "é",
     }  # fmt: skip
+
+
+def test_shown_escapes_and_bounds_keeping_both_ends() -> None:
+    assert shown("a\x1bb") == "a\\x1bb"
+    long = "/home/u/" + "x" * 10_000 + "/train.py"
+    text = shown(long, 100)
+    assert text.startswith("/home/u/xxx") and text.endswith("/train.py")
+    assert "…[9,917 characters left out]…" in text
+    assert len(text) < 140
+    assert shown(text, 100) != text  # bounded again at a door, still bounded
+    hostile = "\x1b]52;c;aGk=\x07" * 1000
+    assert shown(hostile, 50).isprintable() and len(shown(hostile, 50)) < 300

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import subprocess
 import sys
 import time
@@ -18,9 +19,16 @@ from autostop_async.activity import Activity
 from autostop_async.cli import guarded
 from autostop_async.config import Config
 from autostop_async.daemon import Daemon
-from autostop_async.holds import KeepaliveReader, write_keepalive
+from autostop_async.holds import (
+    HoldsReader,
+    KeepaliveReader,
+    ensure_holds_dir,
+    holds_dir,
+    write_keepalive,
+)
 from autostop_async.signals.base import SignalBase
-from tests.support.doubles import app_started_at, no_app_start
+from autostop_async.times import utc_iso
+from tests.support.doubles import APP, Deleter, app_started_at, no_app_start
 
 
 class Answer(SignalBase):
@@ -173,3 +181,58 @@ def test_status_says_what_the_warning_will_actually_do(
     report = {"warn_before": warn_before, "idle_time": 3600.0}
     lines = status._warning_lines(report)
     assert lines == ([expected] if expected else [])
+
+
+async def idle_daemon(config: Config, *, deleter: Deleter | None = None) -> Daemon:
+    """A daemon whose app has been idle for two hours (idle time 1 h), holds read, state saved."""
+    holds = HoldsReader(holds_dir(config), config.max_keepalive)
+    keepalive = KeepaliveReader(config.state_dir / "keepalive.json", config.max_keepalive)
+    d = Daemon(config, [], APP, deleter, keepalive=keepalive, holds=holds, app_start=no_app_start)
+    await d.start()
+    assert d.idle.state is not None
+    d.idle.state.last_at = time.time() - 7200
+    await d.poll_cheap()
+    await d.save()
+    return d
+
+
+def test_status_says_an_unusable_hold_file_keeps_the_app_as_the_daemon_does(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = Config(idle_time=3600.0, state_dir=tmp_path / "state", interval=60.0)
+    ensure_holds_dir(holds_dir(config))
+    (holds_dir(config) / "4242-99.json").write_bytes(b"{not a hold")
+    d = asyncio.run(idle_daemon(config))
+    assert d.idle.kept_by(time.time()) is not None  # the daemon keeps the app
+    assert run_status(config) == 1
+    out = capsys.readouterr().out
+    assert "due since" not in out
+    assert "an unusable hold file keeps the app" in out
+    assert run_status(config, "--json") == 1
+    report = json.loads(capsys.readouterr().out)
+    assert report["kept_by"] == "unusable hold file"
+    assert report["stops_in_seconds"] > 0
+    # One rule: the stop status shows is the daemon's deadline (to the second it prints).
+    assert report["stops_at"] == utc_iso(d.idle.deadline)
+
+
+def test_status_says_the_app_was_deleted_once_the_daemon_deleted_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = Config(idle_time=3600.0, state_dir=tmp_path / "state", interval=60.0)
+    deleter = Deleter()
+
+    async def delete() -> None:
+        d = await idle_daemon(config, deleter=deleter)
+        assert (await d.check()).action == "deleted"
+        await d.save()
+
+    asyncio.run(delete())
+    assert deleter.calls == 1
+    run_status(config)
+    out = capsys.readouterr().out
+    assert "due since" not in out
+    assert re.search(r"^the app was deleted at \S+: nothing left to stop$", out, re.M), out
+    run_status(config, "--json")
+    report = json.loads(capsys.readouterr().out)
+    assert report["app_gone"] == "deleted" and report["app_gone_at"] is not None
