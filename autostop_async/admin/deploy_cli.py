@@ -63,6 +63,7 @@ from .wheelhouse import (
     build,
     cache_root,
     cached,
+    check_pythons,
     find_source,
     open_wheelhouse,
     wheelhouse_key,
@@ -252,6 +253,8 @@ def _pythons(cli: _Cli, lock: Lock | None) -> list[str]:
     pythons = [v.strip() for v in str(given).split(",") if v.strip()]
     if not pythons or not all(_PYTHON.fullmatch(v) for v in pythons):
         raise UsageError(f"--python {given!r}: a comma-separated list such as 3.11,3.12")
+    if lock is not None:
+        check_pythons(lock, pythons)
     return pythons
 
 

@@ -33,6 +33,7 @@ __all__ = [
     "build",
     "cache_root",
     "cached",
+    "check_pythons",
     "download_args",
     "find_source",
     "open_wheelhouse",
@@ -143,6 +144,16 @@ def _fill(folder: Path, source: Path, lock: Lock, pythons: Sequence[str]) -> Non
     (folder / REQUIREMENTS).write_text(ours + lock.requirements())
 
 
+def check_pythons(lock: Lock, pythons: Sequence[str]) -> None:
+    """:class:`UsageError` for a Python the lock file does not cover."""
+    missing = [v for v in pythons if v not in lock.pythons]
+    if missing:
+        raise UsageError(
+            f"--python {','.join(missing)}: not in the lock file (it has {' '.join(lock.pythons)});"
+            f" run `python -m autostop_async.admin.lock --python {','.join(pythons)}`"
+        )
+
+
 def build(
     source: Path,
     lock: Lock,
@@ -152,23 +163,28 @@ def build(
 ) -> Wheelhouse:
     """Build the wheelhouse ``key`` into the local cache and return it; nothing is left
     behind when the build fails or is interrupted."""
-    missing = [v for v in pythons if v not in lock.pythons]
-    if missing:
-        raise UsageError(
-            f"--python {','.join(missing)}: not in the lock file (it has {' '.join(lock.pythons)});"
-            f" run `python -m autostop_async.admin.lock --python {','.join(pythons)}`"
-        )
+    check_pythons(lock, pythons)
     root = cache_root()
-    root.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f".{key}.building-", dir=root))
+    final = root / key
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        work = Path(tempfile.mkdtemp(prefix=f".{key}.building-", dir=root))
+    except OSError as exc:
+        raise AdminError(f"cannot write the wheelhouse cache {root}: {exc.strerror}") from None
     try:
         say(f"building wheelhouse {key} for Python {', '.join(pythons)} in {work} …")
         _fill(work, source, lock, pythons)
         files = sorted(f.name for f in work.iterdir())
         (work / MANIFEST).write_text(json.dumps({"key": key, "files": files}))
-        final = root / key
-        shutil.rmtree(final, ignore_errors=True)  # an incomplete one from an older version
-        os.rename(work, final)
+        if final.exists() and cached(key) is None:  # an incomplete one from an older version
+            shutil.rmtree(final, ignore_errors=True)
+        try:
+            os.rename(work, final)
+        except OSError:
+            if cached(key) is None:  # not another deploy that finished the same one first
+                raise
+    except OSError as exc:
+        raise AdminError(f"building wheelhouse {key} in {work}: {exc}") from None
     finally:
         shutil.rmtree(work, ignore_errors=True)
     say(f"cached wheelhouse {key} in {final}")

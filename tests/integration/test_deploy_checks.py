@@ -188,6 +188,15 @@ def test_an_idle_time_under_10_minutes_needs_the_flag(
     assert "dry run: nothing written" in allowed.out
 
 
+def test_a_python_the_lock_does_not_cover_is_refused_before_any_call(
+    fake: FakeSageMaker, pip: FakePip
+) -> None:
+    result = deploy("--python", "3.9")
+    assert result.code == 2
+    assert "python -m autostop_async.admin.lock --python 3.9" in one_error_line(result)
+    assert pip.calls == [] and fake.calls() == [] and cache_entries() == []
+
+
 def test_a_domain_not_in_service_is_refused_before_building(
     fake: FakeSageMaker, pip: FakePip
 ) -> None:
