@@ -217,11 +217,12 @@ def test_a_user_profile_that_does_not_exist_is_named_before_building(
     assert pip.calls == [] and cache_entries() == []
 
 
+@pytest.mark.parametrize("name", [f"{DOMAIN}.json", f"{DOMAIN}.settings.json"])
 def test_an_unreadable_deployment_record_is_named_before_building(
-    fake: FakeSageMaker, pip: FakePip
+    fake: FakeSageMaker, pip: FakePip, name: str
 ) -> None:
     s3 = boto3.client("s3", endpoint_url=fake.endpoint_url, region_name=REGION)
-    key = f"autostop-async/deployments/{DOMAIN}.json"
+    key = f"autostop-async/deployments/{name}"
     s3.put_object(Bucket=BUCKET, Key=key, Body=b"not json")
     result = deploy()
     assert result.code == 1
@@ -441,3 +442,19 @@ def test_purge_with_a_scope_is_refused(fake: FakeSageMaker) -> None:
     assert result.code == 2
     assert "--purge" in one_error_line(result)
     assert fake.calls() == []
+
+
+def test_undeploy_purge_keeps_the_wheelhouse_a_running_app_still_needs(
+    fake: FakeSageMaker, pip: FakePip
+) -> None:
+    assert deploy().code == 0
+    (name,) = [n for n in fake.lcc_scripts() if n.startswith("autostop-async-")]
+    arn = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:studio-lifecycle-config/{name}"
+    fake.add_app(DOMAIN, space_name="busy-space")
+    fake.set_app_lcc(DOMAIN, space_name="busy-space", lcc_arn=arn)
+    houses = s3_keys(fake, "autostop-async/wheelhouse/")
+    done = cli("undeploy", "--domain-id", DOMAIN, "--purge", "--yes")
+    assert done.code == 0, done.err
+    assert "keep the deployment record and the wheelhouses" in done.out
+    assert s3_keys(fake, "autostop-async/wheelhouse/") == houses
+    assert f"autostop-async/deployments/{DOMAIN}.json" in s3_keys(fake)
