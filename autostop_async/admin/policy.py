@@ -1,5 +1,6 @@
-"""The IAM policies: what the admin running deploy needs, and what each app's execution role
-needs for the daemon (delete its own app, read the wheelhouse), scoped to the domain."""
+"""The IAM policies: what the admin running deploy needs, what each app's execution role needs
+for the daemon (delete its own app, read the wheelhouse), and what ``autostop-async report``
+reads (read-only), scoped to the domain."""
 
 from __future__ import annotations
 
@@ -8,7 +9,13 @@ from typing import Any
 
 from .s3 import Location
 
-__all__ = ["admin_policy", "check_execution_roles", "execution_role_policy"]
+__all__ = [
+    "admin_policy",
+    "check_execution_roles",
+    "dumps",
+    "execution_role_policy",
+    "report_policy",
+]
 
 
 def _arn(domain_arn: str, resource: str) -> str:
@@ -109,6 +116,60 @@ def admin_policy(domain_arn: str, loc: Location) -> dict[str, Any]:
                 "Effect": "Allow",
                 "Action": "s3:ListBucket",
                 "Resource": f"arn:{partition}:s3:::{loc.bucket}",
+            },
+        ],
+    }
+
+
+def report_policy(domain_arn: str) -> dict[str, Any]:
+    """What ``autostop-async report`` reads, and nothing it could write: the domain's apps,
+    spaces and profiles (List calls take no resource ARN), the Studio log group's events, and
+    prices (``pricing:GetProducts`` takes no resource either)."""
+    domain_id = domain_arn.rsplit("/", 1)[-1]
+    parts = domain_arn.split(":")
+    partition, region, account = parts[1], parts[3], parts[4]
+    group = f"arn:{partition}:logs:{region}:{account}:log-group:/aws/sagemaker/studio"
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "AutostopReportListStudio",
+                "Effect": "Allow",
+                "Action": [
+                    "sagemaker:ListApps",
+                    "sagemaker:ListSpaces",
+                    "sagemaker:ListUserProfiles",
+                    "sagemaker:ListDomains",
+                ],
+                "Resource": "*",
+            },
+            {
+                "Sid": "AutostopReportDescribeStudio",
+                "Effect": "Allow",
+                "Action": [
+                    "sagemaker:DescribeDomain",
+                    "sagemaker:DescribeApp",
+                    "sagemaker:DescribeSpace",
+                    "sagemaker:DescribeUserProfile",
+                ],
+                "Resource": [
+                    domain_arn,
+                    _arn(domain_arn, f"app/{domain_id}/*"),
+                    _arn(domain_arn, f"space/{domain_id}/*"),
+                    _arn(domain_arn, f"user-profile/{domain_id}/*"),
+                ],
+            },
+            {
+                "Sid": "AutostopReportStudioLogs",
+                "Effect": "Allow",
+                "Action": ["logs:FilterLogEvents", "logs:DescribeLogStreams"],
+                "Resource": [group, f"{group}:*"],
+            },
+            {
+                "Sid": "AutostopReportPrices",
+                "Effect": "Allow",
+                "Action": "pricing:GetProducts",
+                "Resource": "*",
             },
         ],
     }

@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
-from .failures import AdminError, UsageError, aws_error
+from .failures import AdminError, aws_error
 from .lcc import NAME_PREFIX, is_ours, lcc_arn
 
 __all__ = [
@@ -146,16 +146,6 @@ def _paged(sm: Any, operation: str, key: str, what: str, **kwargs: Any) -> list[
     return items
 
 
-def _not_in_service(domain: dict[str, Any], domain_id: str) -> UsageError:
-    status = domain.get("Status")
-    reason = f" ({domain['FailureReason']})" if domain.get("FailureReason") else ""
-    return UsageError(
-        f"domain {domain_id} is {status}{reason}, not InService: nothing was changed. "
-        "Run again once the domain is InService (the console or `aws sagemaker describe-domain` "
-        "shows its status)"
-    )
-
-
 def describe(sm: Any, kind: Kind, domain_id: str, name: str) -> dict[str, Any]:
     """DescribeDomain, DescribeUserProfile or DescribeSpace of one resource."""
     if kind == "domain":
@@ -193,14 +183,16 @@ def read_snapshot(
     domain_id: str,
     profiles: Sequence[str] = (),
     spaces: Sequence[str] = (),
+    *,
+    domain: dict[str, Any] | None = None,
 ) -> Snapshot:
-    """Describe the domain and, in scope, its profiles and spaces. With no ``profiles`` and no
-    ``spaces`` the scope is the whole domain: every user profile and every space (listed
-    page by page). Refuses (:class:`UsageError`) a domain that is not ``InService``."""
+    """Describe the domain (unless ``domain`` is its description, read by
+    :func:`.checks.check_domain`, which is where a domain not ``InService`` is refused) and, in
+    scope, its profiles and spaces. With no ``profiles`` and no ``spaces`` the scope is the
+    whole domain: every user profile and every space (listed page by page)."""
     where = f"domain {domain_id}"
-    domain = describe(sm, "domain", domain_id, domain_id)
-    if domain.get("Status", "InService") != "InService":
-        raise _not_in_service(domain, domain_id)
+    if domain is None:
+        domain = describe(sm, "domain", domain_id, domain_id)
     arn = str(domain["DomainArn"])
     user_settings = domain.get("DefaultUserSettings") or {}
     snap = Snapshot(

@@ -1,36 +1,55 @@
-"""The wheelhouse: this package's wheel and every dependency as binary wheels for each Python
-the images run (manylinux x86_64), so an app installs with ``pip --no-index`` (no internet
-needed: VPC-only domains work).
+"""The wheelhouse: this package's wheel and every dependency in the lock file as binary wheels for
+each Python the images run (manylinux x86_64), and ``requirements.txt``, so an app installs with
+``pip install --no-index --require-hashes`` (no internet needed: VPC-only domains work).
 
-Its key is a hash of the wheels' names and contents: the same wheelhouse has the same key, and
-is uploaded once.
+Its key is known before anything is built: a hash of the lock file, the package's source and the
+Pythons. A deploy looks for that key in S3, then in the local cache
+(``~/.cache/autostop-async/wheelhouses/KEY``), and builds only when neither has it; a build goes
+to a temporary folder beside the cache, renamed into place when complete, and removed whatever
+happens (a failure, Ctrl-C).
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
-import subprocess
-import sys
+import shutil
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from .checkout import download_args, find_source, pip, sha256_file, source_digest
 from .failures import AdminError, UsageError
+from .lock import DEFAULT_PYTHONS, Lock, wheel_name_version
 
-__all__ = ["DEFAULT_PYTHONS", "Wheelhouse", "build", "find_source", "open_wheelhouse"]
+__all__ = [
+    "DEFAULT_PYTHONS",
+    "MANIFEST",
+    "REQUIREMENTS",
+    "Wheelhouse",
+    "build",
+    "cache_root",
+    "cached",
+    "check_pythons",
+    "download_args",
+    "find_source",
+    "open_wheelhouse",
+    "pip",
+    "wheelhouse_key",
+]
 
-#: CPython versions of the SageMaker Distribution generations in use (1.x: 3.10; 2.x: 3.11 and
-#: 3.12; 3.x: 3.12; newer: 3.13).
-DEFAULT_PYTHONS = ("3.10", "3.11", "3.12", "3.13")
-PLATFORMS = ("manylinux2014_x86_64", "manylinux_2_17_x86_64", "manylinux_2_28_x86_64")
-PIP_TIMEOUT = 900
+#: Written last, in the local cache and in S3: a wheelhouse without it is incomplete.
+MANIFEST = "autostop-wheelhouse.json"
+#: The requirements file with every pin and hash, the app's ``pip install -r``.
+REQUIREMENTS = "requirements.txt"
 
 
 @dataclass(frozen=True)
 class Wheelhouse:
-    """A folder of wheels and its content key."""
+    """A folder of wheels (and ``requirements.txt`` when built here) and its key."""
 
     folder: Path
     files: tuple[Path, ...]
@@ -42,77 +61,131 @@ class Wheelhouse:
         return sum(f.stat().st_size for f in self.files)
 
 
-def open_wheelhouse(folder: Path) -> Wheelhouse:
-    """The wheels in ``folder`` and their key; :class:`UsageError` if it holds no wheel of ours."""
-    files = tuple(sorted(folder.glob("*.whl")))
+def open_wheelhouse(folder: Path, key: str | None = None) -> Wheelhouse:
+    """The wheels in ``folder`` (and its requirements file) and ``key``, by default a hash of
+    their names and contents; :class:`UsageError` if it holds no wheel of ours."""
+    files = tuple(sorted([*folder.glob("*.whl"), *folder.glob(REQUIREMENTS)]))
     if not any(f.name.startswith("autostop_async-") for f in files):
         raise UsageError(f"wheelhouse {folder} holds no autostop_async-*.whl")
-    digest = hashlib.sha256()
-    for f in files:
-        digest.update(f.name.encode() + b"\0" + hashlib.sha256(f.read_bytes()).digest())
-    return Wheelhouse(folder, files, digest.hexdigest()[:16])
+    if key is None:
+        digest = hashlib.sha256()
+        for f in files:
+            digest.update(f.name.encode() + b"\0" + bytes.fromhex(sha256_file(f)))
+        key = digest.hexdigest()[:16]
+    return Wheelhouse(folder, files, key)
 
 
-def find_source(given: Path | None = None) -> Path:
-    """The checkout of this project: ``given``, else the one holding this package, else the
-    current folder; it must have ``pyproject.toml`` and ``lcc/on-start.sh``."""
-    here = Path(__file__).resolve().parents[2]
-    for folder in [given] if given is not None else [here, Path.cwd()]:
-        if (folder / "pyproject.toml").is_file() and (folder / "lcc" / "on-start.sh").is_file():
-            return folder
-    raise UsageError(
-        "cannot find the autostop-async checkout (pyproject.toml and lcc/on-start.sh): run "
-        "deploy in the clone, or pass --source DIR"
-    )
+def wheelhouse_key(lock: Lock, source: Path, pythons: Sequence[str]) -> str:
+    """The key of the wheelhouse built from ``source`` with ``lock`` for ``pythons``: 16 hex
+    digits, known without building."""
+    text = "\0".join([lock.digest, source_digest(source), ",".join(sorted(pythons))])
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def _pip(args: Sequence[str], what: str) -> None:
-    env = {**os.environ, "SOURCE_DATE_EPOCH": "315532800", "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
+def cache_root() -> Path:
+    """``$XDG_CACHE_HOME/autostop-async/wheelhouses`` (``~/.cache/…`` by default)."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "autostop-async" / "wheelhouses"
+
+
+def cached(key: str) -> Wheelhouse | None:
+    """The complete wheelhouse ``key`` in the local cache (its manifest is written last)."""
+    folder = cache_root() / key
+    if not (folder / MANIFEST).is_file():
+        return None
     try:
-        proc = subprocess.run(
-            [sys.executable, "-m", "pip", *args],
-            capture_output=True,
-            text=True,
-            timeout=PIP_TIMEOUT,
-            check=False,
-            env=env,
+        return open_wheelhouse(folder, key)
+    except UsageError:
+        return None
+
+
+def _fill(folder: Path, source: Path, lock: Lock, pythons: Sequence[str]) -> None:
+    """Build our wheel and download the locked wheels into ``folder``; write the requirements.
+
+    The pip runs wait on the network far more than on the CPU, so they run side by side, each
+    into its own folder, merged afterwards (a wheel for several Pythons is the same file)."""
+    jobs: list[tuple[list[str], str]] = [
+        (
+            ["wheel", "--quiet", "--no-deps", "--wheel-dir", str(folder / ".own"), str(source)],
+            f"building the autostop-async wheel from {source}",
         )
-    except subprocess.TimeoutExpired:
-        raise AdminError(f"{what}: pip took over {PIP_TIMEOUT} s") from None
-    if proc.returncode != 0:
-        tail = " ".join((proc.stderr or proc.stdout).strip().splitlines()[-3:])
-        raise AdminError(f"{what} failed: {tail}")
-
-
-def build(source: Path, pythons: Sequence[str], dest: Path | None = None) -> Wheelhouse:
-    """Build this package's wheel from ``source`` and download every dependency for each
-    Python in ``pythons`` (binary wheels only, manylinux x86_64) into ``dest``."""
-    folder = dest if dest is not None else Path(tempfile.mkdtemp(prefix="autostop-wheelhouse-"))
-    folder.mkdir(parents=True, exist_ok=True)
-    _pip(
-        ["wheel", "--quiet", "--no-deps", "--wheel-dir", str(folder), str(source)],
-        f"building the autostop-async wheel from {source}",
-    )
-    wheels = sorted(folder.glob("autostop_async-*.whl"), key=lambda p: p.stat().st_mtime)
-    if not wheels:
-        raise AdminError(f"building from {source} made no autostop_async-*.whl")
-    wheel = wheels[-1]
+    ]
+    # A pin with one wheel for every Python (pure Python, or abi3) is downloaded once; the
+    # others once per Python. Fewer index lookups, which is most of a build's time.
+    shared = [p for p in lock.pins if len(p.hashes) == 1 and set(p.pythons) == set(lock.pythons)]
+    parts = {pythons[0]: shared} if shared else {}
     for version in pythons:
-        platforms = [arg for p in PLATFORMS for arg in ("--platform", p)]
-        _pip(
-            [
-                "download",
-                "--quiet",
-                "--only-binary=:all:",
-                "--implementation",
-                "cp",
-                "--python-version",
-                version,
-                *platforms,
-                "--dest",
-                str(folder),
-                str(wheel),
-            ],
-            f"downloading dependency wheels for Python {version}",
+        rest = [p for p in lock.for_python(version) if p not in shared]
+        parts[version] = [*parts.get(version, []), *rest]
+    for version, chosen in parts.items():
+        if not chosen:
+            continue
+        listed = folder / f".pins-{version}.txt"
+        listed.write_text("\n".join(p.line(lock.pythons, marker=False) for p in chosen) + "\n")
+        args = [*download_args(version, folder / f".py{version}"), "--no-deps", "--require-hashes"]
+        what = f"downloading the locked wheels for Python {version}"
+        jobs.append(([*args, "-r", str(listed)], what))
+    with ThreadPoolExecutor(max_workers=len(jobs)) as pool:
+        for future in [pool.submit(pip, args, what) for args, what in jobs]:
+            future.result()  # the first failure, in order; the others finish or fail alike
+    own = sorted((folder / ".own").glob("autostop_async-*.whl"))
+    if len(own) != 1:
+        raise AdminError(f"building from {source} made {len(own)} autostop_async-*.whl")
+    for part in [folder / ".own", *(folder / f".py{v}" for v in pythons)]:
+        for wheel in part.glob("*.whl"):
+            if not (folder / wheel.name).exists():
+                wheel.rename(folder / wheel.name)
+        shutil.rmtree(part, ignore_errors=True)
+    for listed in folder.glob(".pins-*.txt"):
+        listed.unlink()
+    _, version = wheel_name_version(own[0].name)
+    wheel = folder / own[0].name
+    ours = f"autostop-async=={version} \\\n    --hash=sha256:{sha256_file(wheel)}\n"
+    (folder / REQUIREMENTS).write_text(ours + lock.requirements())
+
+
+def check_pythons(lock: Lock, pythons: Sequence[str]) -> None:
+    """:class:`UsageError` for a Python the lock file does not cover."""
+    missing = [v for v in pythons if v not in lock.pythons]
+    if missing:
+        raise UsageError(
+            f"--python {','.join(missing)}: not in the lock file (it has {' '.join(lock.pythons)});"
+            f" run `python -m autostop_async.admin.lock --python {','.join(pythons)}`"
         )
-    return open_wheelhouse(folder)
+
+
+def build(
+    source: Path,
+    lock: Lock,
+    pythons: Sequence[str],
+    key: str,
+    say: Callable[[str], None] = lambda _: None,
+) -> Wheelhouse:
+    """Build the wheelhouse ``key`` into the local cache and return it; nothing is left
+    behind when the build fails or is interrupted."""
+    check_pythons(lock, pythons)
+    root = cache_root()
+    final = root / key
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        work = Path(tempfile.mkdtemp(prefix=f".{key}.building-", dir=root))
+    except OSError as exc:
+        raise AdminError(f"cannot write the wheelhouse cache {root}: {exc.strerror}") from None
+    try:
+        say(f"building wheelhouse {key} for Python {', '.join(pythons)} in {work} …")
+        _fill(work, source, lock, pythons)
+        files = sorted(f.name for f in work.iterdir())
+        (work / MANIFEST).write_text(json.dumps({"key": key, "files": files}))
+        if final.exists() and cached(key) is None:  # an incomplete one from an older version
+            shutil.rmtree(final, ignore_errors=True)
+        try:
+            os.rename(work, final)
+        except OSError:
+            if cached(key) is None:  # not another deploy that finished the same one first
+                raise
+    except OSError as exc:
+        raise AdminError(f"building wheelhouse {key} in {work}: {exc}") from None
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    say(f"cached wheelhouse {key} in {final}")
+    return open_wheelhouse(final, key)

@@ -125,7 +125,8 @@ def test_deploy_then_app_starts_install_from_s3_and_the_idle_app_is_deleted(
     began = time.monotonic()
     out = sim.sh(
         f"{ADMIN_ENV} /tmp/admin/bin/python -m autostop_async.admin.deploy_cli deploy "
-        f"--domain-id {DOMAIN} --idle-time {IDLE} --daemon-arg=--interval=2 "
+        f"--domain-id {DOMAIN} --idle-time {IDLE}s --allow-short-idle-time "
+        "--daemon-arg=--interval=2 "
         f"--wheelhouse /opt/wheelhouse --source /tmp/src --s3-uri {S3_URI} --yes 2>&1",
         user="root",
         timeout=300,
