@@ -7,9 +7,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from .lcc import NAME_PREFIX
 from .s3 import Location
 
 __all__ = [
+    "REPORT_ACTIONS",
     "admin_policy",
     "check_execution_roles",
     "dumps",
@@ -89,7 +91,7 @@ def admin_policy(domain_arn: str, loc: Location) -> dict[str, Any]:
                     "sagemaker:AddTags",
                     "sagemaker:ListTags",
                 ],
-                "Resource": _arn(domain_arn, "studio-lifecycle-config/*"),
+                "Resource": _arn(domain_arn, f"studio-lifecycle-config/{NAME_PREFIX}*"),
             },
             {
                 "Sid": "AutostopListCalls",
@@ -121,54 +123,59 @@ def admin_policy(domain_arn: str, loc: Location) -> dict[str, Any]:
     }
 
 
+#: Every call ``autostop-async report`` makes, and nothing it could write; report_cli names
+#: the one that was refused, and :func:`report_policy` allows exactly these.
+REPORT_ACTIONS = (
+    "sagemaker:DescribeDomain",
+    "sagemaker:ListSpaces",
+    "sagemaker:ListApps",
+    "sagemaker:DescribeSpace",
+    "sagemaker:DescribeUserProfile",
+    "sagemaker:DescribeStudioLifecycleConfig",
+    "logs:FilterLogEvents",
+    "pricing:GetProducts",
+)
+
+
 def report_policy(domain_arn: str) -> dict[str, Any]:
-    """What ``autostop-async report`` reads, and nothing it could write: the domain's apps,
-    spaces and profiles (List calls take no resource ARN), the Studio log group's events, and
-    prices (``pricing:GetProducts`` takes no resource either)."""
+    """The policy for :data:`REPORT_ACTIONS`: the domain's spaces, profiles and apps (List calls
+    take no resource ARN), the LCCs (for the last deploy's time), the Studio log group's events,
+    and prices (``pricing:GetProducts`` takes no resource either)."""
     domain_id = domain_arn.rsplit("/", 1)[-1]
     parts = domain_arn.split(":")
     partition, region, account = parts[1], parts[3], parts[4]
     group = f"arn:{partition}:logs:{region}:{account}:log-group:/aws/sagemaker/studio"
+    sagemaker = [a for a in REPORT_ACTIONS if a.startswith("sagemaker:")]
     return {
         "Version": "2012-10-17",
         "Statement": [
             {
                 "Sid": "AutostopReportListStudio",
                 "Effect": "Allow",
-                "Action": [
-                    "sagemaker:ListApps",
-                    "sagemaker:ListSpaces",
-                    "sagemaker:ListUserProfiles",
-                    "sagemaker:ListDomains",
-                ],
+                "Action": [a for a in sagemaker if a.startswith("sagemaker:List")],
                 "Resource": "*",
             },
             {
                 "Sid": "AutostopReportDescribeStudio",
                 "Effect": "Allow",
-                "Action": [
-                    "sagemaker:DescribeDomain",
-                    "sagemaker:DescribeApp",
-                    "sagemaker:DescribeSpace",
-                    "sagemaker:DescribeUserProfile",
-                ],
+                "Action": [a for a in sagemaker if a.startswith("sagemaker:Describe")],
                 "Resource": [
                     domain_arn,
-                    _arn(domain_arn, f"app/{domain_id}/*"),
                     _arn(domain_arn, f"space/{domain_id}/*"),
                     _arn(domain_arn, f"user-profile/{domain_id}/*"),
+                    _arn(domain_arn, f"studio-lifecycle-config/{NAME_PREFIX}*"),
                 ],
             },
             {
                 "Sid": "AutostopReportStudioLogs",
                 "Effect": "Allow",
-                "Action": ["logs:FilterLogEvents", "logs:DescribeLogStreams"],
+                "Action": [a for a in REPORT_ACTIONS if a.startswith("logs:")],
                 "Resource": [group, f"{group}:*"],
             },
             {
                 "Sid": "AutostopReportPrices",
                 "Effect": "Allow",
-                "Action": "pricing:GetProducts",
+                "Action": [a for a in REPORT_ACTIONS if a.startswith("pricing:")],
                 "Resource": "*",
             },
         ],

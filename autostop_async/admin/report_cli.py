@@ -29,24 +29,15 @@ from .coverage import AppState, app_state, flags_of, life_events
 from .daemon_logs import LOG_GROUP, read_events
 from .failures import AdminError, UsageError, aws_failure
 from .fleet import Fleet, builtin_idle_minutes, read_fleet
+from .policy import REPORT_ACTIONS
 from .prices import Prices, from_file, from_price_list
 from .report_render import render_csv, render_html, render_table
 from .savings import DEFINITIONS, find_stops, per_day
 
 __all__ = ["READ_ACTIONS", "build_report", "main", "run"]
 
-#: What the report calls; docs/report.md's policy lists the same (admin/policy.py's
-#: report_policy() is the one to print; this list is the report's own, kept in step by a test).
-READ_ACTIONS = (
-    "sagemaker:DescribeDomain",
-    "sagemaker:ListSpaces",
-    "sagemaker:ListApps",
-    "sagemaker:DescribeSpace",
-    "sagemaker:DescribeUserProfile",
-    "sagemaker:DescribeStudioLifecycleConfig",
-    "logs:FilterLogEvents",
-    "pricing:GetProducts",
-)
+#: What the report calls (policy.py's report_policy() allows exactly these).
+READ_ACTIONS = REPORT_ACTIONS
 #: The built-in idle shutdown's shortest timeout (IdleTimeoutInMinutes is 60 to 525,600).
 MIN_BUILTIN_MINUTES = 60.0
 _DOMAIN = re.compile(r"d-(-*[a-z0-9]){1,61}")

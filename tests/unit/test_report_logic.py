@@ -11,6 +11,7 @@ from autostop_async import events
 from autostop_async.admin.coverage import app_state
 from autostop_async.admin.daemon_logs import Event, accept, stream_parts
 from autostop_async.admin.fleet import App, Fleet
+from autostop_async.admin.policy import report_policy
 from autostop_async.admin.report_cli import READ_ACTIONS
 from autostop_async.admin.savings import find_stops
 from autostop_async.times import utc_iso
@@ -131,3 +132,9 @@ def test_a_prices_file_that_is_not_an_object_of_numbers_is_named(tmp_path: Path)
     path.write_text('{"ml.t3.medium": 0.05}')
     prices = from_file(path, ["ml.t3.medium", "ml.g5.xlarge"])
     assert prices.get("ml.t3.medium") == 0.05 and "ml.g5.xlarge" in prices.missing
+
+
+def test_the_printed_policy_allows_every_action_the_report_calls() -> None:
+    policy = report_policy("arn:aws:sagemaker:us-east-1:123456789012:domain/d-abc")
+    allowed = {a for statement in policy["Statement"] for a in statement["Action"]}
+    assert allowed == set(READ_ACTIONS)
