@@ -102,7 +102,9 @@ def e2e(session: nox.Session) -> None:
     in docker/.cache), then runs the tests. ``-- -k NAME`` etc. go to pytest.
     """
     _ensure_host(session)
-    session.install("pytest", "pytest-asyncio", "pytest-xdist", "playwright")
+    # The package and its test extras: the report page's test runs the report against the fake
+    # endpoint, and the LCC's static checks read the package's installed dependencies.
+    session.install("-e", ".[test]", "pytest-xdist", "playwright")
     env = {"DOCKER_BUILDKIT": "0"}
     session.run("python", "-m", "tests.e2e.sim", "build", "--editor", env=env)
     # A base folder of its own: pytest keeps only the 3 newest numbered ones under /tmp, and on a
