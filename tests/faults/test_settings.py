@@ -128,9 +128,15 @@ def test_the_log_level_is_a_setting_like_the_others(tmp_path: Path) -> None:
     quiet = run(*flags, "--idle-time", "1h", env={"AUTOSTOP_LOG_LEVEL": "warning"})
     assert quiet.returncode == 0, quiet.stderr
     assert " INFO " not in quiet.stderr
-    (tmp_path / "new.py").write_text("x")  # found by the walk: a DEBUG line says so
-    chatty = run(*flags, "--idle-time", "1s", "--log-level", "DEBUG")
-    assert chatty.returncode == 0 and " DEBUG " in chatty.stderr, chatty.stderr
+    # The CPU signal says at its start, at DEBUG, where it measures from (a folder the test
+    # owns: no cgroup there, so /proc/stat); whatever the walk finds, that line is written.
+    (tmp_path / "cgroup").mkdir()
+    chatty = run(
+        *flags, "--idle-time", "1h", "--log-level", "DEBUG",
+        "--busy-cgroup-dir", str(tmp_path / "cgroup"), env={"AUTOSTOP_BUSY": "1"},
+    )  # fmt: skip
+    assert chatty.returncode == 0, chatty.stderr
+    assert " DEBUG CPU use measured from " in chatty.stderr, chatty.stderr
 
 
 @pytest.mark.parametrize("value", ["nan", "inf", "1e400"])
